@@ -1,0 +1,8 @@
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let app = shared::App::from_env("whatsapp-api").await?;
+    run(service_fn(|req| whatsapp_api::handle(&app, req))).await
+}

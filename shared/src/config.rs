@@ -1,0 +1,242 @@
+//! Typed configuration, read once from the environment at init.
+//!
+//! A missing or malformed variable stops the function before it serves anything, with an
+//! error that names the variable.
+
+use std::path::PathBuf;
+
+/// The secret `make dev` uses; production refuses to start with it.
+pub const DEV_JWT_SECRET: &str = "wiizo-local-development-secret-not-for-production";
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("configuration error: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreConfig {
+    Sqlite { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub secret: String,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AllowedOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+impl AllowedOrigins {
+    /// The value of `Access-Control-Allow-Origin` for a request from `origin`, if allowed.
+    pub fn allow(&self, origin: Option<&str>) -> Option<String> {
+        match (self, origin) {
+            (AllowedOrigins::Any, _) => Some("*".to_string()),
+            (AllowedOrigins::List(list), Some(o)) if list.iter().any(|a| a == o) => {
+                Some(o.to_string())
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub store: StoreConfig,
+    pub jwt: JwtConfig,
+    pub meta_app_secret: Option<String>,
+    pub meta_verify_token: Option<String>,
+    pub meta_graph_url: String,
+    pub openai_api_key: Option<String>,
+    pub openai_base_url: String,
+    pub allowed_origins: AllowedOrigins,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get`, so tests can supply their own environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let environment = match var("WIIZO_ENV").as_deref() {
+            None | Some("production") => Environment::Production,
+            Some("development") => Environment::Development,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "WIIZO_ENV",
+                    format!("`{other}` is not one of: development, production"),
+                ))
+            }
+        };
+
+        let store = match var("WIIZO_STORE").as_deref() {
+            None | Some("sqlite") => StoreConfig::Sqlite {
+                path: var("WIIZO_SQLITE_PATH")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/tmp/wiizo.sqlite")),
+            },
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "WIIZO_STORE",
+                    format!("`{other}` is not a store this build supports (sqlite)"),
+                ))
+            }
+        };
+
+        let secret =
+            var("JWT_SECRET").ok_or_else(|| ConfigError::new("JWT_SECRET", "is required"))?;
+        if environment == Environment::Production {
+            if secret == DEV_JWT_SECRET {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    "is the local development secret; set a real one (or WIIZO_ENV=development)",
+                ));
+            }
+            if secret.len() < 32 {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    "must be at least 32 bytes in production",
+                ));
+            }
+        }
+
+        let allowed_origins = match var("ALLOWED_ORIGINS").as_deref() {
+            None | Some("*") => AllowedOrigins::Any,
+            Some(list) => {
+                let origins: Vec<String> = list
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect();
+                if origins.iter().any(|o| o == "*") {
+                    AllowedOrigins::Any
+                } else {
+                    AllowedOrigins::List(origins)
+                }
+            }
+        };
+
+        Ok(Config {
+            environment,
+            store,
+            jwt: JwtConfig {
+                secret,
+                issuer: var("JWT_ISSUER"),
+                audience: var("JWT_AUDIENCE"),
+            },
+            meta_app_secret: var("META_APP_SECRET"),
+            meta_verify_token: var("META_VERIFY_TOKEN"),
+            meta_graph_url: url_var(&var, "META_GRAPH_URL", "https://graph.facebook.com/v21.0")?,
+            openai_api_key: var("OPENAI_API_KEY"),
+            openai_base_url: url_var(&var, "OPENAI_BASE_URL", "https://api.openai.com/v1")?,
+            allowed_origins,
+        })
+    }
+}
+
+fn url_var(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let value = var(name).unwrap_or_else(|| default.to_string());
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(ConfigError::new(name, "must be an http(s) URL"));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn missing_jwt_secret_names_the_variable() {
+        let err = config(&[]).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+    }
+
+    #[test]
+    fn production_refuses_the_dev_secret() {
+        let err = config(&[("JWT_SECRET", DEV_JWT_SECRET)]).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+        let ok = config(&[("JWT_SECRET", DEV_JWT_SECRET), ("WIIZO_ENV", "development")]);
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        let secret = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            config(&[secret, ("WIIZO_STORE", "mongo")]).unwrap_err().var,
+            "WIIZO_STORE"
+        );
+        assert_eq!(
+            config(&[secret, ("WIIZO_ENV", "prod")]).unwrap_err().var,
+            "WIIZO_ENV"
+        );
+        assert_eq!(
+            config(&[secret, ("META_GRAPH_URL", "graph.local")])
+                .unwrap_err()
+                .var,
+            "META_GRAPH_URL"
+        );
+    }
+
+    #[test]
+    fn allowed_origins_list() {
+        let c = config(&[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "ALLOWED_ORIGINS",
+                "https://app.wiizo.chat, http://localhost:3000/",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins
+                .allow(Some("http://localhost:3000"))
+                .as_deref(),
+            Some("http://localhost:3000")
+        );
+        assert_eq!(c.allowed_origins.allow(Some("https://evil.example")), None);
+    }
+}

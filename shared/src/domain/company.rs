@@ -1,0 +1,46 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Timestamp;
+
+/// The tenant. Every store operation on a company's data takes one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CompanyId(String);
+
+impl CompanyId {
+    pub fn new(id: impl Into<String>) -> Self {
+        CompanyId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CompanyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Company {
+    pub id: CompanyId,
+    pub name: String,
+    pub domain: Option<String>,
+    pub settings: Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A new company's settings: the product's defaults, changed later through `/api/company`.
+pub fn default_settings() -> Value {
+    serde_json::json!({
+        "timezone": "America/Sao_Paulo",
+        "qualified_statuses": ["qualificado"],
+        "converted_statuses": ["convertido"]
+    })
+}

@@ -1,0 +1,141 @@
+//! Pagination shared by every list: `page`/`limit`, `sort`/`order`, keyset cursors.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::FieldErrors;
+
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// Where a keyset page starts: after the row with this sort value and id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The sort field the cursor was made for.
+    pub s: String,
+    pub o: Order,
+    /// The last row's sort value.
+    pub v: Value,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// `page`, `limit` and `order` as asked for; the sort field is the resource's own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub limit: u32,
+    pub order: Order,
+    pub cursor: Option<Cursor>,
+}
+
+impl PageRequest {
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.limit)
+    }
+}
+
+/// Reads the pagination parameters, recording what is wrong in `errors`.
+/// `sort` is the resource's already-checked sort field name, used to check the cursor.
+pub fn parse_page(
+    get: impl Fn(&str) -> Option<String>,
+    sort: &str,
+    default_order: Order,
+    errors: &mut FieldErrors,
+) -> PageRequest {
+    let mut page = 1;
+    if let Some(p) = get("page") {
+        match p.parse::<u32>() {
+            Ok(n) if n >= 1 => page = n,
+            _ => errors.add("page", "must be an integer of at least 1"),
+        }
+    }
+    let mut limit = DEFAULT_LIMIT;
+    if let Some(l) = get("limit") {
+        match l.parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
+            _ => errors.add("limit", format!("must be an integer from 1 to {MAX_LIMIT}")),
+        }
+    }
+    let order = match get("order").as_deref() {
+        None => default_order,
+        Some("asc") => Order::Asc,
+        Some("desc") => Order::Desc,
+        Some(_) => {
+            errors.add("order", "must be one of: asc, desc");
+            default_order
+        }
+    };
+    let cursor = get("cursor").and_then(|c| match Cursor::decode(&c) {
+        Some(cur) if cur.s == sort && cur.o == order => Some(cur),
+        Some(_) => {
+            errors.add("cursor", "was made for another sort or order");
+            None
+        }
+        None => {
+            errors.add("cursor", "is not a valid cursor");
+            None
+        }
+    });
+    PageRequest {
+        page,
+        limit,
+        order,
+        cursor,
+    }
+}
+
+/// One page of a list, as a store returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    /// Whether rows follow the last item in this order.
+    pub has_more: bool,
+}
+
+/// The `pagination` object of a list envelope.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pagination {
+    pub page: u32,
+    pub limit: u32,
+    pub total: u64,
+    pub pages: u64,
+    #[serde(rename = "hasNext")]
+    pub has_next: bool,
+    #[serde(rename = "hasPrev")]
+    pub has_prev: bool,
+}
+
+impl Pagination {
+    pub fn new(req: &PageRequest, total: u64, has_more: bool) -> Self {
+        let keyset = req.cursor.is_some();
+        Pagination {
+            page: req.page,
+            limit: req.limit,
+            total,
+            pages: total.div_ceil(u64::from(req.limit)),
+            has_next: has_more,
+            has_prev: keyset || req.page > 1,
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The HTTP glue every function shares: [`respond`] turns a gateway request into an
+//! answer, doing what all routes have in common around the function's own router.
+
+mod ctx;
+mod reply;
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::http::{header, HeaderValue, Method};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+
+pub use ctx::Ctx;
+pub use reply::Reply;
+
+use crate::domain::Timestamp;
+use crate::error::ApiError;
+use crate::telemetry;
+use crate::App;
+
+const CORS_ALLOW_HEADERS: &str =
+    "authorization, x-client-info, apikey, content-type, x-api-key, idempotency-key, x-request-id";
+const CORS_ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/// Answers one request: preflight and health here, everything else through `route`,
+/// with request id, CORS and security headers, the envelope, and one log line.
+/// Paths under `/api/` are authenticated before `route` sees them.
+pub async fn respond<F, Fut>(app: &App, req: Request, route: F) -> Response<Body>
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    let started = Instant::now();
+    let cold_start = telemetry::take_cold_start();
+    let lambda_request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
+    let request_id = caller_request_id(&req)
+        .or_else(|| lambda_request_id.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = req.method().clone();
+    let path = req.raw_http_path().to_string();
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_string);
+
+    let mut company_id = None;
+    let result = if method == Method::OPTIONS {
+        Ok(Reply::no_content())
+    } else if let Some(reply) = health(app, &method, &path).await {
+        Ok(reply)
+    } else {
+        match Ctx::new(app, req, request_id.clone()) {
+            Ok(ctx) => {
+                company_id = ctx.principal.as_ref().map(|p| p.company_id.to_string());
+                route(ctx).await
+            }
+            Err(e) => Err(e),
+        }
+    };
+
+    let mut response = match result {
+        Ok(reply) => reply.into_response(),
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::error!(correlation_id = %request_id, error = %e, "request failed");
+            }
+            Reply::error(&e).into_response()
+        }
+    };
+
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(allowed) = app.config.allowed_origins.allow(origin.as_deref()) {
+        if let Ok(v) = HeaderValue::from_str(&allowed) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        }
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if method == Method::OPTIONS {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(CORS_ALLOW_HEADERS),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(CORS_ALLOW_METHODS),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("86400"),
+            );
+        }
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(
+                "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, retry-after",
+            ),
+        );
+    }
+
+    tracing::info!(
+        service = app.service,
+        cold_start,
+        function_request_id = lambda_request_id.as_deref().unwrap_or_default(),
+        correlation_id = %request_id,
+        company_id = company_id.as_deref().unwrap_or_default(),
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// The caller's `X-Request-ID` when it is sane enough to echo and log.
+fn caller_request_id(req: &Request) -> Option<String> {
+    let v = req.headers().get("x-request-id")?.to_str().ok()?.trim();
+    let sane = (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b));
+    sane.then(|| v.to_string())
+}
+
+/// `GET /health` and `GET /health/<function>`: the store's round trip, 200 or 503.
+async fn health(app: &App, method: &Method, path: &str) -> Option<Reply> {
+    let path = path.trim_end_matches('/');
+    let ours = path == "/health" || path.strip_prefix("/health/") == Some(app.service);
+    if !ours {
+        return None;
+    }
+    if method != Method::GET {
+        return Some(Reply::error(&ApiError::MethodNotAllowed));
+    }
+    let started = Instant::now();
+    let store = app.store.ping().await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let healthy = store.is_ok();
+    Some(Reply::raw_json(
+        if healthy { 200 } else { 503 },
+        json!({
+            "status": if healthy { "healthy" } else { "unhealthy" },
+            "service": app.service,
+            "version": env!("CARGO_PKG_VERSION"),
+            "timestamp": Timestamp::now(),
+            "checks": {
+                "store": {
+                    "status": if healthy { "up" } else { "down" },
+                    "latency_ms": (latency_ms * 1000.0).round() / 1000.0,
+                }
+            }
+        }),
+    ))
+}

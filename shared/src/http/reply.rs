@@ -1,0 +1,159 @@
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::domain::page::Pagination;
+use crate::domain::Timestamp;
+use crate::error::ApiError;
+
+/// A route's answer, before it is wrapped in the envelope.
+#[derive(Debug)]
+pub struct Reply {
+    status: u16,
+    body: ReplyBody,
+    headers: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug)]
+enum ReplyBody {
+    Envelope(Map<String, Value>),
+    Json(Value),
+    Text(&'static str, String),
+    Empty,
+}
+
+fn to_value(data: impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(data).map_err(|e| ApiError::Internal(format!("serialising a reply: {e}")))
+}
+
+impl Reply {
+    fn envelope(success: bool) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("success".into(), Value::Bool(success));
+        m
+    }
+
+    /// 200 `{"success":true,"data":…}`.
+    pub fn ok(data: impl Serialize) -> Result<Reply, ApiError> {
+        Self::with_status(200, data)
+    }
+
+    /// 201 `{"success":true,"data":…}`.
+    pub fn created(data: impl Serialize) -> Result<Reply, ApiError> {
+        Self::with_status(201, data)
+    }
+
+    pub fn with_status(status: u16, data: impl Serialize) -> Result<Reply, ApiError> {
+        let mut m = Self::envelope(true);
+        m.insert("data".into(), to_value(data)?);
+        Ok(Reply {
+            status,
+            body: ReplyBody::Envelope(m),
+            headers: Vec::new(),
+        })
+    }
+
+    /// 200 `{"success":true,"message":…}`, for answers that carry no data.
+    pub fn message(message: impl Into<String>) -> Reply {
+        let mut m = Self::envelope(true);
+        m.insert("message".into(), Value::String(message.into()));
+        Reply {
+            status: 200,
+            body: ReplyBody::Envelope(m),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A list: `data` is the array, `pagination` beside it, and `next_cursor` for keyset paging.
+    pub fn list(
+        items: impl Serialize,
+        pagination: Pagination,
+        next_cursor: Option<String>,
+    ) -> Result<Reply, ApiError> {
+        let mut m = Self::envelope(true);
+        m.insert("data".into(), to_value(items)?);
+        m.insert("pagination".into(), to_value(pagination)?);
+        m.insert("next_cursor".into(), to_value(next_cursor)?);
+        Ok(Reply {
+            status: 200,
+            body: ReplyBody::Envelope(m),
+            headers: Vec::new(),
+        })
+    }
+
+    /// JSON outside the envelope (health, OpenAI-compatible answers).
+    pub fn raw_json(status: u16, value: Value) -> Reply {
+        Reply {
+            status,
+            body: ReplyBody::Json(value),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn text(status: u16, content_type: &'static str, text: String) -> Reply {
+        Reply {
+            status,
+            body: ReplyBody::Text(content_type, text),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            body: ReplyBody::Empty,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn error(e: &ApiError) -> Reply {
+        let mut m = Self::envelope(false);
+        m.insert("error".into(), e.body());
+        let mut reply = Reply {
+            status: e.status(),
+            body: ReplyBody::Envelope(m),
+            headers: Vec::new(),
+        };
+        if let ApiError::RateLimited { retry_after } = e {
+            reply = reply.header("retry-after", retry_after.to_string());
+        }
+        reply
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let (content_type, body) = match self.body {
+            ReplyBody::Envelope(mut m) => {
+                m.insert("timestamp".into(), json!(Timestamp::now()));
+                ("application/json", Body::Text(Value::Object(m).to_string()))
+            }
+            ReplyBody::Json(v) => ("application/json", Body::Text(v.to_string())),
+            ReplyBody::Text(ct, t) => (ct, Body::Text(t)),
+            ReplyBody::Empty => ("", Body::Empty),
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
+        if !content_type.is_empty() {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        response
+    }
+}

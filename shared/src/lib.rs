@@ -1,0 +1,17 @@
+//! WiizoChat's shared library: everything the six Lambda functions have in common.
+//!
+//! A function's `main.rs` builds one [`App`] at init and hands every request to its own
+//! router through [`http::respond`], which does the parts every route shares (request id,
+//! CORS, body limits, authentication, the envelope, the request log line).
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use error::{ApiError, FieldErrors};
