@@ -1,1 +1,7 @@
+//! The integration suite: one test binary, one build, for every story below.
 
+mod auth;
+mod conformance;
+mod http_layer;
+mod leads;
+mod multiprocess;

@@ -1,1 +1,221 @@
+//! What the tests share: throw-away stores and apps, tokens, requests built from the
+//! `events/` files, and the store conformance suite every backend runs.
 
+pub mod conformance;
+pub mod logs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lambda_http::{Body, Response};
+use serde_json::Value;
+use shared::auth::{mint, Role, TokenClaims};
+use shared::config::Config;
+use shared::domain::CompanyId;
+use shared::store::{SqliteStore, Store};
+use shared::App;
+
+pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+
+/// The repository's `events/` folder.
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// A fresh SQLite file under the system's temp folder.
+pub fn temp_db_path() -> PathBuf {
+    let dir = std::env::temp_dir().join("wiizo-tests");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(format!("{}.sqlite", uuid::Uuid::new_v4()))
+}
+
+pub fn sqlite_store() -> Arc<dyn Store> {
+    sqlite_store_at(&temp_db_path())
+}
+
+pub fn sqlite_store_at(path: &std::path::Path) -> Arc<dyn Store> {
+    Arc::new(SqliteStore::open(path).expect("a temp SQLite store opens"))
+}
+
+/// The configuration tests run with: development mode, the test secret, `vars` on top.
+pub fn test_config(vars: &[(&str, &str)]) -> Config {
+    Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| match k {
+                "WIIZO_ENV" => Some("development".into()),
+                "JWT_SECRET" => Some(TEST_JWT_SECRET.into()),
+                _ => None,
+            })
+    })
+    .expect("the test configuration is valid")
+}
+
+/// A function's app on `store`.
+pub fn app_on(service: &'static str, store: Arc<dyn Store>) -> App {
+    App::new(service, test_config(&[]), store)
+}
+
+/// A function's app on a fresh SQLite store.
+pub fn app(service: &'static str) -> App {
+    app_on(service, sqlite_store())
+}
+
+/// A company that exists only as a tenant id in its tokens.
+pub fn company() -> CompanyId {
+    CompanyId::new(uuid::Uuid::now_v7().to_string())
+}
+
+pub fn token(company: &CompanyId, role: Role) -> String {
+    let claims = TokenClaims::new(&format!("user-{}", role.as_str()), company, role, 3600);
+    mint(TEST_JWT_SECRET, &claims).expect("a token is minted")
+}
+
+/// An API Gateway v2 event, loaded from `events/` and adjusted for one test.
+#[derive(Debug, Clone)]
+pub struct Event(pub Value);
+
+impl Event {
+    pub fn load(name: &str) -> Event {
+        let path = events_dir().join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        Event(serde_json::from_str(&text).expect("events are JSON"))
+    }
+
+    fn headers(&mut self) -> &mut serde_json::Map<String, Value> {
+        if !self.0["headers"].is_object() {
+            self.0["headers"] = Value::Object(Default::default());
+        }
+        self.0["headers"]
+            .as_object_mut()
+            .expect("headers is an object")
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Event {
+        self.headers()
+            .insert(name.to_lowercase(), Value::from(value));
+        self
+    }
+
+    pub fn without_header(mut self, name: &str) -> Event {
+        self.headers().remove(&name.to_lowercase());
+        self
+    }
+
+    /// Authenticates as `role` of `company`.
+    pub fn as_user(self, company: &CompanyId, role: Role) -> Event {
+        self.bearer(&token(company, role))
+    }
+
+    pub fn bearer(self, token: &str) -> Event {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn method(mut self, method: &str) -> Event {
+        self.0["requestContext"]["http"]["method"] = Value::from(method);
+        self
+    }
+
+    pub fn path(mut self, path: &str) -> Event {
+        self.0["rawPath"] = Value::from(path);
+        self.0["requestContext"]["http"]["path"] = Value::from(path);
+        self
+    }
+
+    /// Replaces the query string.
+    pub fn query(mut self, params: &[(&str, &str)]) -> Event {
+        let map: serde_json::Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect();
+        self.0["rawQueryString"] = Value::from(
+            params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&"),
+        );
+        if map.is_empty() {
+            self.0
+                .as_object_mut()
+                .map(|o| o.remove("queryStringParameters"));
+        } else {
+            self.0["queryStringParameters"] = Value::Object(map);
+        }
+        self
+    }
+
+    pub fn json(self, body: &Value) -> Event {
+        self.raw_body(&body.to_string())
+    }
+
+    /// A body sent as is, with `content-type: application/json`.
+    pub fn raw_body(mut self, body: &str) -> Event {
+        self.0["body"] = Value::from(body);
+        self.0["isBase64Encoded"] = Value::from(false);
+        self.header("content-type", "application/json")
+    }
+
+    pub fn base64_body(mut self, bytes: &[u8]) -> Event {
+        use base64::Engine;
+        self.0["body"] = Value::from(base64::engine::general_purpose::STANDARD.encode(bytes));
+        self.0["isBase64Encoded"] = Value::from(true);
+        self
+    }
+
+    pub fn request(&self) -> lambda_http::Request {
+        lambda_http::request::from_str(&self.0.to_string()).expect("the event is a gateway request")
+    }
+}
+
+/// A response, read the way a client reads it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or_default()
+    }
+}
+
+pub fn read(response: Response<Body>) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+/// Sends `event` to the function `app` was built for.
+pub async fn send(app: &App, event: &Event) -> Answer {
+    let req = event.request();
+    let response = match app.service {
+        "leads-management" => leads_management::handle(app, req).await,
+        "whatsapp-api" => whatsapp_api::handle(app, req).await,
+        "webhooks" => webhooks::handle(app, req).await,
+        "openai-proxy" => openai_proxy::handle(app, req).await,
+        "analytics" => analytics::handle(app, req).await,
+        "accounts" => accounts::handle(app, req).await,
+        other => panic!("no function named {other}"),
+    };
+    match response {
+        Ok(r) => read(r),
+        Err(never) => match never {},
+    }
+}

@@ -1,0 +1,638 @@
+//! The store conformance suite: every backend runs these very cases, unchanged.
+//!
+//! A backend's test module writes `wiizo_tests::conformance_tests!(<expr giving an
+//! Arc<dyn Store> on an empty store>);` and gets one test per case.
+
+use serde_json::{json, Value};
+use shared::domain::conversation::{Channel, NewMessage, Role};
+use shared::domain::lead::{LeadFields, LeadId, LeadQuery, LeadUpdate};
+use shared::domain::CompanyId;
+use shared::store::{Store, StoreError};
+
+use crate::company;
+
+#[macro_export]
+macro_rules! conformance_tests {
+    ($open:expr) => {
+        $crate::conformance_tests!(@cases $open;
+            companies_are_unique_by_name,
+            lead_round_trips_byte_exact_with_defaults,
+            phone_and_email_belong_to_one_lead_per_company,
+            another_companys_lead_is_not_found,
+            updates_bump_version_and_append_history,
+            a_stale_update_is_a_conflict_and_writes_nothing,
+            an_update_cannot_take_another_leads_phone,
+            deleting_a_lead_erases_its_conversations_and_messages,
+            list_filters_and_accent_insensitive_search,
+            list_sorts_and_pages_by_offset,
+            cursor_pages_are_stable_under_inserts,
+            one_active_conversation_per_lead_and_channel,
+            messages_keep_order_and_move_the_conversation,
+        );
+    };
+    (@cases $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store = $open;
+                $crate::conformance::$case(store.as_ref()).await;
+            }
+        )*
+    };
+}
+
+fn fields(v: Value) -> LeadFields {
+    LeadFields::parse(v).expect("valid lead fields")
+}
+
+fn query(params: &[(&str, &str)]) -> LeadQuery {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    LeadQuery::parse(&params).expect("a valid query")
+}
+
+async fn names(store: &dyn Store, c: &CompanyId, params: &[(&str, &str)]) -> Vec<String> {
+    store
+        .list_leads(c, &query(params))
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .map(|l| l.fields.name)
+        .collect()
+}
+
+async fn create(store: &dyn Store, c: &CompanyId, v: Value) -> shared::domain::lead::Lead {
+    store
+        .create_lead(c, fields(v), "tester")
+        .await
+        .expect("create lead")
+}
+
+pub async fn companies_are_unique_by_name(store: &dyn Store) {
+    let acme = store.create_company("Acme Ltda").await.expect("create");
+    assert_eq!(store.get_company(&acme.id).await.expect("get"), acme);
+    assert_eq!(acme.settings["timezone"], "America/Sao_Paulo");
+    let found = store.find_company_by_name("acme ltda").await.expect("find");
+    assert_eq!(found.map(|c| c.id), Some(acme.id.clone()));
+    match store.create_company("ACME LTDA").await {
+        Err(StoreError::Duplicate { existing_id, .. }) => {
+            assert_eq!(existing_id, acme.id.to_string())
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    assert_eq!(
+        store.find_company_by_name("nobody").await.expect("find"),
+        None
+    );
+}
+
+pub async fn lead_round_trips_byte_exact_with_defaults(store: &dyn Store) {
+    let c = company();
+    let lead = create(
+        store,
+        &c,
+        json!({"name": "João da Conceição", "notes": "não 🎉", "custom_fields": {"orçamento": 1500, "tags": ["pão"]}}),
+    )
+    .await;
+    assert_eq!(lead.fields.pipeline, "novos-leads");
+    assert_eq!(lead.fields.status, "novo");
+    assert_eq!(lead.fields.score, 0);
+    let read = store.get_lead(&c, lead.id).await.expect("get");
+    assert_eq!(read, lead);
+    assert_eq!(read.fields.name, "João da Conceição");
+    assert_eq!(read.fields.notes.as_deref(), Some("não 🎉"));
+    assert_eq!(read.fields.custom_fields["orçamento"], 1500);
+}
+
+pub async fn phone_and_email_belong_to_one_lead_per_company(store: &dyn Store) {
+    let (a, b) = (company(), company());
+    let first = create(
+        store,
+        &a,
+        json!({"name": "Ana", "phone": "+55 11 9 8765-4321", "email": "Ana@Exemplo.com"}),
+    )
+    .await;
+    for dup in [
+        json!({"name": "x", "phone": "+5511987654321"}),
+        json!({"name": "x", "phone": "+551187654321"}),
+        json!({"name": "x", "email": "ana@exemplo.COM"}),
+    ] {
+        match store.create_lead(&a, fields(dup.clone()), "t").await {
+            Err(StoreError::Duplicate { existing_id, .. }) => {
+                assert_eq!(existing_id, first.id.to_string(), "{dup}")
+            }
+            other => panic!("{dup}: expected a duplicate, got {other:?}"),
+        }
+    }
+    // Another company may have the same contact.
+    create(
+        store,
+        &b,
+        json!({"name": "Ana", "phone": "+551187654321", "email": "ana@exemplo.com"}),
+    )
+    .await;
+    // A landline is never padded: 3333-4444 and 9 3333-4444 are different numbers.
+    create(store, &a, json!({"name": "Fixo", "phone": "+551133334444"})).await;
+    create(
+        store,
+        &a,
+        json!({"name": "Outro", "phone": "+5511933334444"}),
+    )
+    .await;
+    assert_eq!(
+        store.list_leads(&a, &query(&[])).await.expect("list").total,
+        3
+    );
+}
+
+pub async fn another_companys_lead_is_not_found(store: &dyn Store) {
+    let (a, b) = (company(), company());
+    let lead = create(store, &a, json!({"name": "Privado"})).await;
+    assert_eq!(store.get_lead(&b, lead.id).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.lead_history(&b, lead.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_lead(&b, lead.id).await,
+        Err(StoreError::NotFound)
+    );
+    let update = LeadUpdate {
+        fields: fields(json!({"name": "Roubado"})),
+        expected_version: lead.version,
+        changes: vec![],
+        by: "intruder".into(),
+    };
+    assert_eq!(
+        store.update_lead(&b, lead.id, update).await,
+        Err(StoreError::NotFound)
+    );
+    assert!(names(store, &b, &[]).await.is_empty());
+    assert_eq!(
+        store
+            .get_lead(&a, lead.id)
+            .await
+            .expect("still there")
+            .fields
+            .name,
+        "Privado"
+    );
+    let missing = LeadId(uuid::Uuid::now_v7());
+    assert_eq!(store.get_lead(&a, missing).await, Err(StoreError::NotFound));
+}
+
+pub async fn updates_bump_version_and_append_history(store: &dyn Store) {
+    let c = company();
+    let lead = create(store, &c, json!({"name": "Bia"})).await;
+    let next = lead
+        .fields
+        .patched(&json!({"status": "qualificado", "pipeline": "vendas"}))
+        .expect("patch");
+    let update = LeadUpdate {
+        changes: lead.fields.changes_to(&next),
+        fields: next,
+        expected_version: lead.version,
+        by: "maria".into(),
+    };
+    let updated = store
+        .update_lead(&c, lead.id, update)
+        .await
+        .expect("update");
+    assert_eq!(updated.fields.status, "qualificado");
+    assert!(updated.version > lead.version);
+    assert!(updated.updated_at >= lead.updated_at);
+    assert_eq!(updated.created_at, lead.created_at);
+    let history = store.lead_history(&c, lead.id).await.expect("history");
+    let kinds: Vec<_> = history
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.from.as_deref(),
+                e.to.as_deref(),
+                e.by.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("created", None, Some("novo"), Some("tester")),
+            (
+                "status_changed",
+                Some("novo"),
+                Some("qualificado"),
+                Some("maria")
+            ),
+            (
+                "pipeline_changed",
+                Some("novos-leads"),
+                Some("vendas"),
+                Some("maria")
+            ),
+        ]
+    );
+}
+
+pub async fn a_stale_update_is_a_conflict_and_writes_nothing(store: &dyn Store) {
+    let c = company();
+    let lead = create(store, &c, json!({"name": "Caio"})).await;
+    let first = LeadUpdate {
+        fields: fields(json!({"name": "Caio", "status": "contato"})),
+        expected_version: lead.version,
+        changes: lead
+            .fields
+            .changes_to(&fields(json!({"name": "Caio", "status": "contato"}))),
+        by: "a".into(),
+    };
+    store
+        .update_lead(&c, lead.id, first)
+        .await
+        .expect("first update");
+    let stale = LeadUpdate {
+        fields: fields(json!({"name": "Caio", "status": "perdido"})),
+        expected_version: lead.version,
+        changes: lead
+            .fields
+            .changes_to(&fields(json!({"name": "Caio", "status": "perdido"}))),
+        by: "b".into(),
+    };
+    assert!(matches!(
+        store.update_lead(&c, lead.id, stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .get_lead(&c, lead.id)
+            .await
+            .expect("get")
+            .fields
+            .status,
+        "contato"
+    );
+    assert_eq!(
+        store
+            .lead_history(&c, lead.id)
+            .await
+            .expect("history")
+            .len(),
+        2
+    );
+}
+
+pub async fn an_update_cannot_take_another_leads_phone(store: &dyn Store) {
+    let c = company();
+    let ana = create(store, &c, json!({"name": "Ana", "phone": "+5521996543210"})).await;
+    let bia = create(store, &c, json!({"name": "Bia", "phone": "+5521996543211"})).await;
+    let update = LeadUpdate {
+        fields: fields(json!({"name": "Bia", "phone": "+552196543210"})),
+        expected_version: bia.version,
+        changes: vec![],
+        by: "t".into(),
+    };
+    match store.update_lead(&c, bia.id, update).await {
+        Err(StoreError::Duplicate { field, existing_id }) => {
+            assert_eq!(field, "phone");
+            assert_eq!(existing_id, ana.id.to_string());
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    // Keeping one's own phone is no conflict.
+    let same = LeadUpdate {
+        fields: fields(json!({"name": "Bianca", "phone": "+5521996543211"})),
+        expected_version: bia.version,
+        changes: vec![],
+        by: "t".into(),
+    };
+    store
+        .update_lead(&c, bia.id, same)
+        .await
+        .expect("own phone kept");
+}
+
+pub async fn deleting_a_lead_erases_its_conversations_and_messages(store: &dyn Store) {
+    let c = company();
+    let lead = create(store, &c, json!({"name": "Apagar"})).await;
+    let keep = create(store, &c, json!({"name": "Manter"})).await;
+    let conv = store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    let other = store
+        .create_conversation(&c, keep.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    for conversation in [conv.id, other.id] {
+        store
+            .add_message(
+                &c,
+                conversation,
+                NewMessage {
+                    role: Role::User,
+                    content: "oi".into(),
+                    kind: "text".into(),
+                    metadata: json!({}),
+                    created_at: None,
+                },
+            )
+            .await
+            .expect("message");
+    }
+    store.delete_lead(&c, lead.id).await.expect("delete");
+    assert_eq!(store.get_lead(&c, lead.id).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.get_conversation(&c, conv.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.list_messages(&c, conv.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.lead_history(&c, lead.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_lead(&c, lead.id).await,
+        Err(StoreError::NotFound)
+    );
+    // The other lead's conversation is untouched.
+    assert_eq!(
+        store
+            .list_messages(&c, other.id)
+            .await
+            .expect("messages")
+            .len(),
+        1
+    );
+}
+
+pub async fn list_filters_and_accent_insensitive_search(store: &dyn Store) {
+    let c = company();
+    create(
+        store,
+        &c,
+        json!({"name": "João Silva", "status": "novo", "source": "whatsapp", "user_id": "u1"}),
+    )
+    .await;
+    create(store, &c, json!({"name": "Maria", "email": "maria@conceicao.com.br", "status": "qualificado", "pipeline": "vendas"})).await;
+    create(store, &c, json!({"name": "Pedro", "company": "Padaria São João", "phone": "+5511987650000", "source": "instagram"})).await;
+    create(store, &c, json!({"name": "100%_real", "source": "site"})).await;
+    let mut joao = names(
+        store,
+        &c,
+        &[("search", "joao"), ("sort", "name"), ("order", "asc")],
+    )
+    .await;
+    joao.sort();
+    assert_eq!(joao, vec!["João Silva", "Pedro"]);
+    assert_eq!(
+        names(store, &c, &[("search", "CONCEIÇÃO")]).await,
+        vec!["Maria"]
+    );
+    assert_eq!(
+        names(store, &c, &[("search", "98765")]).await,
+        vec!["Pedro"]
+    );
+    assert_eq!(
+        names(store, &c, &[("search", "%_")]).await,
+        vec!["100%_real"]
+    );
+    assert_eq!(
+        names(store, &c, &[("status", "qualificado")]).await,
+        vec!["Maria"]
+    );
+    assert_eq!(
+        names(store, &c, &[("pipeline", "vendas")]).await,
+        vec!["Maria"]
+    );
+    assert_eq!(
+        names(store, &c, &[("source", "instagram")]).await,
+        vec!["Pedro"]
+    );
+    assert_eq!(
+        names(store, &c, &[("user_id", "u1")]).await,
+        vec!["João Silva"]
+    );
+    assert_eq!(
+        names(store, &c, &[("created_from", "2999-01-01")]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(store, &c, &[("created_to", "2000-01-01")]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(store, &c, &[("created_from", "2000-01-01T00:00:00Z")])
+            .await
+            .len(),
+        4
+    );
+}
+
+pub async fn list_sorts_and_pages_by_offset(store: &dyn Store) {
+    let c = company();
+    for (name, score) in [
+        ("Carla", 30),
+        ("ana", 90),
+        ("Bruno", 60),
+        ("Émile", 10),
+        ("Davi", 60),
+    ] {
+        create(store, &c, json!({"name": name, "score": score})).await;
+    }
+    assert_eq!(
+        names(store, &c, &[("sort", "name"), ("order", "asc")]).await,
+        vec!["ana", "Bruno", "Carla", "Davi", "Émile"]
+    );
+    // Ties on score fall back to the id, i.e. creation order.
+    assert_eq!(
+        names(store, &c, &[("sort", "score"), ("order", "asc")]).await,
+        vec!["Émile", "Carla", "Bruno", "Davi", "ana"]
+    );
+    assert_eq!(
+        names(store, &c, &[]).await,
+        vec!["Davi", "Émile", "Bruno", "ana", "Carla"]
+    );
+    let page2 = store
+        .list_leads(
+            &c,
+            &query(&[
+                ("sort", "name"),
+                ("order", "asc"),
+                ("limit", "2"),
+                ("page", "2"),
+            ]),
+        )
+        .await
+        .expect("list");
+    assert_eq!(page2.total, 5);
+    assert!(page2.has_more);
+    assert_eq!(
+        page2
+            .items
+            .iter()
+            .map(|l| l.fields.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Carla", "Davi"]
+    );
+    let page3 = store
+        .list_leads(
+            &c,
+            &query(&[
+                ("sort", "name"),
+                ("order", "asc"),
+                ("limit", "2"),
+                ("page", "3"),
+            ]),
+        )
+        .await
+        .expect("list");
+    assert!(!page3.has_more);
+    assert_eq!(page3.items.len(), 1);
+}
+
+pub async fn cursor_pages_are_stable_under_inserts(store: &dyn Store) {
+    use shared::domain::page::Cursor;
+    let c = company();
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        let name = format!("lead-{i:02}");
+        create(store, &c, json!({"name": name, "score": i % 3})).await;
+        expected.push(name);
+    }
+    for (sort, order) in [("created_at", "desc"), ("score", "asc"), ("name", "desc")] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut inserted = 0;
+        loop {
+            let mut params = vec![("sort", sort), ("order", order), ("limit", "7")];
+            if let Some(c) = cursor.as_deref() {
+                params.push(("cursor", c));
+            }
+            let q = query(&params);
+            let page = store.list_leads(&c, &q).await.expect("list");
+            seen.extend(page.items.iter().map(|l| l.fields.name.clone()));
+            // Someone adds a lead between every two pages.
+            inserted += 1;
+            create(
+                store,
+                &c,
+                json!({"name": format!("new-{sort}-{inserted}"), "score": 1}),
+            )
+            .await;
+            if !page.has_more {
+                break;
+            }
+            let last = page.items.last().expect("a full page has a last item");
+            cursor = Some(
+                Cursor {
+                    s: sort.into(),
+                    o: q.page.order,
+                    v: last.sort_value(q.sort),
+                    id: last.id.to_string(),
+                }
+                .encode(),
+            );
+        }
+        let originals: Vec<&String> = seen.iter().filter(|n| n.starts_with("lead-")).collect();
+        let mut unique = originals.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            originals.len(),
+            "{sort} {order}: no lead twice"
+        );
+        assert_eq!(
+            originals.len(),
+            25,
+            "{sort} {order}: every lead that existed at the start is seen"
+        );
+    }
+}
+
+pub async fn one_active_conversation_per_lead_and_channel(store: &dyn Store) {
+    let (c, other) = (company(), company());
+    let lead = create(store, &c, json!({"name": "Conversa"})).await;
+    let conv = store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("first");
+    match store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+    {
+        Err(StoreError::Duplicate { existing_id, .. }) => {
+            assert_eq!(existing_id, conv.id.to_string())
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    store
+        .create_conversation(&c, lead.id, Channel::Instagram)
+        .await
+        .expect("another channel");
+    assert_eq!(
+        store
+            .create_conversation(&other, lead.id, Channel::Facebook)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.get_conversation(&other, conv.id).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn messages_keep_order_and_move_the_conversation(store: &dyn Store) {
+    use shared::domain::Timestamp;
+    let c = company();
+    let lead = create(store, &c, json!({"name": "Mensagens"})).await;
+    let conv = store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    let at = |s: &str| Timestamp::parse(s).expect("time");
+    let msgs = [
+        (Role::User, "Olá, tudo bem? 😀", "2026-11-27T10:00:00.000Z"),
+        (
+            Role::Assistant,
+            "Tudo ótimo, não se preocupe",
+            "2026-11-27T10:00:05.000Z",
+        ),
+    ];
+    for (role, content, time) in msgs {
+        store
+            .add_message(
+                &c,
+                conv.id,
+                NewMessage {
+                    role,
+                    content: content.into(),
+                    kind: "text".into(),
+                    metadata: json!({"wamid": "wamid.X"}),
+                    created_at: Some(at(time)),
+                },
+            )
+            .await
+            .expect("message");
+    }
+    let listed = store.list_messages(&c, conv.id).await.expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Olá, tudo bem? 😀", "Tudo ótimo, não se preocupe"]
+    );
+    assert_eq!(listed[0].created_at, at("2026-11-27T10:00:00.000Z"));
+    let conv = store
+        .get_conversation(&c, conv.id)
+        .await
+        .expect("conversation");
+    assert_eq!(conv.last_message_at, Some(at("2026-11-27T10:00:05.000Z")));
+    assert_eq!(conv.last_inbound_at, Some(at("2026-11-27T10:00:00.000Z")));
+}
