@@ -33,6 +33,9 @@ pub enum Environment {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreConfig {
     Sqlite { path: PathBuf },
+    /// The table's endpoint, region and credentials come from the usual AWS variables
+    /// (`AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`, …).
+    Dynamodb { table: String },
 }
 
 #[derive(Debug, Clone)]
@@ -104,10 +107,15 @@ impl Config {
                     .map(PathBuf::from)
                     .unwrap_or_else(|| PathBuf::from("/tmp/wiizo.sqlite")),
             },
+            Some("dynamodb") => StoreConfig::Dynamodb {
+                table: var("WIIZO_TABLE").ok_or_else(|| {
+                    ConfigError::new("WIIZO_TABLE", "is required when WIIZO_STORE=dynamodb")
+                })?,
+            },
             Some(other) => {
                 return Err(ConfigError::new(
                     "WIIZO_STORE",
-                    format!("`{other}` is not a store this build supports (sqlite)"),
+                    format!("`{other}` is not one of: sqlite, dynamodb"),
                 ))
             }
         };

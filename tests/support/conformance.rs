@@ -1,6 +1,6 @@
 //! The store conformance suite: every backend runs these very cases, unchanged.
 //!
-//! A backend's test module writes `wiizo_tests::conformance_tests!(<expr giving an
+//! A backend's test module writes `wiizo_tests::conformance_tests!(<future of an
 //! Arc<dyn Store> on an empty store>);` and gets one test per case.
 
 use serde_json::{json, Value};
@@ -34,7 +34,7 @@ macro_rules! conformance_tests {
         $(
             #[tokio::test]
             async fn $case() {
-                let store = $open;
+                let store = $open.await;
                 $crate::conformance::$case(store.as_ref()).await;
             }
         )*

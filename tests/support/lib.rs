@@ -12,7 +12,7 @@ use serde_json::Value;
 use shared::auth::{mint, Role, TokenClaims};
 use shared::config::Config;
 use shared::domain::CompanyId;
-use shared::store::{SqliteStore, Store};
+use shared::store::{DynamoStore, SqliteStore, Store};
 use shared::App;
 
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
@@ -35,6 +35,33 @@ pub fn sqlite_store() -> Arc<dyn Store> {
 
 pub fn sqlite_store_at(path: &std::path::Path) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(path).expect("a temp SQLite store opens"))
+}
+
+/// The local DynamoDB-compatible server the tests use (moto), as `make test` starts it.
+/// Refuses to run without one, so a test can never reach a real AWS account.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!("DynamoDB tests need a local moto server: run them with `make test` or `scripts/with-moto.sh cargo nextest run`")
+    })
+}
+
+/// A store on a new, empty table of the local DynamoDB server.
+pub async fn dynamo_store() -> Arc<dyn Store> {
+    Arc::new(dynamo_store_on(&dynamodb_endpoint()).await)
+}
+
+/// A new table on the DynamoDB server at `endpoint`, through the production SDK set-up.
+pub async fn dynamo_store_on(endpoint: &str) -> DynamoStore {
+    let sdk = shared::store::dynamodb::sdk_config().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .build();
+    let store = DynamoStore::with_client(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        format!("wiizo-test-{}", uuid::Uuid::new_v4()),
+    );
+    store.create_table().await.expect("the test table is created");
+    store
 }
 
 /// The configuration tests run with: development mode, the test secret, `vars` on top.

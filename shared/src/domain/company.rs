@@ -44,3 +44,8 @@ pub fn default_settings() -> Value {
         "converted_statuses": ["convertido"]
     })
 }
+
+/// The key company names are unique by: "Acme", " acme " and "ACME" are one company.
+pub fn name_key(name: &str) -> String {
+    super::text::fold(name.trim())
+}

@@ -115,6 +115,17 @@ impl LeadFields {
         if let Err(e) = input.validate() {
             errors.merge(field_errors(e));
         }
+        // Names and labels sort and match as keys: control characters have no place there.
+        for (field, value) in [
+            ("name", &input.name),
+            ("status", &input.status),
+            ("pipeline", &input.pipeline),
+            ("source", &input.source),
+        ] {
+            if value.as_deref().is_some_and(|v| v.chars().any(char::is_control)) {
+                errors.add(field, "must not contain control characters");
+            }
+        }
         let phone = match input.phone.as_deref().map(Phone::parse) {
             Some(Err(m)) => {
                 errors.add("phone", m);
@@ -176,6 +187,11 @@ impl LeadFields {
             });
         }
         changes
+    }
+
+    /// The key leads sort by name with: case- and accent-insensitive.
+    pub fn sort_name(&self) -> String {
+        fold(&self.name)
     }
 
     /// The folded text `search` matches against: name, email, phone and company.
@@ -297,7 +313,7 @@ impl Lead {
         match sort {
             LeadSort::CreatedAt => Value::from(self.created_at.as_string()),
             LeadSort::UpdatedAt => Value::from(self.updated_at.as_string()),
-            LeadSort::Name => Value::from(fold(&self.fields.name)),
+            LeadSort::Name => Value::from(self.fields.sort_name()),
             LeadSort::Score => Value::from(self.fields.score),
             LeadSort::Status => Value::from(self.fields.status.clone()),
         }

@@ -1,6 +1,7 @@
 //! The store: one trait of domain operations, scoped by company, with interchangeable
 //! backends. Handlers see only this trait.
 
+pub mod dynamodb;
 mod sqlite;
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
 use crate::config::StoreConfig;
@@ -94,5 +96,9 @@ pub trait Store: Send + Sync {
 pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config {
         StoreConfig::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path)?)),
+        StoreConfig::Dynamodb { table } => {
+            let sdk = dynamodb::sdk_config().await;
+            Ok(Arc::new(DynamoStore::new(&sdk, table.clone())))
+        }
     }
 }

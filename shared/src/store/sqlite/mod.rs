@@ -15,7 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Store, StoreError, StoreResult};
-use crate::domain::company::default_settings;
+use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
     Channel, Conversation, ConversationStatus, Message, NewMessage, Role,
 };
@@ -25,7 +25,6 @@ use crate::domain::lead::{
 };
 use crate::domain::page::{Order, Page};
 use crate::domain::phone::Phone;
-use crate::domain::text::fold;
 use crate::domain::{Company, CompanyId, Timestamp};
 
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
@@ -325,7 +324,7 @@ fn lead_values(fields: &LeadFields) -> StoreResult<[(&'static str, SqlValue); 15
         ("notes", text(fields.notes.as_deref())),
         ("user_id", text(fields.user_id.as_deref())),
         ("search_text", SqlValue::Text(fields.search_text())),
-        ("sort_name", SqlValue::Text(fold(&fields.name))),
+        ("sort_name", SqlValue::Text(fields.sort_name())),
     ])
 }
 
@@ -410,7 +409,7 @@ impl Store for SqliteStore {
     async fn create_company(&self, name: &str) -> StoreResult<Company> {
         let now = Timestamp::now();
         let id = Uuid::now_v7().to_string();
-        let key = fold(name.trim());
+        let key = name_key(name);
         self.write(|tx| {
             let existing: Option<String> = tx
                 .query_row(
@@ -448,7 +447,7 @@ impl Store for SqliteStore {
             .conn()
             .query_row(
                 &format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE name_key = ?1"),
-                [fold(name.trim())],
+                [name_key(name)],
                 company_row,
             )
             .optional()

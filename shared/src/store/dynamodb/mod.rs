@@ -1,0 +1,841 @@
+//! The production backend: one DynamoDB table (see [`schema`] for its design).
+//!
+//! Every uniqueness rule is a conditional write inside a transaction, never a read
+//! followed by a write; a cancelled transaction writes nothing. Throttling and transient
+//! errors are retried by the SDK (standard mode, bounded attempts and timeouts), then
+//! surface as [`StoreError::Unavailable`].
+
+mod items;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, Select, TransactWriteItem,
+    WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use uuid::Uuid;
+
+use items::*;
+use schema::{company_pk, sort_index, sort_key};
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::company::{default_settings, name_key};
+use crate::domain::conversation::{
+    Channel, Conversation, ConversationStatus, Message, NewMessage, Role,
+};
+use crate::domain::lead::{
+    Lead, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadUpdate,
+};
+use crate::domain::page::{Order, Page};
+use crate::domain::{Company, CompanyId, Timestamp};
+
+/// Transient service errors worth a 503 (the SDK has already retried them).
+const TRANSIENT: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+    "ResourceNotFoundException",
+];
+
+/// The one AWS configuration of the process: rustls on ring, bounded retries and timeouts
+/// that keep a request well inside the function's own timeout.
+pub async fn sdk_config() -> SdkConfig {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(50)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(6))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+pub(crate) fn sdk_error<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let detail = DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::ServiceError(se) => match se.err().code() {
+            Some(code) if TRANSIENT.contains(&code) => StoreError::Unavailable(detail),
+            _ => StoreError::Internal(detail),
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(detail)
+        }
+        _ => StoreError::Internal(detail),
+    }
+}
+
+fn built(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// Why a transaction did not happen.
+enum TxError {
+    /// These items' conditions failed; nothing was written.
+    Conditions(Vec<usize>),
+    Store(StoreError),
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client: Client::new(sdk),
+            table: table.into(),
+        }
+    }
+
+    /// A store on a client configured by the caller (another endpoint, say).
+    pub fn with_client(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table if it does not exist (local development and tests).
+    pub async fn create_table(&self) -> StoreResult<()> {
+        schema::create_table(&self.client, &self.table).await
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(built)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put that may only create: it fails if the key is taken.
+    fn create(&self, item: Item) -> StoreResult<TransactWriteItem> {
+        self.put(item, Some("attribute_not_exists(pk)"))
+    }
+
+    fn delete_if_owned(&self, key: Item, lead: LeadId) -> StoreResult<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("attribute_not_exists(pk) OR lead_id = :lead")
+            .expression_attribute_values(":lead", s(lead.to_string()))
+            .build()
+            .map_err(built)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn exists(&self, key: Item) -> StoreResult<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(built)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        let mut attempt = 0u32;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let e = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                e.as_service_error()
+            {
+                let reasons = c.cancellation_reasons();
+                let failed: Vec<usize> = reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                    .map(|(i, _)| i)
+                    .collect();
+                if !failed.is_empty() {
+                    return Err(TxError::Conditions(failed));
+                }
+                // Another transaction held one of the items: try again, briefly.
+                if attempt < 4 && reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
+                {
+                    attempt += 1;
+                    let jitter = (Uuid::new_v4().as_u128() % 25) as u64;
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt) + jitter))
+                        .await;
+                    continue;
+                }
+            }
+            return Err(TxError::Store(sdk_error(e)));
+        }
+    }
+
+    async fn get(&self, pk: String, sk: String) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// Every item of the partition whose sort key starts with `prefix`, in key order.
+    async fn query_prefix(&self, pk: &str, prefix: &str) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Deletes `keys` 25 at a time (BatchWriteItem's limit), retrying unprocessed ones.
+    async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    DeleteRequest::builder()
+                        .set_key(Some(k.clone()))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(built)
+                })
+                .collect::<StoreResult<_>>()?;
+            for attempt in 0..5u64 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt == 4 {
+                    return Err(StoreError::Unavailable(
+                        "DynamoDB left deletes unprocessed".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<Lead> {
+        let item = self
+            .get(company_pk(company), lead_sk(id))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        lead_from(&item)
+    }
+
+    /// After a failed claim, whose lead holds the value.
+    async fn claimant(&self, company: &CompanyId, sk: String, field: &'static str) -> StoreError {
+        match self.get(company_pk(company), sk).await {
+            Ok(Some(item)) => match opt_s(&item, "lead_id").or_else(|| opt_s(&item, "conversation_id")) {
+                Some(existing_id) => StoreError::Duplicate { field, existing_id },
+                None => StoreError::Internal(format!("{field} claim without an owner")),
+            },
+            Ok(None) => StoreError::Conflict(format!("the {field} changed hands; try again")),
+            Err(e) => e,
+        }
+    }
+
+    /// The puts and deletes that move a lead's phone and e-mail claims from `old` to
+    /// `new`, with the index of each put and the field it claims.
+    fn claim_changes(
+        &self,
+        company: &CompanyId,
+        id: LeadId,
+        old: Option<&LeadFields>,
+        new: Option<&LeadFields>,
+        items: &mut Vec<TransactWriteItem>,
+    ) -> StoreResult<Vec<(usize, &'static str, String)>> {
+        let keys = |f: Option<&LeadFields>| {
+            (
+                f.and_then(|f| f.phone.as_ref()).map(phone_sk),
+                f.and_then(|f| f.email.as_ref()).map(email_sk),
+            )
+        };
+        let (old_phone, old_email) = keys(old);
+        let (new_phone, new_email) = keys(new);
+        let mut claims = Vec::new();
+        for (field, before, after) in [("phone", old_phone, new_phone), ("email", old_email, new_email)] {
+            if before == after {
+                continue;
+            }
+            if let Some(sk) = before {
+                items.push(self.delete_if_owned(key(company_pk(company), sk), id)?);
+            }
+            if let Some(sk) = after {
+                claims.push((items.len(), field, sk.clone()));
+                items.push(self.create(claim_item(company, sk, id))?);
+            }
+        }
+        Ok(claims)
+    }
+
+    async fn count_leads(
+        &self,
+        company: &CompanyId,
+        filter: &Filter,
+    ) -> StoreResult<u64> {
+        let (index, _) = sort_index(crate::domain::lead::LeadSort::CreatedAt);
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("pk = :pk")
+                .set_filter_expression(filter.expression.clone())
+                .set_expression_attribute_names(filter.names())
+                .set_expression_attribute_values(Some(filter.values(company)))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            total += u64::try_from(out.count).unwrap_or_default();
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+}
+
+/// A list's filters as a DynamoDB filter expression.
+struct Filter {
+    expression: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Filter {
+    fn new(f: &LeadFilters) -> Filter {
+        let mut clauses = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut add = |attr: &str, op: &str, value: String| {
+            let (name, placeholder) = (format!("#{attr}"), format!(":{attr}{}", values.len()));
+            clauses.push(match op {
+                "contains" => format!("contains({name}, {placeholder})"),
+                _ => format!("{name} {op} {placeholder}"),
+            });
+            names.insert(name, attr.to_string());
+            values.insert(placeholder, s(value));
+        };
+        for (attr, value) in [
+            ("status", &f.status),
+            ("pipeline", &f.pipeline),
+            ("source", &f.source),
+            ("user_id", &f.user_id),
+        ] {
+            if let Some(v) = value {
+                add(attr, "=", v.clone());
+            }
+        }
+        if let Some(from) = f.created_from {
+            add("created_at", ">=", from.as_string());
+        }
+        if let Some(to) = f.created_to {
+            add("created_at", "<=", to.as_string());
+        }
+        if let Some(q) = &f.search {
+            add("search_text", "contains", q.clone());
+        }
+        Filter {
+            expression: (!clauses.is_empty()).then(|| clauses.join(" AND ")),
+            names,
+            values,
+        }
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self, company: &CompanyId) -> HashMap<String, AttributeValue> {
+        let mut v = self.values.clone();
+        v.insert(":pk".into(), s(company_pk(company)));
+        v
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.get("HEALTH".into(), "HEALTH".into()).await.map(|_| ())
+    }
+
+    async fn create_company(&self, name: &str) -> StoreResult<Company> {
+        let now = Timestamp::now();
+        let company = Company {
+            id: CompanyId::new(Uuid::now_v7().to_string()),
+            name: name.trim().to_string(),
+            domain: None,
+            settings: default_settings(),
+            created_at: now,
+            updated_at: now,
+        };
+        let key_name = name_key(name);
+        let name_item = item([
+            ("pk", Some(s(format!("COMPANYNAME#{key_name}")))),
+            ("sk", Some(s("COMPANYNAME"))),
+            ("company_id", Some(s(company.id.as_str()))),
+        ]);
+        let items = vec![
+            self.create(name_item)?,
+            self.create(company_item(&company, &key_name))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(company),
+            Err(TxError::Conditions(_)) => {
+                match self.find_company_by_name(name).await? {
+                    Some(existing) => Err(StoreError::Duplicate {
+                        field: "name",
+                        existing_id: existing.id.to_string(),
+                    }),
+                    None => Err(StoreError::Conflict("the company name is being taken; try again".into())),
+                }
+            }
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>> {
+        let Some(claim) = self
+            .get(format!("COMPANYNAME#{}", name_key(name)), "COMPANYNAME".into())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = CompanyId::new(get_s(&claim, "company_id")?);
+        match self.get_company(&id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_company(&self, id: &CompanyId) -> StoreResult<Company> {
+        let item = self
+            .get(format!("COMPANY#{id}"), "COMPANY".into())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        company_from(&item)
+    }
+
+    async fn create_lead(
+        &self,
+        company: &CompanyId,
+        fields: LeadFields,
+        by: &str,
+    ) -> StoreResult<Lead> {
+        let now = Timestamp::now();
+        let lead = Lead {
+            id: LeadId(Uuid::now_v7()),
+            company_id: company.clone(),
+            fields,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let created = LeadEvent {
+            id: Uuid::now_v7(),
+            lead_id: lead.id,
+            kind: LeadEventKind::Created,
+            from: None,
+            to: Some(lead.fields.status.clone()),
+            at: now,
+            by: Some(by.to_string()),
+        };
+        let mut items = vec![self.create(lead_item(&lead)?)?];
+        let claims = self.claim_changes(company, lead.id, None, Some(&lead.fields), &mut items)?;
+        items.push(self.put(event_item(company, &created), None)?);
+        match self.transact(items).await {
+            Ok(()) => Ok(lead),
+            Err(TxError::Conditions(failed)) => {
+                for (index, field, sk) in claims {
+                    if failed.contains(&index) {
+                        return Err(self.claimant(company, sk, field).await);
+                    }
+                }
+                Err(StoreError::Conflict("the lead could not be created; try again".into()))
+            }
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<Lead> {
+        self.read_lead(company, id).await
+    }
+
+    async fn list_leads(&self, company: &CompanyId, query: &LeadQuery) -> StoreResult<Page<Lead>> {
+        let filter = Filter::new(&query.filters);
+        let total = self.count_leads(company, &filter).await?;
+        let (index, attribute) = sort_index(query.sort);
+        let page = &query.page;
+        let want = page.limit as usize + 1;
+        let mut skip = if page.cursor.is_some() { 0 } else { page.offset() };
+        let mut start = page.cursor.as_ref().map(|c| {
+            let mut k = key(company_pk(company), format!("LEAD#{}", c.id));
+            k.insert(attribute.to_string(), s(sort_key(query.sort, &c.v, &c.id)));
+            k
+        });
+        // Without a filter or an offset, each item read is one to return.
+        let read_limit = (filter.expression.is_none() && skip == 0).then_some(want as i32);
+        let mut items = Vec::with_capacity(want);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("pk = :pk")
+                .set_filter_expression(filter.expression.clone())
+                .set_expression_attribute_names(filter.names())
+                .set_expression_attribute_values(Some(filter.values(company)))
+                .scan_index_forward(page.order == Order::Asc)
+                .set_limit(read_limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items() {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                items.push(lead_from(item)?);
+                if items.len() == want {
+                    break;
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && items.len() < want => start = Some(k),
+                _ => break,
+            }
+        }
+        let has_more = items.len() == want;
+        items.truncate(page.limit as usize);
+        Ok(Page {
+            items,
+            total,
+            has_more,
+        })
+    }
+
+    async fn update_lead(
+        &self,
+        company: &CompanyId,
+        id: LeadId,
+        update: LeadUpdate,
+    ) -> StoreResult<Lead> {
+        let current = self.read_lead(company, id).await?;
+        if current.version != update.expected_version {
+            return Err(stale());
+        }
+        let now = Timestamp::now();
+        let lead = Lead {
+            fields: update.fields,
+            updated_at: now,
+            version: current.version + 1,
+            ..current.clone()
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(lead_item(&lead)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(update.expected_version))
+            .build()
+            .map_err(built)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let claims = self.claim_changes(
+            company,
+            id,
+            Some(&current.fields),
+            Some(&lead.fields),
+            &mut items,
+        )?;
+        for change in &update.changes {
+            let event = LeadEvent {
+                id: Uuid::now_v7(),
+                lead_id: id,
+                kind: change.kind,
+                from: change.from.clone(),
+                to: change.to.clone(),
+                at: now,
+                by: Some(update.by.clone()),
+            };
+            items.push(self.put(event_item(company, &event), None)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(lead),
+            Err(TxError::Conditions(failed)) => {
+                for (index, field, sk) in claims {
+                    if failed.contains(&index) {
+                        return Err(self.claimant(company, sk, field).await);
+                    }
+                }
+                // The lead itself changed or went away meanwhile.
+                self.read_lead(company, id).await?;
+                Err(stale())
+            }
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn delete_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<()> {
+        let pk = company_pk(company);
+        let owned = self.query_prefix(&pk, &lead_sk(id)).await?;
+        let lead_key = lead_sk(id);
+        let lead = owned
+            .iter()
+            .find(|i| opt_s(i, "sk").as_deref() == Some(lead_key.as_str()))
+            .map(lead_from)
+            .transpose()?
+            .ok_or(StoreError::NotFound)?;
+        // Everything the lead owns goes first, the lead last: an interrupted delete leaves
+        // the lead in place, and deleting it again finishes the job.
+        let mut doomed = Vec::new();
+        for link in &owned {
+            let sk = get_s(link, "sk")?;
+            if let Some(conversation) = sk.split("#CONV#").nth(1) {
+                for i in self.query_prefix(&pk, &format!("CONV#{conversation}")).await? {
+                    doomed.push(key(pk.clone(), get_s(&i, "sk")?));
+                }
+            }
+            if sk != lead_key {
+                doomed.push(key(pk.clone(), sk));
+            }
+        }
+        for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Facebook] {
+            doomed.push(key(pk.clone(), active_sk(id, channel)));
+        }
+        self.batch_delete(doomed).await?;
+
+        let mut items = vec![{
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), lead_key)))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(built)?;
+            TransactWriteItem::builder().delete(delete).build()
+        }];
+        self.claim_changes(company, id, Some(&lead.fields), None, &mut items)?;
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Conditions(_)) => Err(StoreError::NotFound),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn lead_history(&self, company: &CompanyId, id: LeadId) -> StoreResult<Vec<LeadEvent>> {
+        self.read_lead(company, id).await?;
+        self.query_prefix(&company_pk(company), &format!("{}#EV#", lead_sk(id)))
+            .await?
+            .iter()
+            .map(event_from)
+            .collect()
+    }
+
+    async fn create_conversation(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        channel: Channel,
+    ) -> StoreResult<Conversation> {
+        let pk = company_pk(company);
+        let now = Timestamp::now();
+        let conversation = Conversation {
+            id: Uuid::now_v7(),
+            company_id: company.clone(),
+            lead_id: lead,
+            channel,
+            status: ConversationStatus::Active,
+            metadata: serde_json::json!({}),
+            last_message_at: None,
+            last_inbound_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let active = active_sk(lead, channel);
+        let items = vec![
+            self.exists(key(pk.clone(), lead_sk(lead)))?,
+            self.create(item([
+                ("pk", Some(s(&pk))),
+                ("sk", Some(s(&active))),
+                ("conversation_id", Some(s(conversation.id.to_string()))),
+            ]))?,
+            self.create(conversation_item(&conversation))?,
+            self.create(key(pk.clone(), format!("{}#CONV#{}", lead_sk(lead), conversation.id)))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(conversation),
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(StoreError::NotFound),
+            Err(TxError::Conditions(_)) => Err(self.claimant(company, active, "conversation").await),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_conversation(&self, company: &CompanyId, id: Uuid) -> StoreResult<Conversation> {
+        let item = self
+            .get(company_pk(company), conversation_sk(id))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        conversation_from(&item)
+    }
+
+    async fn add_message(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+        message: NewMessage,
+    ) -> StoreResult<Message> {
+        let pk = company_pk(company);
+        let stored = Message {
+            id: Uuid::now_v7(),
+            conversation_id: conversation,
+            role: message.role,
+            content: message.content,
+            kind: message.kind,
+            metadata: message.metadata,
+            created_at: message.created_at.unwrap_or_else(Timestamp::now),
+        };
+        let items = vec![
+            self.exists(key(pk.clone(), conversation_sk(conversation)))?,
+            self.create(message_item(company, &stored))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => {}
+            Err(TxError::Conditions(_)) => return Err(StoreError::NotFound),
+            Err(TxError::Store(e)) => return Err(e),
+        }
+        // Move the conversation's clocks forward only: messages arrive out of order.
+        let mut clocks = vec!["last_message_at"];
+        if stored.role == Role::User {
+            clocks.push("last_inbound_at");
+        }
+        for attribute in clocks {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), conversation_sk(conversation))))
+                .update_expression("SET #a = :t, updated_at = :t")
+                .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#a) OR #a < :t)")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":t", s(stored.created_at.as_string()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(sdk_error(e)),
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn list_messages(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+    ) -> StoreResult<Vec<Message>> {
+        self.get_conversation(company, conversation).await?;
+        self.query_prefix(
+            &company_pk(company),
+            &format!("{}#MSG#", conversation_sk(conversation)),
+        )
+        .await?
+        .iter()
+        .map(message_from)
+        .collect()
+    }
+}
+
+fn stale() -> StoreError {
+    StoreError::Conflict("The lead was changed by someone else; read it again and retry".into())
+}
