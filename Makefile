@@ -2,10 +2,13 @@
 SHELL := /bin/bash
 COMPANY ?=
 ROLE ?= owner
+# STORE=dynamodb runs `make dev` and `make token` on a local DynamoDB server (moto).
+STORE ?= sqlite
+export STORE
 
-.PHONY: dev token migrate test fmt fmt-check clippy lint unit e2e build clean
+.PHONY: dev token migrate test fmt fmt-check clippy lint template unit e2e build deploy clean
 
-## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… on the SQLite store
+## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… (STORE=sqlite|dynamodb)
 dev:
 	@scripts/dev.sh
 
@@ -17,8 +20,8 @@ token:
 migrate:
 	@scripts/with-env.sh cargo run --quiet -p shared --bin wiizo -- migrate
 
-## test: formatting, lints, every test, and the end-to-end check of `make dev`
-test: fmt-check clippy unit e2e
+## test: formatting, lints (code and template), every test, and the end-to-end check of `make dev`
+test: lint unit e2e
 
 fmt:
 	cargo fmt --all
@@ -29,20 +32,33 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-lint: fmt-check clippy
+## lint: cargo fmt --check, clippy -D warnings, and the SAM template checked offline
+lint: fmt-check clippy template
 
-## unit: the in-process, store conformance and multi-process suites
+template:
+	scripts/lint-template.sh
+
+## unit: the in-process, store conformance (SQLite and DynamoDB on moto) and multi-process suites
 unit:
 	@rm -rf "$${TMPDIR:-/tmp}/wiizo-tests"
-	cargo nextest run --workspace --no-fail-fast
+	scripts/with-moto.sh cargo nextest run --workspace --no-fail-fast
 
 ## e2e: `make dev` for real: cargo lambda watch, curl, the README's walkthrough
 e2e:
-	scripts/e2e.sh
+	STORE=sqlite scripts/e2e.sh
+	STORE=dynamodb scripts/e2e.sh
 
-## build: release bootstraps for Lambda (arm64)
+## build: release bootstraps for Lambda (arm64), one per function in target/lambda/<function>/
 build:
-	cargo lambda build --release --arm64
+	@command -v cargo-lambda >/dev/null 2>&1 || python3 -m pip install --quiet cargo-lambda
+	cargo lambda build --release --arm64 --workspace --exclude wiizo-tests
+	@for f in leads-management whatsapp-api webhooks openai-proxy analytics accounts; do \
+	  ls -l "$${CARGO_TARGET_DIR:-target}/lambda/$$f/bootstrap" | awk -v f=$$f '{ printf "%-18s %6.1f MB\n", f, $$5 / 1048576 }'; done
+
+## deploy: build with SAM and deploy, asking for the stack's parameters (secrets are NoEcho)
+deploy:
+	sam build
+	sam deploy --guided
 
 clean:
 	cargo clean

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make dev`: every function under `cargo lambda watch`, on the local SQLite store.
+# `make dev`: every function under `cargo lambda watch`, on the local SQLite store, or with
+# STORE=dynamodb on a local DynamoDB server (moto) started and stopped with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -8,6 +9,28 @@ if ! command -v cargo-lambda >/dev/null 2>&1; then
   python3 -m pip install --quiet cargo-lambda
   hash -r
 fi
+if [ "$WIIZO_STORE" = dynamodb ]; then
+  if ! command -v moto_server >/dev/null 2>&1; then
+    echo "installing moto (pip install 'moto[server]')…" >&2
+    python3 -m pip install --quiet 'moto[server]'
+    hash -r
+  fi
+  port="${AWS_ENDPOINT_URL_DYNAMODB##*:}"
+  moto_server -H 127.0.0.1 -p "$port" > /dev/null 2>&1 &
+  moto_pid=$!
+  trap 'kill $moto_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    curl -sf -X POST "$AWS_ENDPOINT_URL_DYNAMODB/moto-api/reset" > /dev/null 2>&1 && break
+    kill -0 $moto_pid 2>/dev/null || { echo "moto_server did not start on port $port" >&2; exit 1; }
+    sleep 0.2
+  done
+  where="DynamoDB table $WIIZO_TABLE at $AWS_ENDPOINT_URL_DYNAMODB"
+else
+  where="SQLite $WIIZO_SQLITE_PATH"
+fi
 cargo run --quiet -p shared --bin wiizo -- migrate >&2
-echo "serving every function at http://${DEV_HOST:-127.0.0.1}:${DEV_PORT:-9000}/lambda-url/<function>/… (store: $WIIZO_SQLITE_PATH)" >&2
-exec cargo lambda watch -A "${DEV_HOST:-127.0.0.1}" -P "${DEV_PORT:-9000}"
+echo "serving every function at http://${DEV_HOST:-127.0.0.1}:${DEV_PORT:-9000}/lambda-url/<function>/… on $where" >&2
+cargo lambda watch -A "${DEV_HOST:-127.0.0.1}" -P "${DEV_PORT:-9000}" &
+watch_pid=$!
+trap 'kill $watch_pid 2>/dev/null || true; kill ${moto_pid:-} 2>/dev/null || true' EXIT INT TERM
+wait $watch_pid

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 port="${E2E_PORT:-9123}"
 work="$(mktemp -d)"
-export DEV_PORT="$port" WIIZO_SQLITE_PATH="$work/e2e.sqlite"
+export DEV_PORT="$port" DEV_MOTO_PORT="${E2E_MOTO_PORT:-9124}" WIIZO_SQLITE_PATH="$work/e2e.sqlite"
+echo "e2e: make dev on ${STORE:-sqlite}, port $port"
 base="http://127.0.0.1:$port/lambda-url"
 
 scripts/dev.sh > "$work/dev.log" 2>&1 &
@@ -14,6 +15,7 @@ dev_pid=$!
 cleanup() {
   kill -- "-$dev_pid" 2>/dev/null || kill "$dev_pid" 2>/dev/null || true
   pkill -f "cargo-lambda lambda watch -A 127.0.0.1 -P $port" 2>/dev/null || true
+  pkill -f "moto_server -H 127.0.0.1 -p $DEV_MOTO_PORT" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -28,6 +30,8 @@ for _ in $(seq 1 300); do
 done
 
 passed=0
+grep -m1 '^serving' "$work/dev.log" | sed 's/^/e2e: /'
+
 check() { # name expected-status actual-status body
   [ "$2" = "$3" ] || fail "$1: expected $2, got $3: $4"
   passed=$((passed + 1))

@@ -32,10 +32,14 @@ pub enum Environment {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreConfig {
-    Sqlite { path: PathBuf },
+    Sqlite {
+        path: PathBuf,
+    },
     /// The table's endpoint, region and credentials come from the usual AWS variables
     /// (`AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`, …).
-    Dynamodb { table: String },
+    Dynamodb {
+        table: String,
+    },
 }
 
 #[derive(Debug, Clone)]

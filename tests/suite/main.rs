@@ -2,6 +2,7 @@
 
 mod auth;
 mod conformance;
+mod dynamodb;
 mod http_layer;
 mod leads;
 mod multiprocess;

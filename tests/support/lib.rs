@@ -60,7 +60,10 @@ pub async fn dynamo_store_on(endpoint: &str) -> DynamoStore {
         aws_sdk_dynamodb::Client::from_conf(conf),
         format!("wiizo-test-{}", uuid::Uuid::new_v4()),
     );
-    store.create_table().await.expect("the test table is created");
+    store
+        .create_table()
+        .await
+        .expect("the test table is created");
     store
 }
 

@@ -42,11 +42,16 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 
 async fn run(args: &[String]) -> Result<String, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
+    if args.first().map(String::as_str) == Some("migrate") {
+        store::migrate(&config.store)
+            .await
+            .map_err(|e| format!("cannot migrate the store: {e}"))?;
+        return Ok("migrations applied".into());
+    }
     let store = store::open(&config.store)
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
     match args.first().map(String::as_str) {
-        Some("migrate") => Ok("migrations applied".into()),
         Some("company") if args.get(1).map(String::as_str) == Some("create") => {
             let name = args.get(2).ok_or(USAGE)?;
             let company = store.create_company(name).await.map_err(|e| match e {

@@ -122,7 +122,10 @@ impl LeadFields {
             ("pipeline", &input.pipeline),
             ("source", &input.source),
         ] {
-            if value.as_deref().is_some_and(|v| v.chars().any(char::is_control)) {
+            if value
+                .as_deref()
+                .is_some_and(|v| v.chars().any(char::is_control))
+            {
                 errors.add(field, "must not contain control characters");
             }
         }

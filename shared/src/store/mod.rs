@@ -92,7 +92,21 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<Message>>;
 }
 
-/// Opens the configured backend, applying its migrations.
+/// Prepares the configured backend for use: applies SQLite's migrations, or creates the
+/// DynamoDB table when it does not exist (local development; production's table comes
+/// from `template.yaml`).
+pub async fn migrate(config: &StoreConfig) -> StoreResult<()> {
+    match config {
+        StoreConfig::Sqlite { path } => SqliteStore::open(path).map(|_| ()),
+        StoreConfig::Dynamodb { table } => {
+            DynamoStore::new(&dynamodb::sdk_config().await, table.clone())
+                .create_table()
+                .await
+        }
+    }
+}
+
+/// Opens the configured backend (SQLite applies its migrations as it opens).
 pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config {
         StoreConfig::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path)?)),

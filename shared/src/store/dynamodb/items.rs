@@ -115,8 +115,8 @@ pub fn email_sk(email: &Email) -> String {
 pub fn lead_item(lead: &Lead) -> StoreResult<Item> {
     let f = &lead.fields;
     let id = lead.id.to_string();
-    let custom = serde_json::to_string(&f.custom_fields)
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    let custom =
+        serde_json::to_string(&f.custom_fields).map_err(|e| StoreError::Internal(e.to_string()))?;
     let mut i = item([
         ("pk", Some(s(company_pk(&lead.company_id)))),
         ("sk", Some(s(lead_sk(lead.id)))),
@@ -235,8 +235,14 @@ pub fn conversation_item(c: &Conversation) -> Item {
         ("channel", Some(s(c.channel.as_str()))),
         ("status", Some(s(c.status.as_str()))),
         ("metadata", Some(s(c.metadata.to_string()))),
-        ("last_message_at", c.last_message_at.map(|t| s(t.as_string()))),
-        ("last_inbound_at", c.last_inbound_at.map(|t| s(t.as_string()))),
+        (
+            "last_message_at",
+            c.last_message_at.map(|t| s(t.as_string())),
+        ),
+        (
+            "last_inbound_at",
+            c.last_inbound_at.map(|t| s(t.as_string())),
+        ),
         ("created_at", Some(s(c.created_at.as_string()))),
         ("updated_at", Some(s(c.updated_at.as_string()))),
     ])
@@ -248,8 +254,7 @@ pub fn conversation_from(i: &Item) -> StoreResult<Conversation> {
         company_id: CompanyId::new(get_s(i, "company_id")?),
         lead_id: LeadId(get_uuid(i, "lead_id")?),
         channel: Channel::parse(&get_s(i, "channel")?).ok_or_else(|| corrupt("channel"))?,
-        status: ConversationStatus::parse(&get_s(i, "status")?)
-            .ok_or_else(|| corrupt("status"))?,
+        status: ConversationStatus::parse(&get_s(i, "status")?).ok_or_else(|| corrupt("status"))?,
         metadata: get_json(i, "metadata")?,
         last_message_at: opt_ts(i, "last_message_at")?,
         last_inbound_at: opt_ts(i, "last_inbound_at")?,

@@ -206,7 +206,10 @@ impl DynamoStore {
                     return Err(TxError::Conditions(failed));
                 }
                 // Another transaction held one of the items: try again, briefly.
-                if attempt < 4 && reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
+                if attempt < 4
+                    && reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
                 {
                     attempt += 1;
                     let jitter = (Uuid::new_v4().as_u128() % 25) as u64;
@@ -307,10 +310,12 @@ impl DynamoStore {
     /// After a failed claim, whose lead holds the value.
     async fn claimant(&self, company: &CompanyId, sk: String, field: &'static str) -> StoreError {
         match self.get(company_pk(company), sk).await {
-            Ok(Some(item)) => match opt_s(&item, "lead_id").or_else(|| opt_s(&item, "conversation_id")) {
-                Some(existing_id) => StoreError::Duplicate { field, existing_id },
-                None => StoreError::Internal(format!("{field} claim without an owner")),
-            },
+            Ok(Some(item)) => {
+                match opt_s(&item, "lead_id").or_else(|| opt_s(&item, "conversation_id")) {
+                    Some(existing_id) => StoreError::Duplicate { field, existing_id },
+                    None => StoreError::Internal(format!("{field} claim without an owner")),
+                }
+            }
             Ok(None) => StoreError::Conflict(format!("the {field} changed hands; try again")),
             Err(e) => e,
         }
@@ -335,7 +340,10 @@ impl DynamoStore {
         let (old_phone, old_email) = keys(old);
         let (new_phone, new_email) = keys(new);
         let mut claims = Vec::new();
-        for (field, before, after) in [("phone", old_phone, new_phone), ("email", old_email, new_email)] {
+        for (field, before, after) in [
+            ("phone", old_phone, new_phone),
+            ("email", old_email, new_email),
+        ] {
             if before == after {
                 continue;
             }
@@ -350,11 +358,7 @@ impl DynamoStore {
         Ok(claims)
     }
 
-    async fn count_leads(
-        &self,
-        company: &CompanyId,
-        filter: &Filter,
-    ) -> StoreResult<u64> {
+    async fn count_leads(&self, company: &CompanyId, filter: &Filter) -> StoreResult<u64> {
         let (index, _) = sort_index(crate::domain::lead::LeadSort::CreatedAt);
         let mut total = 0u64;
         let mut start = None;
@@ -468,22 +472,25 @@ impl Store for DynamoStore {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(company),
-            Err(TxError::Conditions(_)) => {
-                match self.find_company_by_name(name).await? {
-                    Some(existing) => Err(StoreError::Duplicate {
-                        field: "name",
-                        existing_id: existing.id.to_string(),
-                    }),
-                    None => Err(StoreError::Conflict("the company name is being taken; try again".into())),
-                }
-            }
+            Err(TxError::Conditions(_)) => match self.find_company_by_name(name).await? {
+                Some(existing) => Err(StoreError::Duplicate {
+                    field: "name",
+                    existing_id: existing.id.to_string(),
+                }),
+                None => Err(StoreError::Conflict(
+                    "the company name is being taken; try again".into(),
+                )),
+            },
             Err(TxError::Store(e)) => Err(e),
         }
     }
 
     async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>> {
         let Some(claim) = self
-            .get(format!("COMPANYNAME#{}", name_key(name)), "COMPANYNAME".into())
+            .get(
+                format!("COMPANYNAME#{}", name_key(name)),
+                "COMPANYNAME".into(),
+            )
             .await?
         else {
             return Ok(None);
@@ -539,7 +546,9 @@ impl Store for DynamoStore {
                         return Err(self.claimant(company, sk, field).await);
                     }
                 }
-                Err(StoreError::Conflict("the lead could not be created; try again".into()))
+                Err(StoreError::Conflict(
+                    "the lead could not be created; try again".into(),
+                ))
             }
             Err(TxError::Store(e)) => Err(e),
         }
@@ -555,7 +564,11 @@ impl Store for DynamoStore {
         let (index, attribute) = sort_index(query.sort);
         let page = &query.page;
         let want = page.limit as usize + 1;
-        let mut skip = if page.cursor.is_some() { 0 } else { page.offset() };
+        let mut skip = if page.cursor.is_some() {
+            0
+        } else {
+            page.offset()
+        };
         let mut start = page.cursor.as_ref().map(|c| {
             let mut k = key(company_pk(company), format!("LEAD#{}", c.id));
             k.insert(attribute.to_string(), s(sort_key(query.sort, &c.v, &c.id)));
@@ -680,7 +693,10 @@ impl Store for DynamoStore {
         for link in &owned {
             let sk = get_s(link, "sk")?;
             if let Some(conversation) = sk.split("#CONV#").nth(1) {
-                for i in self.query_prefix(&pk, &format!("CONV#{conversation}")).await? {
+                for i in self
+                    .query_prefix(&pk, &format!("CONV#{conversation}"))
+                    .await?
+                {
                     doomed.push(key(pk.clone(), get_s(&i, "sk")?));
                 }
             }
@@ -748,12 +764,17 @@ impl Store for DynamoStore {
                 ("conversation_id", Some(s(conversation.id.to_string()))),
             ]))?,
             self.create(conversation_item(&conversation))?,
-            self.create(key(pk.clone(), format!("{}#CONV#{}", lead_sk(lead), conversation.id)))?,
+            self.create(key(
+                pk.clone(),
+                format!("{}#CONV#{}", lead_sk(lead), conversation.id),
+            ))?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(conversation),
             Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(StoreError::NotFound),
-            Err(TxError::Conditions(_)) => Err(self.claimant(company, active, "conversation").await),
+            Err(TxError::Conditions(_)) => {
+                Err(self.claimant(company, active, "conversation").await)
+            }
             Err(TxError::Store(e)) => Err(e),
         }
     }
@@ -803,7 +824,9 @@ impl Store for DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(key(pk.clone(), conversation_sk(conversation))))
                 .update_expression("SET #a = :t, updated_at = :t")
-                .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#a) OR #a < :t)")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(#a) OR #a < :t)",
+                )
                 .expression_attribute_names("#a", attribute)
                 .expression_attribute_values(":t", s(stored.created_at.as_string()))
                 .send()

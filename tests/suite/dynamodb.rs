@@ -1,0 +1,282 @@
+//! The DynamoDB backend under the conditions production brings: concurrency, full
+//! erasure, and an outage.
+
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+use shared::auth::Role;
+use shared::domain::conversation::{Channel, NewMessage, Role as MessageRole};
+use shared::domain::lead::LeadId;
+use shared::store::{DynamoStore, Store};
+use wiizo_tests::{app_on, company, dynamo_store_on, dynamodb_endpoint, send, Event};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_creates_with_one_phone_make_one_lead() {
+    // GIVEN a company on DynamoDB
+    let app = Arc::new(app_on(
+        "leads-management",
+        Arc::new(dynamo_store_on(&dynamodb_endpoint()).await),
+    ));
+    let c = company();
+    let spellings = [
+        "+55 11 9 8765-4321",
+        "+5511987654321",
+        "+551187654321",
+        "55 (11) 98765-4321",
+    ];
+    // WHEN 20 clients create a lead with the same phone at once
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let app = app.clone();
+            let event = Event::load("leads-management/create.json")
+                .as_user(&c, Role::Agent)
+                .json(&json!({"name": format!("Cliente {i}"), "phone": spellings[i % spellings.len()]}));
+            tokio::spawn(async move { send(&app, &event).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    let mut created_id = None;
+    for t in tasks {
+        let a = t.await.expect("the task ran");
+        if a.status == 201 {
+            created_id = a.json["data"]["id"].as_str().map(str::to_string);
+        }
+        statuses.push(a.status);
+    }
+    // THEN exactly one is created, the others are told who has the phone
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+    let list = send(
+        &app,
+        &Event::load("leads-management/list.json").as_user(&c, Role::Agent),
+    )
+    .await;
+    assert_eq!(list.json["pagination"]["total"], 1);
+    assert_eq!(list.json["data"][0]["id"].as_str(), created_id.as_deref());
+}
+
+/// Every item of the table, read the way an auditor would.
+async fn table_items(store: &DynamoStore) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items() {
+            let mut flat: Vec<String> = item
+                .iter()
+                .map(|(k, v)| match v {
+                    AttributeValue::S(s) => format!("{k}={s}"),
+                    other => format!("{k}={other:?}"),
+                })
+                .collect();
+            flat.sort();
+            out.push(flat.join(" "));
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_lead_leaves_no_item_of_it_behind() {
+    let store = dynamo_store_on(&dynamodb_endpoint()).await;
+    let c = company();
+    let fields = |v| shared::domain::lead::LeadFields::parse(v).expect("fields");
+    let doomed = store
+        .create_lead(
+            &c,
+            fields(
+                json!({"name": "Apagar", "phone": "+5511987650001", "email": "apagar@x.com.br"}),
+            ),
+            "t",
+        )
+        .await
+        .expect("lead");
+    let kept = store
+        .create_lead(
+            &c,
+            fields(json!({"name": "Manter", "phone": "+5511987650002"})),
+            "t",
+        )
+        .await
+        .expect("lead");
+    let moved = fields(
+        json!({"name": "Apagar", "phone": "+5511987650001", "email": "apagar@x.com.br", "status": "qualificado"}),
+    );
+    let update = shared::domain::lead::LeadUpdate {
+        changes: doomed.fields.changes_to(&moved),
+        fields: moved,
+        expected_version: doomed.version,
+        by: "t".into(),
+    };
+    store
+        .update_lead(&c, doomed.id, update)
+        .await
+        .expect("update");
+    let mut conversations = Vec::new();
+    for (lead, channel) in [
+        (doomed.id, Channel::Whatsapp),
+        (doomed.id, Channel::Instagram),
+        (kept.id, Channel::Whatsapp),
+    ] {
+        let conv = store
+            .create_conversation(&c, lead, channel)
+            .await
+            .expect("conversation");
+        for i in 0..30 {
+            let message = NewMessage {
+                role: MessageRole::User,
+                content: format!("mensagem {i}"),
+                kind: "text".into(),
+                metadata: json!({}),
+                created_at: None,
+            };
+            store
+                .add_message(&c, conv.id, message)
+                .await
+                .expect("message");
+        }
+        conversations.push(conv.id);
+    }
+    let before = table_items(&store).await;
+
+    store.delete_lead(&c, doomed.id).await.expect("delete");
+
+    let after = table_items(&store).await;
+    let traces = [
+        doomed.id.to_string(),
+        conversations[0].to_string(),
+        conversations[1].to_string(),
+        "+5511987650001".into(),
+        "apagar@x.com.br".into(),
+    ];
+    for item in &after {
+        for t in &traces {
+            assert!(!item.contains(t.as_str()), "{item} still mentions {t}");
+        }
+    }
+    // Only the deleted lead's items went: 1 lead, 2 claims, 2 events, 2 links,
+    // 2 conversations with 30 messages each, 2 active-conversation markers.
+    assert_eq!(before.len() - after.len(), 1 + 2 + 2 + 2 + 2 + 60 + 2);
+    assert_eq!(
+        store
+            .list_messages(&c, conversations[2])
+            .await
+            .expect("kept")
+            .len(),
+        30
+    );
+    assert_eq!(
+        store.get_lead(&c, LeadId(doomed.id.0)).await.map(|_| ()),
+        Err(shared::store::StoreError::NotFound)
+    );
+}
+
+struct Moto(Child);
+
+impl Moto {
+    fn start(port: u16) -> Moto {
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server starts (pip install 'moto[server]')");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto(child)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn an_outage_answers_503_in_time_and_service_resumes_after_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut moto = Moto::start(port);
+    let store = Arc::new(dynamo_store_on(&endpoint).await);
+    let app = app_on("leads-management", store.clone());
+    let c = company();
+    let list = Event::load("leads-management/list.json").as_user(&c, Role::Agent);
+    assert_eq!(send(&app, &list).await.status, 200);
+
+    // WHEN the store goes away
+    moto.stop();
+    let started = Instant::now();
+    let down = send(&app, &list).await;
+    // THEN the answer is a clear 503, well inside the function's 15 s timeout
+    assert_eq!(
+        (down.status, down.error_code()),
+        (503, "STORE_UNAVAILABLE"),
+        "{}",
+        down.text
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let create = send(
+        &app,
+        &Event::load("leads-management/create.json").as_user(&c, Role::Agent),
+    )
+    .await;
+    assert_eq!(create.status, 503);
+    let health = send(&app, &Event::load("leads-management/health.json")).await;
+    assert_eq!(
+        (health.status, health.json["status"].as_str()),
+        (503, Some("unhealthy"))
+    );
+
+    // WHEN it is back (moto keeps nothing across restarts: the table is made again)
+    let _moto = Moto::start(port);
+    store.create_table().await.expect("table");
+    // THEN the same process serves again
+    let created = send(
+        &app,
+        &Event::load("leads-management/create.json").as_user(&c, Role::Agent),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(send(&app, &list).await.json["pagination"]["total"], 1);
+}
