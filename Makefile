@@ -4,6 +4,7 @@ COMPANY ?=
 ROLE ?= owner
 # STORE=dynamodb runs `make dev` and `make token` on a local DynamoDB server (moto).
 STORE ?= sqlite
+FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accounts
 export STORE
 
 .PHONY: dev token migrate test fmt fmt-check clippy lint template unit e2e build deploy clean
@@ -51,8 +52,8 @@ e2e:
 ## build: release bootstraps for Lambda (arm64), one per function in target/lambda/<function>/
 build:
 	@command -v cargo-lambda >/dev/null 2>&1 || python3 -m pip install --quiet cargo-lambda
-	cargo lambda build --release --arm64 --workspace --exclude wiizo-tests
-	@for f in leads-management whatsapp-api webhooks openai-proxy analytics accounts; do \
+	cargo lambda build --release --arm64 $(FUNCTIONS:%=--bin %)
+	@for f in $(FUNCTIONS); do \
 	  ls -l "$${CARGO_TARGET_DIR:-target}/lambda/$$f/bootstrap" | awk -v f=$$f '{ printf "%-18s %6.1f MB\n", f, $$5 / 1048576 }'; done
 
 ## deploy: build with SAM and deploy, asking for the stack's parameters (secrets are NoEcho)
