@@ -5,9 +5,10 @@ ROLE ?= owner
 # STORE=dynamodb runs `make dev` and `make token` on a local DynamoDB server (moto).
 STORE ?= sqlite
 FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accounts
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export STORE
 
-.PHONY: dev token migrate test fmt fmt-check clippy lint template unit e2e build deploy clean
+.PHONY: dev token migrate test fmt fmt-check clippy lint template unit e2e build deploy bench clean
 
 ## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… (STORE=sqlite|dynamodb)
 dev:
@@ -60,6 +61,13 @@ build:
 deploy:
 	sam build
 	sam deploy --guided
+
+## bench: the release binaries through a local Lambda Runtime API beside a hello-world floor
+## (STORE=sqlite|dynamodb); prints a table and writes $(TARGET_DIR)/bench/latest.json
+bench:
+	cargo build --release -p leads-management -p accounts -p wiizo-bench
+	$(if $(filter dynamodb,$(STORE)),scripts/with-moto.sh) "$(TARGET_DIR)/release/wiizo-bench" \
+	  --bin-dir "$(TARGET_DIR)/release" --events events --out "$(TARGET_DIR)/bench/latest.json" --store $(STORE)
 
 clean:
 	cargo clean

@@ -1,0 +1,81 @@
+//! wiizo-bench: measures the release function binaries the way Lambda runs them, beside a
+//! hello-world floor built the same way, in one run, so ratios hold on a noisy machine.
+//!
+//!   wiizo-bench --bin-dir target/release --events events --out target/bench/latest.json
+//!               [--store sqlite|dynamodb] [--invocations 2000] [--inits 20] [--leads 10000]
+
+mod driver;
+mod report;
+mod runtime_api;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub struct Options {
+    pub bin_dir: PathBuf,
+    pub events: PathBuf,
+    pub out: PathBuf,
+    pub store: String,
+    pub invocations: usize,
+    pub inits: usize,
+    pub leads: usize,
+}
+
+fn options() -> Result<Options, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let number = |name: &str, default: usize| -> Result<usize, String> {
+        get(name).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| format!("{name} must be a number"))
+        })
+    };
+    let store = get("--store").unwrap_or_else(|| "sqlite".into());
+    if store != "sqlite" && store != "dynamodb" {
+        return Err("--store must be sqlite or dynamodb".into());
+    }
+    Ok(Options {
+        bin_dir: PathBuf::from(get("--bin-dir").unwrap_or_else(|| "target/release".into())),
+        events: PathBuf::from(get("--events").unwrap_or_else(|| "events".into())),
+        out: PathBuf::from(get("--out").unwrap_or_else(|| "target/bench/latest.json".into())),
+        store,
+        invocations: number("--invocations", 2000)?,
+        inits: number("--inits", 20)?,
+        leads: number("--leads", 10_000)?,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let opts = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("wiizo-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match scenarios::run(&opts).await {
+        Ok(report) => {
+            report.print();
+            if let Err(e) = report.write(&opts.out) {
+                eprintln!("wiizo-bench: cannot write {}: {e}", opts.out.display());
+                return ExitCode::FAILURE;
+            }
+            println!("\nwritten to {}", opts.out.display());
+            if report.all_ran() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("wiizo-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

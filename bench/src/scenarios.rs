@@ -1,0 +1,276 @@
+//! What is measured: the floor, then each scenario on the chosen store.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use shared::auth::{mint, Role, TokenClaims};
+use shared::config::StoreConfig;
+use shared::domain::lead::LeadFields;
+use shared::domain::CompanyId;
+
+use crate::driver::{file_size, measure_init, measure_warm, Failure, Function};
+use crate::report::{Check, Report, Row};
+use crate::Options;
+
+const SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
+
+/// An event file from `events/`, adjusted.
+struct Event(Value);
+
+impl Event {
+    fn load(dir: &Path, name: &str) -> Result<Event, String> {
+        let path = dir.join(name);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map(Event)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn token(mut self, token: &str) -> Event {
+        self.0["headers"]["authorization"] = Value::from(format!("Bearer {token}"));
+        self
+    }
+
+    fn path(mut self, path: &str) -> Event {
+        self.0["rawPath"] = Value::from(path);
+        self.0["requestContext"]["http"]["path"] = Value::from(path);
+        self
+    }
+
+    fn query(mut self, params: &[(&str, &str)]) -> Event {
+        let map: serde_json::Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect();
+        self.0["rawQueryString"] = Value::from(
+            params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&"),
+        );
+        self.0["queryStringParameters"] = Value::Object(map);
+        self
+    }
+
+    fn body(mut self, body: &Value) -> Event {
+        self.0["body"] = Value::from(body.to_string());
+        self
+    }
+
+    fn bytes(&self) -> Bytes {
+        Bytes::from(self.0.to_string())
+    }
+}
+
+struct Scenario {
+    name: &'static str,
+    function: &'static str,
+    events: Vec<Bytes>,
+    expect: u16,
+}
+
+fn store_env(opts: &Options, sqlite_path: &Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("WIIZO_ENV".to_string(), "production".to_string()),
+        ("JWT_SECRET".into(), SECRET.into()),
+        ("RUST_LOG".into(), "info".into()),
+    ];
+    if opts.store == "dynamodb" {
+        env.push(("WIIZO_STORE".into(), "dynamodb".into()));
+        env.push(("WIIZO_TABLE".into(), "wiizo-bench".into()));
+        for var in [
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_EC2_METADATA_DISABLED",
+        ] {
+            if let Ok(v) = std::env::var(var) {
+                env.push((var.into(), v));
+            }
+        }
+    } else {
+        env.push(("WIIZO_STORE".into(), "sqlite".into()));
+        env.push((
+            "WIIZO_SQLITE_PATH".into(),
+            sqlite_path.display().to_string(),
+        ));
+    }
+    env
+}
+
+/// Fills the store with `n` leads of one company; returns the company and one lead's id.
+async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String), String> {
+    shared::store::migrate(config)
+        .await
+        .map_err(|e| format!("migrate: {e}"))?;
+    let store = shared::store::open(config)
+        .await
+        .map_err(|e| format!("open: {e}"))?;
+    let company = CompanyId::new(uuid::Uuid::now_v7().to_string());
+    let started = Instant::now();
+    let mut some_id = String::new();
+    for i in 0..opts.leads {
+        let source = ["whatsapp", "instagram", "facebook"][i % 3];
+        let fields = LeadFields::parse(json!({
+            "name": format!("Cliente {i:05} da Silva"),
+            "email": format!("cliente{i}@exemplo.com.br"),
+            "phone": format!("+55119{:08}", 60_000_000 + i),
+            "score": i % 101,
+            "source": source,
+        }))
+        .map_err(|e| format!("seed lead: {e}"))?;
+        let lead = store
+            .create_lead(&company, fields, "bench")
+            .await
+            .map_err(|e| format!("seed: {e}"))?;
+        if i == opts.leads / 2 || some_id.is_empty() {
+            some_id = lead.id.to_string();
+        }
+    }
+    eprintln!(
+        "seeded {} leads in {:.1}s",
+        opts.leads,
+        started.elapsed().as_secs_f64()
+    );
+    Ok((company, some_id))
+}
+
+pub async fn run(opts: &Options) -> Result<Report, String> {
+    let work = std::env::temp_dir().join(format!("wiizo-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let sqlite_path = work.join("bench.sqlite");
+    let config = if opts.store == "dynamodb" {
+        StoreConfig::Dynamodb {
+            table: "wiizo-bench".into(),
+        }
+    } else {
+        StoreConfig::Sqlite {
+            path: sqlite_path.clone(),
+        }
+    };
+    let (company, lead_id) = seed(opts, &config).await?;
+    let token = mint(
+        SECRET,
+        &TokenClaims::new("bench-user", &company, Role::Agent, 3600),
+    )
+    .map_err(|e| e.to_string())?;
+    let ev = |name: &str| Event::load(&opts.events, name).map(|e| e.token(&token));
+
+    let creates: Vec<Bytes> = (0..opts.invocations.max(1))
+        .map(|i| {
+            ev("leads-management/create.json").map(|e| {
+                e.body(&json!({"name": format!("Novo {i}"), "notes": "não 🎉"}))
+                    .bytes()
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let scenarios = vec![
+        Scenario {
+            name: "floor: hello-world lambda_http",
+            function: "hello",
+            events: vec![ev("accounts/health.json")?.bytes()],
+            expect: 200,
+        },
+        Scenario {
+            name: "health (accounts)",
+            function: "accounts",
+            events: vec![ev("accounts/health.json")?.bytes()],
+            expect: 200,
+        },
+        Scenario {
+            name: "auth + routing + 404 envelope",
+            function: "leads-management",
+            events: vec![ev("leads-management/list.json")?
+                .path("/api/nothing-here")
+                .bytes()],
+            expect: 404,
+        },
+        Scenario {
+            name: "lead: GET one",
+            function: "leads-management",
+            events: vec![ev("leads-management/get.json")?
+                .path(&format!("/api/leads/{lead_id}"))
+                .bytes()],
+            expect: 200,
+        },
+        Scenario {
+            name: "leads: list 20 of N",
+            function: "leads-management",
+            events: vec![ev("leads-management/list.json")?
+                .query(&[("limit", "20")])
+                .bytes()],
+            expect: 200,
+        },
+        Scenario {
+            name: "lead: create",
+            function: "leads-management",
+            events: creates,
+            expect: 201,
+        },
+    ];
+
+    let env = store_env(opts, &sqlite_path);
+    let function = |name: &str| Function {
+        name: name.to_string(),
+        binary: opts.bin_dir.join(name),
+        env: env.clone(),
+    };
+    let mut rows = Vec::new();
+    for s in &scenarios {
+        eprintln!("measuring {} …", s.name);
+        let f = function(s.function);
+        let init = measure_init(&f, opts.inits).await;
+        let warm = measure_warm(&f, &s.events, opts.invocations, s.expect, None).await;
+        rows.push(Row::new(
+            s.name,
+            s.function,
+            file_size(&f.binary),
+            init,
+            warm,
+        ));
+    }
+    rows.push(Row::missing(
+        "webhooks: ingest signed 10-message batch",
+        "webhooks",
+        "POST /webhooks/meta is not built yet (issue: webhooks)",
+    ));
+
+    let checks = failure_checks(&function("leads-management"), &scenarios[3].events).await;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(Report::new(opts, rows, checks))
+}
+
+/// The tool's own promise: a function that dies is reported, never waited on forever.
+async fn failure_checks(f: &Function, events: &[Bytes]) -> Vec<Check> {
+    let mut broken = f.clone();
+    broken
+        .env
+        .push(("WIIZO_STORE".into(), "no-such-store".into()));
+    let started = Instant::now();
+    let init = measure_init(&broken, 1).await;
+    let mut checks = vec![Check::new(
+        "a function that fails at init",
+        matches!(init, Err(Failure::InitCrash(_))),
+        describe(init.map(|_| ()), started.elapsed()),
+    )];
+    let started = Instant::now();
+    let killed = measure_warm(f, events, 200, 200, Some(50)).await;
+    checks.push(Check::new(
+        "a function killed mid-run",
+        matches!(killed, Err(Failure::Crashed(_))),
+        describe(killed.map(|_| ()), started.elapsed()),
+    ));
+    checks
+}
+
+fn describe(result: Result<(), Failure>, took: Duration) -> String {
+    match result {
+        Ok(()) => format!("not detected ({took:.1?})"),
+        Err(f) => format!("reported in {:.0} ms: {f}", took.as_secs_f64() * 1000.0),
+    }
+}
