@@ -2,7 +2,11 @@
 //! hello-world floor built the same way, in one run, so ratios hold on a noisy machine.
 //!
 //!   wiizo-bench --bin-dir target/release --events events --out target/bench/latest.json
-//!               [--store sqlite|dynamodb] [--invocations 2000] [--inits 20] [--leads 10000]
+//!               [--store sqlite|dynamodb] [--invocations 2000] [--inits 20] [--leads N]
+//!               [--log info|off]
+//!
+//! `--leads` defaults to 10 000 on SQLite and 1 000 on DynamoDB (the local emulator takes
+//! tens of milliseconds per transactional write).
 
 mod driver;
 mod report;
@@ -20,6 +24,8 @@ pub struct Options {
     pub invocations: usize,
     pub inits: usize,
     pub leads: usize,
+    /// The functions' `RUST_LOG`: `info` as in production, `off` to see logging's cost.
+    pub log: String,
 }
 
 fn options() -> Result<Options, String> {
@@ -40,13 +46,14 @@ fn options() -> Result<Options, String> {
         return Err("--store must be sqlite or dynamodb".into());
     }
     Ok(Options {
+        store: store.clone(),
         bin_dir: PathBuf::from(get("--bin-dir").unwrap_or_else(|| "target/release".into())),
         events: PathBuf::from(get("--events").unwrap_or_else(|| "events".into())),
         out: PathBuf::from(get("--out").unwrap_or_else(|| "target/bench/latest.json".into())),
-        store,
         invocations: number("--invocations", 2000)?,
         inits: number("--inits", 20)?,
-        leads: number("--leads", 10_000)?,
+        leads: number("--leads", if store == "dynamodb" { 1_000 } else { 10_000 })?,
+        log: get("--log").unwrap_or_else(|| "info".into()),
     })
 }
 

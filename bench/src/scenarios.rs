@@ -77,7 +77,7 @@ fn store_env(opts: &Options, sqlite_path: &Path) -> Vec<(String, String)> {
     let mut env = vec![
         ("WIIZO_ENV".to_string(), "production".to_string()),
         ("JWT_SECRET".into(), SECRET.into()),
-        ("RUST_LOG".into(), "info".into()),
+        ("RUST_LOG".into(), opts.log.clone()),
     ];
     if opts.store == "dynamodb" {
         env.push(("WIIZO_STORE".into(), "dynamodb".into()));

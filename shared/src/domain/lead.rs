@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
-use validator::{Validate, ValidationErrors};
+use validator::Validate;
 
 use super::page::{parse_page, Order, PageRequest};
 use super::phone::Phone;
@@ -100,21 +100,10 @@ impl LeadFields {
             }
         }
         errors.into_result()?;
-        let mut input: LeadInput = serde_path_to_error::deserialize(body).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "body".to_string()
-            } else {
-                path
-            };
-            ApiError::validation(field, e.inner().to_string())
-        })?;
+        let mut input: LeadInput = super::parse_body(body)?;
         input.trim();
 
-        let mut errors = FieldErrors::new();
-        if let Err(e) = input.validate() {
-            errors.merge(field_errors(e));
-        }
+        let mut errors = super::validation_errors(input.validate());
         // Names and labels sort and match as keys: control characters have no place there.
         for (field, value) in [
             ("name", &input.name),
@@ -276,25 +265,6 @@ impl LeadInput {
             clean(v);
         }
     }
-}
-
-fn field_errors(errors: ValidationErrors) -> FieldErrors {
-    let mut out = FieldErrors::new();
-    for (field, errs) in errors.field_errors() {
-        for e in errs {
-            if e.code == "required" {
-                out.missing(field.to_string());
-            } else {
-                let message = e
-                    .message
-                    .as_ref()
-                    .map(|m| m.to_string())
-                    .unwrap_or_else(|| format!("is invalid ({})", e.code));
-                out.add(field.to_string(), message);
-            }
-        }
-    }
-    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

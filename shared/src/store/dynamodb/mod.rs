@@ -180,11 +180,15 @@ impl DynamoStore {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        // One token for every attempt: DynamoDB applies a retried transaction only once,
+        // even when the first attempt succeeded but its answer was lost to a timeout.
+        let token = Uuid::new_v4().to_string();
         let mut attempt = 0u32;
         loop {
             let result = self
                 .client
                 .transact_write_items()
+                .client_request_token(&token)
                 .set_transact_items(Some(items.clone()))
                 .send()
                 .await;

@@ -1,0 +1,276 @@
+//! A company's own configuration: API keys, channel accounts, and its settings.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use validator::Validate;
+
+use super::conversation::Channel;
+use super::{CompanyId, Timestamp};
+use crate::error::{ApiError, FieldErrors};
+
+/// What a key may do: `read` reads, `write` also writes, `admin` also manages the company.
+pub const SCOPES: &[&str] = &["read", "write", "admin"];
+pub const KEY_PREFIX: &str = "wzk_";
+
+/// An API key as listed: never the key itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub company_id: CompanyId,
+    pub name: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub created_by: String,
+}
+
+/// A key about to be stored: only its hash is kept.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub hash: String,
+    pub prefix: String,
+    pub created_by: String,
+}
+
+/// A fresh random key (256 bits), and its hash and prefix.
+pub fn generate_api_key() -> Result<(String, String, String), ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("no randomness for a key: {e}")))?;
+    let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let prefix = key.chars().take(12).collect();
+    Ok((hash_api_key(&key), prefix, key))
+}
+
+/// The hash a key is stored and looked up by.
+pub fn hash_api_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyInput {
+    #[validate(
+        required(message = "is required"),
+        length(min = 1, max = 100, message = "must be 1 to 100 characters")
+    )]
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+}
+
+impl ApiKeyInput {
+    /// The key's name and scopes (default `read` and `write`).
+    pub fn parse(body: Value) -> Result<(String, Vec<String>), ApiError> {
+        let input: ApiKeyInput = super::parse_body(body)?;
+        let mut errors = super::validation_errors(input.validate());
+        let mut scopes = input
+            .scopes
+            .unwrap_or_else(|| vec!["read".into(), "write".into()]);
+        scopes.sort();
+        scopes.dedup();
+        if scopes.is_empty() || scopes.iter().any(|s| !SCOPES.contains(&s.as_str())) {
+            errors.add("scopes", "must be one or more of: read, write, admin");
+        }
+        errors.into_result()?;
+        Ok((input.name.unwrap_or_default().trim().to_string(), scopes))
+    }
+}
+
+/// A channel's access token. It never serialises and never prints: only the code that
+/// calls Meta reads it, through [`AccessToken::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    pub fn new(token: String) -> Self {
+        AccessToken(token)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What a client may see: the last four characters.
+    pub fn hint(&self) -> String {
+        let tail: String = self
+            .0
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(redacted)")
+    }
+}
+
+/// A WhatsApp number, Instagram account or Facebook page connected to a company.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelAccount {
+    pub id: Uuid,
+    pub company_id: CompanyId,
+    pub channel: Channel,
+    /// WhatsApp phone-number id, Instagram account id or Facebook page id.
+    pub external_id: String,
+    pub name: String,
+    pub token_hint: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewChannelAccount {
+    pub channel: Channel,
+    pub external_id: String,
+    pub name: String,
+    pub token: AccessToken,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct ChannelInput {
+    #[validate(required(message = "is required"))]
+    channel: Option<String>,
+    #[validate(
+        required(message = "is required"),
+        length(min = 1, max = 64, message = "must be 1 to 64 characters")
+    )]
+    external_id: Option<String>,
+    #[validate(
+        required(message = "is required"),
+        length(min = 1, max = 100, message = "must be 1 to 100 characters")
+    )]
+    name: Option<String>,
+    #[validate(
+        required(message = "is required"),
+        length(min = 1, max = 2048, message = "must be 1 to 2048 characters")
+    )]
+    access_token: Option<String>,
+}
+
+impl NewChannelAccount {
+    pub fn parse(body: Value) -> Result<NewChannelAccount, ApiError> {
+        let input: ChannelInput = super::parse_body(body)?;
+        let mut errors = super::validation_errors(input.validate());
+        let channel = input.channel.as_deref().and_then(Channel::parse);
+        if input.channel.is_some() && channel.is_none() {
+            errors.add("channel", "must be one of: whatsapp, instagram, facebook");
+        }
+        let external_id = input.external_id.unwrap_or_default();
+        if !external_id.is_empty() && !external_id.bytes().all(|b| b.is_ascii_digit()) {
+            errors.add("external_id", "must be Meta's numeric id");
+        }
+        errors.into_result()?;
+        Ok(NewChannelAccount {
+            channel: channel.unwrap_or(Channel::Whatsapp),
+            external_id,
+            name: input.name.unwrap_or_default().trim().to_string(),
+            token: AccessToken::new(input.access_token.unwrap_or_default()),
+        })
+    }
+}
+
+/// A change to a channel account: its name and/or its token.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelChange {
+    pub name: Option<String>,
+    pub token: Option<AccessToken>,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct ChannelChangeInput {
+    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    name: Option<String>,
+    #[validate(length(min = 1, max = 2048, message = "must be 1 to 2048 characters"))]
+    access_token: Option<String>,
+}
+
+impl ChannelChange {
+    pub fn parse(body: Value) -> Result<ChannelChange, ApiError> {
+        let input: ChannelChangeInput = super::parse_body(body)?;
+        super::validation_errors(input.validate()).into_result()?;
+        Ok(ChannelChange {
+            name: input.name.map(|n| n.trim().to_string()),
+            token: input.access_token.map(AccessToken::new),
+        })
+    }
+}
+
+/// A company's settings after a merge patch, checked as a whole.
+pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, ApiError> {
+    let mut settings = current.clone();
+    super::merge_patch::apply(&mut settings, patch);
+    let Value::Object(map) = &settings else {
+        return Err(ApiError::validation("settings", "must be a JSON object"));
+    };
+    let mut errors = FieldErrors::new();
+    for (key, value) in map {
+        let ok = match key.as_str() {
+            "timezone" => value.as_str().is_some_and(valid_timezone),
+            "ai_budget_usd" => value.as_f64().is_some_and(|v| v >= 0.0),
+            "qualified_statuses" | "converted_statuses" => value.as_array().is_some_and(|a| {
+                !a.is_empty()
+                    && a.iter()
+                        .all(|s| s.as_str().is_some_and(|s| (1..=50).contains(&s.len())))
+            }),
+            "rate_limits" => value.as_object().is_some_and(valid_rate_limits),
+            _ => {
+                errors.add(format!("settings.{key}"), "is not a setting");
+                continue;
+            }
+        };
+        if !ok {
+            errors.add(format!("settings.{key}"), setting_rule(key));
+        }
+    }
+    errors.into_result()?;
+    Ok(settings)
+}
+
+fn setting_rule(key: &str) -> &'static str {
+    match key {
+        "timezone" => "must be an IANA time zone such as America/Sao_Paulo",
+        "ai_budget_usd" => "must be a number of at least 0",
+        "rate_limits" => "must map route groups (leads, conversations, ai, whatsapp, analytics, webhooks, api) to {\"per_minute\"|\"per_hour\"|\"per_day\": n, \"burst\": n}",
+        _ => "must be a non-empty list of statuses",
+    }
+}
+
+fn valid_timezone(tz: &str) -> bool {
+    tz == "UTC"
+        || (tz.contains('/')
+            && tz.len() <= 64
+            && tz.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+            }))
+}
+
+fn valid_rate_limits(map: &Map<String, Value>) -> bool {
+    map.iter().all(|(group, limit)| {
+        super::rate_limit::GROUPS.iter().any(|g| g.name == group)
+            && super::rate_limit::Limit::from_setting(limit).is_some()
+    })
+}
