@@ -1,10 +1,24 @@
 //! What a function builds once at init and shares with every request.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::auth::Authenticator;
+use lambda_http::http::HeaderMap;
+use serde_json::Value;
+
+use crate::auth::{Authenticator, Credential, Principal};
 use crate::config::Config;
-use crate::store::{self, Store};
+use crate::domain::account::hash_api_key;
+use crate::domain::company::default_settings;
+use crate::domain::{CompanyId, Timestamp};
+use crate::error::ApiError;
+use crate::store::{self, Store, StoreError};
+
+/// How long a process trusts its copy of a company's settings (rate-limit overrides).
+const SETTINGS_TTL: Duration = Duration::from_secs(30);
+/// `last_used_at` of an API key is written at most this often.
+const KEY_TOUCH_SECS: i64 = 60;
 
 /// The request body limit of the API (webhooks raise it).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -16,6 +30,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
     pub body_limit: usize,
+    settings: Mutex<HashMap<CompanyId, (Instant, Value)>>,
 }
 
 impl App {
@@ -26,6 +41,65 @@ impl App {
             config,
             store,
             body_limit: DEFAULT_BODY_LIMIT,
+            settings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The caller of a request: a JWT, or an API key found active in the store.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let key = match self.auth.credential(headers)? {
+            Credential::Jwt(principal) => return Ok(principal),
+            Credential::ApiKey(key) => key,
+        };
+        // Keys are found by their SHA-256: how long the lookup takes says nothing about
+        // the key itself, so no comparison of secrets happens here.
+        let found = self
+            .store
+            .find_api_key(&hash_api_key(&key))
+            .await?
+            .filter(|k| k.active)
+            .ok_or(ApiError::InvalidApiKey)?;
+        let now = Timestamp::now();
+        let stale = found
+            .last_used_at
+            .is_none_or(|t| now.inner().timestamp() - t.inner().timestamp() >= KEY_TOUCH_SECS);
+        if stale {
+            if let Err(e) = self
+                .store
+                .touch_api_key(&found.company_id, found.id, now)
+                .await
+            {
+                tracing::warn!(error = %e, "could not record the API key's last use");
+            }
+        }
+        Ok(Principal::from_api_key(&found))
+    }
+
+    /// A company's settings, cached for a few seconds; defaults for a company the store
+    /// does not know (a token can name a company before it is set up).
+    pub async fn company_settings(&self, company: &CompanyId) -> Result<Value, StoreError> {
+        if let Ok(cache) = self.settings.lock() {
+            if let Some((at, settings)) = cache.get(company) {
+                if at.elapsed() < SETTINGS_TTL {
+                    return Ok(settings.clone());
+                }
+            }
+        }
+        let settings = match self.store.get_company(company).await {
+            Ok(c) => c.settings,
+            Err(StoreError::NotFound) => default_settings(),
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut cache) = self.settings.lock() {
+            cache.insert(company.clone(), (Instant::now(), settings.clone()));
+        }
+        Ok(settings)
+    }
+
+    /// Drops this process's copy of a company's settings after it changed them.
+    pub fn forget_company_settings(&self, company: &CompanyId) {
+        if let Ok(mut cache) = self.settings.lock() {
+            cache.remove(company);
         }
     }
 

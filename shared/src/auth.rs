@@ -6,6 +6,7 @@ use lambda_http::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::JwtConfig;
+use crate::domain::account::ApiKey;
 use crate::domain::CompanyId;
 use crate::error::ApiError;
 
@@ -83,6 +84,32 @@ struct AppMetadata {
     role: Option<String>,
 }
 
+/// What a request authenticates with.
+pub enum Credential {
+    Jwt(Principal),
+    /// A key as sent; [`crate::App::authenticate`] looks it up.
+    ApiKey(String),
+}
+
+impl Principal {
+    /// The caller behind an API key: its scopes give its role.
+    pub fn from_api_key(key: &ApiKey) -> Principal {
+        let has = |s: &str| key.scopes.iter().any(|k| k == s);
+        Principal {
+            user_id: format!("apikey:{}", key.id),
+            company_id: key.company_id.clone(),
+            role: if has("admin") {
+                Role::Admin
+            } else if has("write") {
+                Role::Agent
+            } else {
+                Role::Viewer
+            },
+            email: None,
+        }
+    }
+}
+
 pub struct Authenticator {
     key: DecodingKey,
     validation: Validation,
@@ -108,8 +135,9 @@ impl Authenticator {
         }
     }
 
-    /// Authenticates a request from its headers.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    /// Reads a request's credential: a verified JWT's principal, or an API key still to
+    /// be looked up.
+    pub fn credential(&self, headers: &HeaderMap) -> Result<Credential, ApiError> {
         let header = |name: &str| {
             headers
                 .get(name)
@@ -128,13 +156,13 @@ impl Authenticator {
                     )
                 })?;
             return if looks_like_jwt(token) {
-                self.verify(token)
+                self.verify(token).map(Credential::Jwt)
             } else {
-                Err(ApiError::InvalidApiKey)
+                Ok(Credential::ApiKey(token.to_string()))
             };
         }
-        if header("x-api-key").or_else(|| header("apikey")).is_some() {
-            return Err(ApiError::InvalidApiKey);
+        if let Some(key) = header("x-api-key").or_else(|| header("apikey")) {
+            return Ok(Credential::ApiKey(key.to_string()));
         }
         Err(ApiError::Unauthorized(
             "Authentication required: send `Authorization: Bearer <token>`".into(),

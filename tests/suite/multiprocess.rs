@@ -2,14 +2,33 @@
 
 use std::process::Command;
 
+use serde_json::json;
 use shared::domain::lead::LeadQuery;
-use wiizo_tests::{company, sqlite_store_at, temp_db_path};
+use shared::store::CompanyChange;
+use wiizo_tests::{sqlite_store_at, temp_db_path};
 
 #[tokio::test]
 async fn four_processes_writing_one_file_lose_nothing() {
     // GIVEN one SQLite file and four writer processes started together
     let db = temp_db_path();
-    let c = company();
+    let store = sqlite_store_at(&db);
+    // A company whose leads limit is far above what the writers send.
+    let c = store
+        .create_company("Muitos Processos")
+        .await
+        .expect("company")
+        .id;
+    let settings = json!({"rate_limits": {"leads": {"per_minute": 100000, "burst": 100000}}});
+    store
+        .update_company(
+            &c,
+            CompanyChange {
+                settings: Some(settings),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("settings");
     let (writers, per_writer) = (4, 60);
     let children: Vec<_> = (0..writers)
         .map(|w| {
@@ -30,7 +49,6 @@ async fn four_processes_writing_one_file_lose_nothing() {
         assert!(status.success(), "a writer failed: {status}");
     }
     // THEN every lead and every history entry is there
-    let store = sqlite_store_at(&db);
     let all = LeadQuery::parse(&[("limit".into(), "100".into())]).expect("query");
     let page = store.list_leads(&c, &all).await.expect("list");
     assert_eq!(page.total, writers * per_writer);

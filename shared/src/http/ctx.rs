@@ -18,7 +18,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub(super) fn new(app: &App, req: Request, request_id: String) -> Result<Ctx, ApiError> {
+    pub(super) async fn new(app: &App, req: Request, request_id: String) -> Result<Ctx, ApiError> {
         let path = req.raw_http_path().to_string();
         let query = req
             .query_string_parameters_ref()
@@ -35,7 +35,7 @@ impl Ctx {
             });
         }
         let principal = if path.starts_with("/api/") {
-            Some(app.auth.authenticate(&parts.headers)?)
+            Some(app.authenticate(&parts.headers).await?)
         } else {
             None
         };

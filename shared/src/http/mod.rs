@@ -2,6 +2,7 @@
 //! answer, doing what all routes have in common around the function's own router.
 
 mod ctx;
+mod guard;
 mod reply;
 
 use std::future::Future;
@@ -12,6 +13,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 pub use ctx::Ctx;
+use guard::Guard;
 pub use reply::Reply;
 
 use crate::domain::Timestamp;
@@ -46,15 +48,20 @@ where
         .map(str::to_string);
 
     let mut company_id = None;
+    let mut guard = Guard::default();
     let result = if method == Method::OPTIONS {
         Ok(Reply::no_content())
     } else if let Some(reply) = health(app, &method, &path).await {
         Ok(reply)
     } else {
-        match Ctx::new(app, req, request_id.clone()) {
+        match Ctx::new(app, req, request_id.clone()).await {
             Ok(ctx) => {
                 company_id = ctx.principal.as_ref().map(|p| p.company_id.to_string());
-                route(ctx).await
+                match guard.enter(app, &ctx).await {
+                    Ok(Some(replay)) => Ok(replay),
+                    Ok(None) => route(ctx).await,
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         }
@@ -70,6 +77,7 @@ where
         }
     };
 
+    guard.leave(app, &mut response).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-request-id", v);

@@ -20,6 +20,7 @@ enum ReplyBody {
     Envelope(Map<String, Value>),
     Json(Value),
     Text(&'static str, String),
+    Stored(String, String),
     Empty,
 }
 
@@ -52,6 +53,14 @@ impl Reply {
             body: ReplyBody::Envelope(m),
             headers: Vec::new(),
         })
+    }
+
+    /// Adds a `message` beside the data.
+    pub fn with_message(mut self, message: &str) -> Reply {
+        if let ReplyBody::Envelope(m) = &mut self.body {
+            m.insert("message".into(), Value::String(message.into()));
+        }
+        self
     }
 
     /// 200 `{"success":true,"message":…}`, for answers that carry no data.
@@ -87,6 +96,15 @@ impl Reply {
         Reply {
             status,
             body: ReplyBody::Json(value),
+            headers: Vec::new(),
+        }
+    }
+
+    /// An answer kept earlier, replayed as it was.
+    pub fn stored(status: u16, content_type: String, body: String) -> Reply {
+        Reply {
+            status,
+            body: ReplyBody::Stored(content_type, body),
             headers: Vec::new(),
         }
     }
@@ -132,6 +150,7 @@ impl Reply {
     }
 
     pub fn into_response(self) -> Response<Body> {
+        let mut stored_type = None;
         let (content_type, body) = match self.body {
             ReplyBody::Envelope(mut m) => {
                 m.insert("timestamp".into(), json!(Timestamp::now()));
@@ -139,6 +158,10 @@ impl Reply {
             }
             ReplyBody::Json(v) => ("application/json", Body::Text(v.to_string())),
             ReplyBody::Text(ct, t) => (ct, Body::Text(t)),
+            ReplyBody::Stored(ct, t) => {
+                stored_type = Some(ct);
+                ("", Body::Text(t))
+            }
             ReplyBody::Empty => ("", Body::Empty),
         };
         let mut response = Response::new(body);
@@ -148,6 +171,9 @@ impl Reply {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(name, v);
             }
+        }
+        if let Some(ct) = stored_type.and_then(|ct| HeaderValue::from_str(&ct).ok()) {
+            response.headers_mut().insert(header::CONTENT_TYPE, ct);
         }
         if !content_type.is_empty() {
             response

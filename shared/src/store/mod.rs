@@ -13,9 +13,15 @@ pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
 use crate::config::StoreConfig;
+use crate::domain::account::{
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+};
 use crate::domain::conversation::{Channel, Conversation, Message, NewMessage};
+use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::lead::{Lead, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
 use crate::domain::page::Page;
+use crate::domain::rate_limit::{Decision, Limit};
+use crate::domain::Timestamp;
 use crate::domain::{Company, CompanyId};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -49,6 +55,63 @@ pub trait Store: Send + Sync {
     async fn create_company(&self, name: &str) -> StoreResult<Company>;
     async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>>;
     async fn get_company(&self, id: &CompanyId) -> StoreResult<Company>;
+    async fn update_company(&self, id: &CompanyId, change: CompanyChange) -> StoreResult<Company>;
+
+    /// Stores a new key (its hash only) for the company.
+    async fn create_api_key(&self, company: &CompanyId, key: NewApiKey) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes a key: it stays listed, inactive, and authenticates no more.
+    async fn revoke_api_key(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
+    /// The active key with this hash, whichever company it belongs to.
+    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn touch_api_key(&self, company: &CompanyId, id: Uuid, at: Timestamp) -> StoreResult<()>;
+
+    /// Connects a channel account; its external id belongs to one company at most
+    /// ([`StoreError::Duplicate`] names the holder's channel id).
+    async fn create_channel(
+        &self,
+        company: &CompanyId,
+        channel: NewChannelAccount,
+    ) -> StoreResult<ChannelAccount>;
+    async fn list_channels(&self, company: &CompanyId) -> StoreResult<Vec<ChannelAccount>>;
+    async fn get_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelAccount>;
+    async fn update_channel(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        change: ChannelChange,
+    ) -> StoreResult<ChannelAccount>;
+    async fn delete_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
+    /// The access token, for the code that calls Meta; nothing that answers a client asks.
+    async fn channel_token(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken>;
+    /// The account a webhook's channel id names, whichever company holds it.
+    async fn find_channel(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<ChannelAccount>>;
+
+    /// Takes one token from the bucket `key`, atomically across every process.
+    async fn take_rate_token(&self, key: &str, limit: &Limit, now_ms: i64)
+        -> StoreResult<Decision>;
+
+    /// Claims an `Idempotency-Key` for a request with this fingerprint.
+    async fn claim_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<Claim>;
+    /// Keeps the answer of a claimed key for replay.
+    async fn finish_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Releases a claimed key whose request failed, so a retry runs it again.
+    async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()>;
 
     /// Creates a lead and its `created` history entry. A phone (ninth-digit rule
     /// included) or e-mail already used in the company is a [`StoreError::Duplicate`].
@@ -90,6 +153,14 @@ pub trait Store: Send + Sync {
         company: &CompanyId,
         conversation: Uuid,
     ) -> StoreResult<Vec<Message>>;
+}
+
+/// A change to a company: absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyChange {
+    pub name: Option<String>,
+    pub domain: Option<Option<String>>,
+    pub settings: Option<serde_json::Value>,
 }
 
 /// Prepares the configured backend for use: applies SQLite's migrations, or creates the

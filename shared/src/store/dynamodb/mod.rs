@@ -5,6 +5,7 @@
 //! errors are retried by the SDK (standard mode, bounded attempts and timeouts), then
 //! surface as [`StoreError::Unavailable`].
 
+mod accounts;
 mod items;
 pub mod schema;
 
@@ -27,15 +28,20 @@ use uuid::Uuid;
 use items::*;
 use schema::{company_pk, sort_index, sort_key};
 
-use super::{Store, StoreError, StoreResult};
+use super::{CompanyChange, Store, StoreError, StoreResult};
+use crate::domain::account::{
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+};
 use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
     Channel, Conversation, ConversationStatus, Message, NewMessage, Role,
 };
+use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::lead::{
     Lead, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadUpdate,
 };
 use crate::domain::page::{Order, Page};
+use crate::domain::rate_limit::{Decision, Limit};
 use crate::domain::{Company, CompanyId, Timestamp};
 
 /// Transient service errors worth a 503 (the SDK has already retried them).
@@ -860,6 +866,148 @@ impl Store for DynamoStore {
         .iter()
         .map(message_from)
         .collect()
+    }
+
+    async fn update_company(&self, id: &CompanyId, change: CompanyChange) -> StoreResult<Company> {
+        let mut company = self.get_company(id).await?;
+        let old_key = name_key(&company.name);
+        if let Some(name) = &change.name {
+            company.name = name.trim().to_string();
+        }
+        if let Some(domain) = change.domain {
+            company.domain = domain;
+        }
+        if let Some(settings) = change.settings {
+            company.settings = settings;
+        }
+        company.updated_at = Timestamp::now();
+        let new_key = name_key(&company.name);
+        let mut items = vec![self.put(
+            company_item(&company, &new_key),
+            Some("attribute_exists(pk)"),
+        )?];
+        if new_key != old_key {
+            items.push(self.create(item([
+                ("pk", Some(s(format!("COMPANYNAME#{new_key}")))),
+                ("sk", Some(s("COMPANYNAME"))),
+                ("company_id", Some(s(id.as_str()))),
+            ]))?);
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("COMPANYNAME#{old_key}"), "COMPANYNAME")))
+                .build()
+                .map_err(built)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(company),
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(StoreError::NotFound),
+            Err(TxError::Conditions(_)) => match self.find_company_by_name(&company.name).await? {
+                Some(other) => Err(StoreError::Duplicate {
+                    field: "name",
+                    existing_id: other.id.to_string(),
+                }),
+                None => Err(StoreError::Conflict(
+                    "the name is being taken; try again".into(),
+                )),
+            },
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn create_api_key(&self, company: &CompanyId, key: NewApiKey) -> StoreResult<ApiKey> {
+        self.create_api_key_impl(company, key).await
+    }
+
+    async fn list_api_keys(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>> {
+        self.list_api_keys_impl(company).await
+    }
+
+    async fn revoke_api_key(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+        self.revoke_api_key_impl(company, id).await
+    }
+
+    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.find_api_key_impl(hash).await
+    }
+
+    async fn touch_api_key(&self, company: &CompanyId, id: Uuid, at: Timestamp) -> StoreResult<()> {
+        self.touch_api_key_impl(company, id, at).await
+    }
+
+    async fn create_channel(
+        &self,
+        company: &CompanyId,
+        channel: NewChannelAccount,
+    ) -> StoreResult<ChannelAccount> {
+        self.create_channel_impl(company, channel).await
+    }
+
+    async fn list_channels(&self, company: &CompanyId) -> StoreResult<Vec<ChannelAccount>> {
+        self.list_channels_impl(company).await
+    }
+
+    async fn get_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelAccount> {
+        self.get_channel_impl(company, id).await
+    }
+
+    async fn update_channel(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        change: ChannelChange,
+    ) -> StoreResult<ChannelAccount> {
+        self.update_channel_impl(company, id, change).await
+    }
+
+    async fn delete_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+        self.delete_channel_impl(company, id).await
+    }
+
+    async fn channel_token(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken> {
+        self.channel_token_impl(company, id).await
+    }
+
+    async fn find_channel(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<ChannelAccount>> {
+        self.find_channel_impl(channel, external_id).await
+    }
+
+    async fn take_rate_token(
+        &self,
+        key: &str,
+        limit: &Limit,
+        now_ms: i64,
+    ) -> StoreResult<Decision> {
+        self.take_rate_token_impl(key, limit, now_ms).await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<Claim> {
+        self.claim_idempotency_key_impl(company, key, fingerprint, now)
+            .await
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
+        self.finish_idempotency_key_impl(company, key, response)
+            .await
+    }
+
+    async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()> {
+        self.abandon_idempotency_key_impl(company, key).await
     }
 }
 

@@ -2,6 +2,8 @@
 //! processes. Every write runs in an IMMEDIATE transaction, so uniqueness checks and
 //! version checks made inside it cannot race with another process.
 
+mod accounts;
+
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,20 +16,28 @@ use rusqlite::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Store, StoreError, StoreResult};
+use super::{CompanyChange, Store, StoreError, StoreResult};
+use crate::domain::account::{
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+};
 use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
     Channel, Conversation, ConversationStatus, Message, NewMessage, Role,
 };
+use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::lead::{
     Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadId, LeadQuery, LeadSort,
     LeadUpdate,
 };
 use crate::domain::page::{Order, Page};
 use crate::domain::phone::Phone;
+use crate::domain::rate_limit::{Decision, Limit};
 use crate::domain::{Company, CompanyId, Timestamp};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_accounts.sql"),
+];
 
 /// How long a writer waits for another process's transaction before giving up with 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,14 +65,17 @@ impl SqliteStore {
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no transaction open (rusqlite rolls back on
         // drop), so the connection is still good.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` in an IMMEDIATE transaction and commits it when `f` succeeds.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+    pub(super) fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -90,7 +103,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     tx.commit().map_err(map_err)
 }
 
-fn map_err(e: rusqlite::Error) -> StoreError {
+pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen) => {
             StoreError::Unavailable(e.to_string())
@@ -106,11 +119,11 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("unreadable {what} in the database"))
 }
 
-fn ts(s: &str) -> StoreResult<Timestamp> {
+pub(super) fn ts(s: &str) -> StoreResult<Timestamp> {
     Timestamp::parse(s).ok_or_else(|| corrupt("timestamp"))
 }
 
-fn uuid(s: &str) -> StoreResult<Uuid> {
+pub(super) fn uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|_| corrupt("id"))
 }
 
@@ -822,5 +835,132 @@ impl Store for SqliteStore {
             });
         }
         Ok(out)
+    }
+
+    async fn update_company(&self, id: &CompanyId, change: CompanyChange) -> StoreResult<Company> {
+        let now = Timestamp::now().as_string();
+        self.write(|tx| {
+            let settings = change.settings.as_ref().map(|s| s.to_string());
+            let (set_domain, domain) = match &change.domain {
+                Some(d) => (true, d.clone()),
+                None => (false, None),
+            };
+            let key = change.name.as_deref().map(name_key);
+            if let Some(key) = &key {
+                let other: Option<String> = tx
+                    .query_row("SELECT id FROM companies WHERE name_key = ?1 AND id <> ?2", params![key, id.as_str()], |r| r.get(0))
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some(existing_id) = other {
+                    return Err(StoreError::Duplicate { field: "name", existing_id });
+                }
+            }
+            let n = tx
+                .execute(
+                    "UPDATE companies SET name = COALESCE(?2, name), name_key = COALESCE(?3, name_key), \
+                     domain = CASE WHEN ?4 THEN ?5 ELSE domain END, settings = COALESCE(?6, settings), \
+                     updated_at = ?7 WHERE id = ?1",
+                    params![id.as_str(), change.name.as_deref().map(str::trim), key, set_domain, domain, settings, now],
+                )
+                .map_err(map_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })?;
+        self.get_company(id).await
+    }
+
+    async fn create_api_key(&self, company: &CompanyId, key: NewApiKey) -> StoreResult<ApiKey> {
+        self.create_api_key_sync(company, key)
+    }
+
+    async fn list_api_keys(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>> {
+        self.list_api_keys_sync(company)
+    }
+
+    async fn revoke_api_key(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+        self.revoke_api_key_sync(company, id)
+    }
+
+    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.find_api_key_sync(hash)
+    }
+
+    async fn touch_api_key(&self, company: &CompanyId, id: Uuid, at: Timestamp) -> StoreResult<()> {
+        self.touch_api_key_sync(company, id, at)
+    }
+
+    async fn create_channel(
+        &self,
+        company: &CompanyId,
+        channel: NewChannelAccount,
+    ) -> StoreResult<ChannelAccount> {
+        self.create_channel_sync(company, channel)
+    }
+
+    async fn list_channels(&self, company: &CompanyId) -> StoreResult<Vec<ChannelAccount>> {
+        self.list_channels_sync(company)
+    }
+
+    async fn get_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelAccount> {
+        self.get_channel_sync(company, id)
+    }
+
+    async fn update_channel(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        change: ChannelChange,
+    ) -> StoreResult<ChannelAccount> {
+        self.update_channel_sync(company, id, change)
+    }
+
+    async fn delete_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+        self.delete_channel_sync(company, id)
+    }
+
+    async fn channel_token(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken> {
+        self.channel_token_sync(company, id)
+    }
+
+    async fn find_channel(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<ChannelAccount>> {
+        self.find_channel_sync(channel, external_id)
+    }
+
+    async fn take_rate_token(
+        &self,
+        key: &str,
+        limit: &Limit,
+        now_ms: i64,
+    ) -> StoreResult<Decision> {
+        self.take_rate_token_sync(key, limit, now_ms)
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<Claim> {
+        self.claim_idempotency_key_sync(company, key, fingerprint, now)
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
+        self.finish_idempotency_key_sync(company, key, response)
+    }
+
+    async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()> {
+        self.abandon_idempotency_key_sync(company, key)
     }
 }

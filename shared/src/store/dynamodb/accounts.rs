@@ -1,0 +1,550 @@
+//! DynamoDB: API keys, channel accounts, rate buckets and idempotency records.
+//!
+//! | entity | pk | sk | note |
+//! |---|---|---|---|
+//! | API key | `C#{company}` | `APIKEY#{id}` | listed by Query begins_with |
+//! | API key lookup | `APIKEYHASH#{sha256}` | `APIKEY` | authentication; deleted on revoke |
+//! | channel account | `C#{company}` | `CHANNEL#{id}` | holds the access token |
+//! | channel lookup | `CHANNELID#{channel}#{external id}` | `CHANNEL` | webhook routing; one company per id |
+//! | rate bucket | `RATE#{company}:{group}` | `RATE` | optimistic update on `v`; TTL |
+//! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use uuid::Uuid;
+
+use super::items::{get_n, get_s, item, key, n, opt_s, s, Item};
+use super::schema::{company_pk, TTL_ATTRIBUTE};
+use super::{built, sdk_error, DynamoStore, TxError};
+use crate::domain::account::{
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+};
+use crate::domain::conversation::Channel;
+use crate::domain::idempotency::{self, Claim, StoredResponse};
+use crate::domain::rate_limit::{Bucket, Decision, Limit};
+use crate::domain::{CompanyId, Timestamp};
+use crate::store::{StoreError, StoreResult};
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("unreadable {what} in the table"))
+}
+
+fn ts(i: &Item, k: &str) -> StoreResult<Timestamp> {
+    Timestamp::parse(&get_s(i, k)?).ok_or_else(|| corrupt(k))
+}
+
+fn key_item(company: &CompanyId, k: &ApiKey, hash: &str) -> StoreResult<Item> {
+    Ok(item([
+        ("pk", Some(s(company_pk(company)))),
+        ("sk", Some(s(format!("APIKEY#{}", k.id)))),
+        ("id", Some(s(k.id.to_string()))),
+        ("company_id", Some(s(company.as_str()))),
+        ("name", Some(s(&k.name))),
+        ("prefix", Some(s(&k.prefix))),
+        ("key_hash", Some(s(hash))),
+        (
+            "scopes",
+            Some(s(serde_json::to_string(&k.scopes)
+                .map_err(|e| StoreError::Internal(e.to_string()))?)),
+        ),
+        ("active", Some(n(i64::from(k.active)))),
+        ("created_by", Some(s(&k.created_by))),
+        ("created_at", Some(s(k.created_at.as_string()))),
+        ("last_used_at", k.last_used_at.map(|t| s(t.as_string()))),
+    ]))
+}
+
+fn key_from(i: &Item) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: Uuid::parse_str(&get_s(i, "id")?).map_err(|_| corrupt("id"))?,
+        company_id: CompanyId::new(get_s(i, "company_id")?),
+        name: get_s(i, "name")?,
+        prefix: get_s(i, "prefix")?,
+        scopes: serde_json::from_str(&get_s(i, "scopes")?).map_err(|_| corrupt("scopes"))?,
+        active: get_n(i, "active")? == 1,
+        created_at: ts(i, "created_at")?,
+        last_used_at: opt_s(i, "last_used_at").and_then(|t| Timestamp::parse(&t)),
+        created_by: get_s(i, "created_by")?,
+    })
+}
+
+fn channel_from(i: &Item) -> StoreResult<ChannelAccount> {
+    Ok(ChannelAccount {
+        id: Uuid::parse_str(&get_s(i, "id")?).map_err(|_| corrupt("id"))?,
+        company_id: CompanyId::new(get_s(i, "company_id")?),
+        channel: Channel::parse(&get_s(i, "channel")?).ok_or_else(|| corrupt("channel"))?,
+        external_id: get_s(i, "external_id")?,
+        name: get_s(i, "name")?,
+        token_hint: AccessToken::new(get_s(i, "access_token")?).hint(),
+        created_at: ts(i, "created_at")?,
+        updated_at: ts(i, "updated_at")?,
+    })
+}
+
+fn channel_lookup_pk(channel: Channel, external_id: &str) -> String {
+    format!("CHANNELID#{}#{external_id}", channel.as_str())
+}
+
+impl DynamoStore {
+    pub(super) async fn create_api_key_impl(
+        &self,
+        company: &CompanyId,
+        new: NewApiKey,
+    ) -> StoreResult<ApiKey> {
+        let k = ApiKey {
+            id: Uuid::now_v7(),
+            company_id: company.clone(),
+            name: new.name,
+            prefix: new.prefix,
+            scopes: new.scopes,
+            active: true,
+            created_at: Timestamp::now(),
+            last_used_at: None,
+            created_by: new.created_by,
+        };
+        let lookup = item([
+            ("pk", Some(s(format!("APIKEYHASH#{}", new.hash)))),
+            ("sk", Some(s("APIKEY"))),
+            ("company_id", Some(s(company.as_str()))),
+            ("key_id", Some(s(k.id.to_string()))),
+        ]);
+        let items = vec![
+            self.create(key_item(company, &k, &new.hash)?)?,
+            self.create(lookup)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(k),
+            Err(TxError::Conditions(_)) => Err(StoreError::Conflict(
+                "the key collided; create another".into(),
+            )),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn list_api_keys_impl(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>> {
+        self.query_prefix(&company_pk(company), "APIKEY#")
+            .await?
+            .iter()
+            .map(key_from)
+            .collect()
+    }
+
+    pub(super) async fn revoke_api_key_impl(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+    ) -> StoreResult<()> {
+        let pk = company_pk(company);
+        let stored = self
+            .get(pk.clone(), format!("APIKEY#{id}"))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let hash = get_s(&stored, "key_hash")?;
+        let mut revoked = stored.clone();
+        revoked.insert("active".into(), n(0));
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("APIKEYHASH#{hash}"), "APIKEY")))
+            .build()
+            .map_err(built)?;
+        let items = vec![
+            self.put(revoked, Some("attribute_exists(pk)"))?,
+            TransactWriteItem::builder().delete(delete).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Conditions(_)) => Err(StoreError::NotFound),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn find_api_key_impl(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        let Some(lookup) = self
+            .get(format!("APIKEYHASH#{hash}"), "APIKEY".into())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let company = CompanyId::new(get_s(&lookup, "company_id")?);
+        let id = get_s(&lookup, "key_id")?;
+        let Some(stored) = self
+            .get(company_pk(&company), format!("APIKEY#{id}"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let k = key_from(&stored)?;
+        Ok(k.active.then_some(k))
+    }
+
+    pub(super) async fn touch_api_key_impl(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), format!("APIKEY#{id}"))))
+            .update_expression("SET last_used_at = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", s(at.as_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    pub(super) async fn create_channel_impl(
+        &self,
+        company: &CompanyId,
+        c: NewChannelAccount,
+    ) -> StoreResult<ChannelAccount> {
+        let now = Timestamp::now();
+        let id = Uuid::now_v7();
+        let stored = item([
+            ("pk", Some(s(company_pk(company)))),
+            ("sk", Some(s(format!("CHANNEL#{id}")))),
+            ("id", Some(s(id.to_string()))),
+            ("company_id", Some(s(company.as_str()))),
+            ("channel", Some(s(c.channel.as_str()))),
+            ("external_id", Some(s(&c.external_id))),
+            ("name", Some(s(&c.name))),
+            ("access_token", Some(s(c.token.expose()))),
+            ("created_at", Some(s(now.as_string()))),
+            ("updated_at", Some(s(now.as_string()))),
+        ]);
+        let lookup = item([
+            ("pk", Some(s(channel_lookup_pk(c.channel, &c.external_id)))),
+            ("sk", Some(s("CHANNEL"))),
+            ("company_id", Some(s(company.as_str()))),
+            ("channel_id", Some(s(id.to_string()))),
+        ]);
+        let account = channel_from(&stored)?;
+        match self
+            .transact(vec![self.create(lookup)?, self.create(stored)?])
+            .await
+        {
+            Ok(()) => Ok(account),
+            Err(TxError::Conditions(_)) => {
+                let holder = self
+                    .get(
+                        channel_lookup_pk(c.channel, &c.external_id),
+                        "CHANNEL".into(),
+                    )
+                    .await?;
+                match holder.as_ref().and_then(|h| opt_s(h, "channel_id")) {
+                    Some(existing_id) => Err(StoreError::Duplicate {
+                        field: "external_id",
+                        existing_id,
+                    }),
+                    None => Err(StoreError::Conflict(
+                        "the channel is being connected; try again".into(),
+                    )),
+                }
+            }
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn list_channels_impl(
+        &self,
+        company: &CompanyId,
+    ) -> StoreResult<Vec<ChannelAccount>> {
+        self.query_prefix(&company_pk(company), "CHANNEL#")
+            .await?
+            .iter()
+            .map(channel_from)
+            .collect()
+    }
+
+    async fn channel_item(&self, company: &CompanyId, id: Uuid) -> StoreResult<Item> {
+        self.get(company_pk(company), format!("CHANNEL#{id}"))
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub(super) async fn get_channel_impl(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+    ) -> StoreResult<ChannelAccount> {
+        channel_from(&self.channel_item(company, id).await?)
+    }
+
+    pub(super) async fn update_channel_impl(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        change: ChannelChange,
+    ) -> StoreResult<ChannelAccount> {
+        let mut stored = self.channel_item(company, id).await?;
+        if let Some(name) = change.name {
+            stored.insert("name".into(), s(name));
+        }
+        if let Some(token) = change.token {
+            stored.insert("access_token".into(), s(token.expose()));
+        }
+        stored.insert("updated_at".into(), s(Timestamp::now().as_string()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(stored.clone()))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => channel_from(&stored),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NotFound)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    pub(super) async fn delete_channel_impl(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+    ) -> StoreResult<()> {
+        let stored = self.channel_item(company, id).await?;
+        let channel =
+            Channel::parse(&get_s(&stored, "channel")?).ok_or_else(|| corrupt("channel"))?;
+        let external_id = get_s(&stored, "external_id")?;
+        let delete = |k: Item| {
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(k))
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(built)
+        };
+        let items = vec![
+            delete(key(company_pk(company), format!("CHANNEL#{id}")))?,
+            delete(key(channel_lookup_pk(channel, &external_id), "CHANNEL"))?,
+        ];
+        self.transact(items).await.map_err(|e| match e {
+            TxError::Conditions(_) => StoreError::NotFound,
+            TxError::Store(e) => e,
+        })
+    }
+
+    pub(super) async fn channel_token_impl(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+    ) -> StoreResult<AccessToken> {
+        Ok(AccessToken::new(get_s(
+            &self.channel_item(company, id).await?,
+            "access_token",
+        )?))
+    }
+
+    pub(super) async fn find_channel_impl(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<ChannelAccount>> {
+        let Some(lookup) = self
+            .get(channel_lookup_pk(channel, external_id), "CHANNEL".into())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let company = CompanyId::new(get_s(&lookup, "company_id")?);
+        let id =
+            Uuid::parse_str(&get_s(&lookup, "channel_id")?).map_err(|_| corrupt("channel_id"))?;
+        match self.get_channel_impl(&company, id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Read, compute, write if nobody wrote meanwhile (`v`), retrying a bounded number of times.
+    pub(super) async fn take_rate_token_impl(
+        &self,
+        bucket_key: &str,
+        limit: &Limit,
+        now_ms: i64,
+    ) -> StoreResult<Decision> {
+        let pk = format!("RATE#{bucket_key}");
+        for attempt in 0..12u64 {
+            let stored = self.get(pk.clone(), "RATE".into()).await?;
+            let (current, version) = match &stored {
+                Some(i) => (
+                    Some(Bucket {
+                        tokens: opt_s(i, "tokens")
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(0.0),
+                        at_ms: get_n(i, "at_ms")?,
+                    }),
+                    get_n(i, "v")?,
+                ),
+                None => (None, 0),
+            };
+            let (bucket, decision) =
+                Bucket::take(current, limit, now_ms.max(current.map_or(0, |b| b.at_ms)));
+            let expires = now_ms / 1000 + i64::from(limit.period_secs) * 2 + 60;
+            let next = item([
+                ("pk", Some(s(&pk))),
+                ("sk", Some(s("RATE"))),
+                ("tokens", Some(s(bucket.tokens.to_string()))),
+                ("at_ms", Some(n(bucket.at_ms))),
+                ("v", Some(n(version + 1))),
+                (TTL_ATTRIBUTE, Some(n(expires))),
+            ]);
+            let condition = if stored.is_some() {
+                "v = :v"
+            } else {
+                "attribute_not_exists(pk)"
+            };
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(next))
+                .condition_expression(condition);
+            if stored.is_some() {
+                put = put.expression_attribute_values(":v", n(version));
+            }
+            match put.send().await {
+                Ok(_) => return Ok(decision),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    let jitter = (Uuid::new_v4().as_u128() % 5) as u64;
+                    tokio::time::sleep(Duration::from_millis(2 + attempt * 2 + jitter)).await;
+                }
+                Err(e) => return Err(sdk_error(e)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the rate-limit bucket is too contended".into(),
+        ))
+    }
+
+    pub(super) async fn claim_idempotency_key_impl(
+        &self,
+        company: &CompanyId,
+        idem_key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<Claim> {
+        let now_s = now.inner().timestamp();
+        let pk = company_pk(company);
+        let sk = format!("IDEM#{idem_key}");
+        for _ in 0..3 {
+            let claim = item([
+                ("pk", Some(s(&pk))),
+                ("sk", Some(s(&sk))),
+                ("fingerprint", Some(s(fingerprint))),
+                ("state", Some(s("in_progress"))),
+                ("lease_until", Some(n(now_s + idempotency::LEASE_SECS))),
+                (TTL_ATTRIBUTE, Some(n(now_s + idempotency::TTL_SECS))),
+            ]);
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(claim))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR #exp < :now OR (#state = :running AND lease_until < :now AND fingerprint = :fp)",
+                )
+                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":now", n(now_s))
+                .expression_attribute_values(":running", s("in_progress"))
+                .expression_attribute_values(":fp", s(fingerprint))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(Claim::Started),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(sdk_error(e)),
+            }
+            let Some(existing) = self.get(pk.clone(), sk.clone()).await? else {
+                continue;
+            };
+            if get_s(&existing, "fingerprint")? != fingerprint {
+                return Ok(Claim::Mismatch);
+            }
+            if get_s(&existing, "state")? == "done" {
+                let stored: StoredResponse = serde_json::from_str(&get_s(&existing, "response")?)
+                    .map_err(|_| corrupt("response"))?;
+                return Ok(Claim::Replay(stored));
+            }
+            return Ok(Claim::InProgress);
+        }
+        Err(StoreError::Conflict(
+            "the idempotency key is changing hands; retry".into(),
+        ))
+    }
+
+    pub(super) async fn finish_idempotency_key_impl(
+        &self,
+        company: &CompanyId,
+        idem_key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
+        let text =
+            serde_json::to_string(response).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), format!("IDEM#{idem_key}"))))
+            .update_expression("SET #state = :done, response = :r")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":r", s(text))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    pub(super) async fn abandon_idempotency_key_impl(
+        &self,
+        company: &CompanyId,
+        idem_key: &str,
+    ) -> StoreResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), format!("IDEM#{idem_key}"))))
+            .condition_expression("#state = :running")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":running", s("in_progress"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+}
