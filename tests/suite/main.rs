@@ -1,5 +1,6 @@
 //! The integration suite: one test binary, one build, for every story below.
 
+mod accounts;
 mod auth;
 mod conformance;
 mod dynamodb;

@@ -28,6 +28,12 @@ macro_rules! conformance_tests {
             cursor_pages_are_stable_under_inserts,
             one_active_conversation_per_lead_and_channel,
             messages_keep_order_and_move_the_conversation,
+            company_settings_change_and_names_stay_unique,
+            api_keys_are_found_by_hash_until_revoked,
+            channel_ids_belong_to_one_company_and_tokens_stay_inside,
+            rate_buckets_allow_the_burst_then_refill,
+            rate_buckets_hold_under_concurrency,
+            idempotency_keys_replay_refuse_and_release,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -635,4 +641,416 @@ pub async fn messages_keep_order_and_move_the_conversation(store: &dyn Store) {
         .expect("conversation");
     assert_eq!(conv.last_message_at, Some(at("2026-11-27T10:00:05.000Z")));
     assert_eq!(conv.last_inbound_at, Some(at("2026-11-27T10:00:00.000Z")));
+}
+
+pub async fn company_settings_change_and_names_stay_unique(store: &dyn Store) {
+    use shared::store::CompanyChange;
+    let a = store.create_company("Padaria Pão Quente").await.expect("a");
+    let b = store.create_company("Oficina do Zé").await.expect("b");
+    let settings = json!({"timezone": "America/Manaus", "rate_limits": {"leads": {"per_hour": 50, "burst": 5}}});
+    let changed = store
+        .update_company(
+            &a.id,
+            CompanyChange {
+                name: Some("Padaria Pão Quentinho".into()),
+                domain: Some(Some("paoquente.com.br".into())),
+                settings: Some(settings.clone()),
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(changed.name, "Padaria Pão Quentinho");
+    assert_eq!(changed.settings, settings);
+    let read = store.get_company(&a.id).await.expect("get");
+    assert_eq!(read.domain.as_deref(), Some("paoquente.com.br"));
+    assert_eq!(read.settings, settings);
+    assert_eq!(
+        store
+            .find_company_by_name("padaria pao quentinho")
+            .await
+            .expect("find")
+            .map(|c| c.id),
+        Some(a.id.clone())
+    );
+    // The old name is free again; another company's name is not.
+    assert_eq!(
+        store
+            .find_company_by_name("Padaria Pão Quente")
+            .await
+            .expect("find"),
+        None
+    );
+    let clash = store
+        .update_company(
+            &b.id,
+            CompanyChange {
+                name: Some("PADARIA PÃO QUENTINHO".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::Duplicate { .. })),
+        "{clash:?}"
+    );
+    let cleared = store
+        .update_company(
+            &a.id,
+            CompanyChange {
+                domain: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("clear");
+    assert_eq!(cleared.domain, None);
+    assert_eq!(cleared.name, "Padaria Pão Quentinho");
+    assert_eq!(
+        store
+            .update_company(&company(), CompanyChange::default())
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn api_keys_are_found_by_hash_until_revoked(store: &dyn Store) {
+    use shared::domain::account::{generate_api_key, hash_api_key, NewApiKey};
+    let (a, b) = (company(), company());
+    let (hash, prefix, key) = generate_api_key().expect("a key");
+    assert!(key.starts_with(&prefix) && key.starts_with("wzk_"));
+    let created = store
+        .create_api_key(
+            &a,
+            NewApiKey {
+                name: "Integração ERP".into(),
+                scopes: vec!["read".into(), "write".into()],
+                hash: hash.clone(),
+                prefix,
+                created_by: "owner".into(),
+            },
+        )
+        .await
+        .expect("create");
+    assert!(created.active);
+    let found = store
+        .find_api_key(&hash_api_key(&key))
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(found.id, created.id);
+    assert_eq!(found.company_id, a);
+    assert_eq!(
+        store
+            .find_api_key(&hash_api_key("wzk_other"))
+            .await
+            .expect("find"),
+        None
+    );
+    let at = shared::domain::Timestamp::now();
+    store
+        .touch_api_key(&a, created.id, at)
+        .await
+        .expect("touch");
+    let listed = store.list_api_keys(&a).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].last_used_at, Some(at));
+    assert!(store.list_api_keys(&b).await.expect("list").is_empty());
+    assert_eq!(
+        store.revoke_api_key(&b, created.id).await,
+        Err(StoreError::NotFound)
+    );
+    store.revoke_api_key(&a, created.id).await.expect("revoke");
+    assert_eq!(store.find_api_key(&hash).await.expect("find"), None);
+    let listed = store.list_api_keys(&a).await.expect("list");
+    assert_eq!((listed.len(), listed[0].active), (1, false));
+}
+
+pub async fn channel_ids_belong_to_one_company_and_tokens_stay_inside(store: &dyn Store) {
+    use shared::domain::account::{AccessToken, ChannelChange, NewChannelAccount};
+    let (a, b) = (company(), company());
+    let new = |token: &str| NewChannelAccount {
+        channel: Channel::Whatsapp,
+        external_id: "106540352242922".into(),
+        name: "Vendas".into(),
+        token: AccessToken::new(token.into()),
+    };
+    let created = store
+        .create_channel(&a, new("EAAG-secret-token-1234"))
+        .await
+        .expect("create");
+    assert_eq!(created.token_hint, "…1234");
+    let as_json = serde_json::to_string(&created).expect("json");
+    assert!(!as_json.contains("secret"), "{as_json}");
+    match store.create_channel(&b, new("EAAG-other")).await {
+        Err(StoreError::Duplicate { existing_id, .. }) => {
+            assert_eq!(existing_id, created.id.to_string())
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    // The same id on another channel kind is another account.
+    let page = NewChannelAccount {
+        channel: Channel::Facebook,
+        ..new("EAAG-page")
+    };
+    store
+        .create_channel(&b, page)
+        .await
+        .expect("a page with the same number");
+    assert_eq!(
+        store
+            .channel_token(&a, created.id)
+            .await
+            .expect("token")
+            .expose(),
+        "EAAG-secret-token-1234"
+    );
+    assert_eq!(
+        store.channel_token(&b, created.id).await.map(|_| ()),
+        Err(StoreError::NotFound)
+    );
+    let routed = store
+        .find_channel(Channel::Whatsapp, "106540352242922")
+        .await
+        .expect("find")
+        .expect("routed");
+    assert_eq!(
+        (routed.id, routed.company_id.clone()),
+        (created.id, a.clone())
+    );
+    assert_eq!(
+        store
+            .find_channel(Channel::Instagram, "106540352242922")
+            .await
+            .expect("find"),
+        None
+    );
+    let renamed = store
+        .update_channel(
+            &a,
+            created.id,
+            ChannelChange {
+                name: Some("Suporte".into()),
+                token: Some(AccessToken::new("EAAG-rotated-9876".into())),
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        (renamed.name.as_str(), renamed.token_hint.as_str()),
+        ("Suporte", "…9876")
+    );
+    assert_eq!(
+        store
+            .channel_token(&a, created.id)
+            .await
+            .expect("token")
+            .expose(),
+        "EAAG-rotated-9876"
+    );
+    assert_eq!(store.list_channels(&a).await.expect("list").len(), 1);
+    assert_eq!(
+        store.delete_channel(&b, created.id).await,
+        Err(StoreError::NotFound)
+    );
+    store.delete_channel(&a, created.id).await.expect("delete");
+    assert_eq!(
+        store
+            .find_channel(Channel::Whatsapp, "106540352242922")
+            .await
+            .expect("find"),
+        None
+    );
+    // Once disconnected, another company may connect the number.
+    store
+        .create_channel(&b, new("EAAG-b"))
+        .await
+        .expect("free again");
+}
+
+pub async fn rate_buckets_allow_the_burst_then_refill(store: &dyn Store) {
+    use shared::domain::rate_limit::Limit;
+    let key = format!("{}:leads", company());
+    let other = format!("{}:leads", company());
+    let limit = Limit::new(500, 3600, 100);
+    let t0 = 1_800_000_000_000i64;
+    let mut remaining = Vec::new();
+    let mut refused = 0;
+    for _ in 0..150 {
+        let d = store.take_rate_token(&key, &limit, t0).await.expect("take");
+        if d.allowed {
+            remaining.push(d.remaining)
+        } else {
+            refused += 1;
+            assert!(d.retry_after_secs >= 7)
+        }
+    }
+    assert_eq!(remaining, (0..100).rev().collect::<Vec<u32>>());
+    assert_eq!(refused, 50);
+    // Another bucket is untouched.
+    assert_eq!(
+        store
+            .take_rate_token(&other, &limit, t0)
+            .await
+            .expect("take")
+            .remaining,
+        99
+    );
+    // 500/h: one token back every 7.2 s.
+    assert!(
+        !store
+            .take_rate_token(&key, &limit, t0 + 7_000)
+            .await
+            .expect("take")
+            .allowed
+    );
+    assert!(
+        store
+            .take_rate_token(&key, &limit, t0 + 7_300)
+            .await
+            .expect("take")
+            .allowed
+    );
+    assert!(
+        !store
+            .take_rate_token(&key, &limit, t0 + 7_400)
+            .await
+            .expect("take")
+            .allowed
+    );
+}
+
+pub async fn rate_buckets_hold_under_concurrency(store: &dyn Store) {
+    use shared::domain::rate_limit::Limit;
+    let key = format!("{}:conversations", company());
+    let limit = Limit::new(300, 3600, 50);
+    let now = 1_800_000_000_000i64;
+    let takes = (0..80).map(|_| store.take_rate_token(&key, &limit, now));
+    let decisions: Vec<_> = futures_join_all(takes).await;
+    let allowed = decisions
+        .iter()
+        .filter(|d| d.as_ref().map(|d| d.allowed).unwrap_or(false))
+        .count();
+    assert!(decisions.iter().all(|d| d.is_ok()), "{decisions:?}");
+    assert_eq!(allowed, 50);
+}
+
+/// Runs futures concurrently on the current task.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+pub async fn idempotency_keys_replay_refuse_and_release(store: &dyn Store) {
+    use shared::domain::idempotency::{Claim, StoredResponse, LEASE_SECS, TTL_SECS};
+    use shared::domain::Timestamp;
+    let (a, b) = (company(), company());
+    let now = Timestamp::now();
+    let later =
+        |secs: i64| Timestamp::from_unix_seconds(now.inner().timestamp() + secs).expect("time");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-1", "fp-1", now)
+            .await
+            .expect("claim"),
+        Claim::Started
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-1", "fp-1", now)
+            .await
+            .expect("claim"),
+        Claim::InProgress
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-1", "fp-2", now)
+            .await
+            .expect("claim"),
+        Claim::Mismatch
+    );
+    // Keys are per company.
+    assert_eq!(
+        store
+            .claim_idempotency_key(&b, "k-1", "fp-9", now)
+            .await
+            .expect("claim"),
+        Claim::Started
+    );
+    let answer = StoredResponse {
+        status: 201,
+        content_type: "application/json".into(),
+        body: "{\"success\":true,\"data\":{\"name\":\"João\"}}".into(),
+    };
+    store
+        .finish_idempotency_key(&a, "k-1", &answer)
+        .await
+        .expect("finish");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-1", "fp-1", now)
+            .await
+            .expect("claim"),
+        Claim::Replay(answer.clone())
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-1", "fp-2", now)
+            .await
+            .expect("claim"),
+        Claim::Mismatch
+    );
+    // After 24 hours the key is new again.
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-1", "fp-2", later(TTL_SECS + 1))
+            .await
+            .expect("claim"),
+        Claim::Started
+    );
+    // A failed request releases its key; an abandoned lease is taken over after it lapses.
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-2", "fp", now)
+            .await
+            .expect("claim"),
+        Claim::Started
+    );
+    store
+        .abandon_idempotency_key(&a, "k-2")
+        .await
+        .expect("abandon");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-2", "fp", now)
+            .await
+            .expect("claim"),
+        Claim::Started
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a, "k-2", "fp", later(LEASE_SECS + 1))
+            .await
+            .expect("claim"),
+        Claim::Started
+    );
 }

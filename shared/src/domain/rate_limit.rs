@@ -233,3 +233,60 @@ mod tests {
         );
     }
 }
+
+/// The same bucket as [`Bucket`], kept as one number, the theoretical arrival time (GCRA):
+/// a request at `now` is allowed when `max(tat, now) + interval - now ≤ burst × interval`.
+/// One number lets a store update it atomically (`SET tat = tat + :interval` under a
+/// condition), so concurrent requests never need to retry a read-modify-write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gcra {
+    /// Microseconds per token.
+    pub interval_us: i64,
+    /// Microseconds a full bucket lasts: `burst × interval`.
+    pub tolerance_us: i64,
+    pub burst: u32,
+}
+
+impl Gcra {
+    pub fn of(limit: &Limit) -> Gcra {
+        let interval_us =
+            (i64::from(limit.period_secs) * 1_000_000 / i64::from(limit.per_period.max(1))).max(1);
+        Gcra {
+            interval_us,
+            tolerance_us: interval_us * i64::from(limit.burst),
+            burst: limit.burst,
+        }
+    }
+
+    /// The largest `tat` from which one more request fits.
+    pub fn max_tat_before(&self, now_us: i64) -> i64 {
+        now_us + self.tolerance_us - self.interval_us
+    }
+
+    /// The headers' figures after a request was allowed and moved `tat` to `new_tat`.
+    pub fn allowed(&self, new_tat: i64, now_us: i64) -> Decision {
+        let left = (now_us + self.tolerance_us - new_tat).max(0) / self.interval_us;
+        Decision {
+            allowed: true,
+            limit: self.burst,
+            remaining: u32::try_from(left).unwrap_or(0),
+            reset_secs: ceil_secs(new_tat - now_us),
+            retry_after_secs: 0,
+        }
+    }
+
+    /// The figures of a refusal while the bucket's `tat` stands where it is.
+    pub fn refused(&self, tat: i64, now_us: i64) -> Decision {
+        Decision {
+            allowed: false,
+            limit: self.burst,
+            remaining: 0,
+            reset_secs: ceil_secs(tat - now_us),
+            retry_after_secs: ceil_secs(tat + self.interval_us - self.tolerance_us - now_us).max(1),
+        }
+    }
+}
+
+fn ceil_secs(us: i64) -> u64 {
+    u64::try_from((us.max(0) + 999_999) / 1_000_000).unwrap_or(0)
+}

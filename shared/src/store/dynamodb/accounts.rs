@@ -9,9 +9,9 @@
 //! | rate bucket | `RATE#{company}:{group}` | `RATE` | optimistic update on `v`; TTL |
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
 
-use std::time::Duration;
-
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
 use uuid::Uuid;
 
 use super::items::{get_n, get_s, item, key, n, opt_s, s, Item};
@@ -22,7 +22,7 @@ use crate::domain::account::{
 };
 use crate::domain::conversation::Channel;
 use crate::domain::idempotency::{self, Claim, StoredResponse};
-use crate::domain::rate_limit::{Bucket, Decision, Limit};
+use crate::domain::rate_limit::{Decision, Gcra, Limit};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::{StoreError, StoreResult};
 
@@ -376,63 +376,81 @@ impl DynamoStore {
         }
     }
 
-    /// Read, compute, write if nobody wrote meanwhile (`v`), retrying a bounded number of times.
+    /// One atomic conditional update per request (GCRA, see [`Gcra`]): contention costs
+    /// at most a switch between the "bucket in use" and "bucket rested" cases.
     pub(super) async fn take_rate_token_impl(
         &self,
         bucket_key: &str,
         limit: &Limit,
         now_ms: i64,
     ) -> StoreResult<Decision> {
-        let pk = format!("RATE#{bucket_key}");
-        for attempt in 0..12u64 {
-            let stored = self.get(pk.clone(), "RATE".into()).await?;
-            let (current, version) = match &stored {
-                Some(i) => (
-                    Some(Bucket {
-                        tokens: opt_s(i, "tokens")
-                            .and_then(|t| t.parse().ok())
-                            .unwrap_or(0.0),
-                        at_ms: get_n(i, "at_ms")?,
-                    }),
-                    get_n(i, "v")?,
-                ),
-                None => (None, 0),
-            };
-            let (bucket, decision) =
-                Bucket::take(current, limit, now_ms.max(current.map_or(0, |b| b.at_ms)));
-            let expires = now_ms / 1000 + i64::from(limit.period_secs) * 2 + 60;
-            let next = item([
-                ("pk", Some(s(&pk))),
-                ("sk", Some(s("RATE"))),
-                ("tokens", Some(s(bucket.tokens.to_string()))),
-                ("at_ms", Some(n(bucket.at_ms))),
-                ("v", Some(n(version + 1))),
-                (TTL_ATTRIBUTE, Some(n(expires))),
-            ]);
-            let condition = if stored.is_some() {
-                "v = :v"
-            } else {
-                "attribute_not_exists(pk)"
-            };
-            let mut put = self
+        let gcra = Gcra::of(limit);
+        let now_us = now_ms * 1000;
+        let k = key(format!("RATE#{bucket_key}"), "RATE");
+        let expires = now_ms / 1000 + i64::from(limit.period_secs) * 2 + 60;
+        let failed = |e: &SdkError<UpdateItemError, _>| {
+            e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception())
+        };
+        for _ in 0..4 {
+            // The bucket is in use: move its arrival time on by one interval, if it fits.
+            let in_use = self
                 .client
-                .put_item()
+                .update_item()
                 .table_name(&self.table)
-                .set_item(Some(next))
-                .condition_expression(condition);
-            if stored.is_some() {
-                put = put.expression_attribute_values(":v", n(version));
-            }
-            match put.send().await {
-                Ok(_) => return Ok(decision),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    let jitter = (Uuid::new_v4().as_u128() % 5) as u64;
-                    tokio::time::sleep(Duration::from_millis(2 + attempt * 2 + jitter)).await;
+                .set_key(Some(k.clone()))
+                .update_expression("SET tat = tat + :interval, #exp = :exp")
+                .condition_expression("tat > :now AND tat <= :max")
+                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+                .expression_attribute_values(":interval", n(gcra.interval_us))
+                .expression_attribute_values(":now", n(now_us))
+                .expression_attribute_values(":max", n(gcra.max_tat_before(now_us)))
+                .expression_attribute_values(":exp", n(expires))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match in_use {
+                Ok(out) => {
+                    let tat = out
+                        .attributes
+                        .as_ref()
+                        .map(|a| get_n(a, "tat"))
+                        .transpose()?
+                        .unwrap_or(now_us);
+                    return Ok(gcra.allowed(tat, now_us));
                 }
+                Err(e) if failed(&e) => {}
                 Err(e) => return Err(sdk_error(e)),
+            }
+            // The bucket rested (or is new): it starts again from now.
+            let rested = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(k.clone()))
+                .update_expression("SET tat = :tat, #exp = :exp")
+                .condition_expression("attribute_not_exists(tat) OR tat <= :now")
+                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+                .expression_attribute_values(":tat", n(now_us + gcra.interval_us))
+                .expression_attribute_values(":now", n(now_us))
+                .expression_attribute_values(":exp", n(expires))
+                .send()
+                .await;
+            match rested {
+                Ok(_) => return Ok(gcra.allowed(now_us + gcra.interval_us, now_us)),
+                Err(e) if failed(&e) => {}
+                Err(e) => return Err(sdk_error(e)),
+            }
+            // Neither: the bucket may be empty.
+            let tat = match self
+                .get(format!("RATE#{bucket_key}"), "RATE".into())
+                .await?
+            {
+                Some(i) => get_n(&i, "tat")?,
+                None => continue,
+            };
+            if tat > gcra.max_tat_before(now_us) {
+                return Ok(gcra.refused(tat, now_us));
             }
         }
         Err(StoreError::Unavailable(
@@ -511,8 +529,9 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(company_pk(company), format!("IDEM#{idem_key}"))))
-            .update_expression("SET #state = :done, response = :r")
+            .update_expression("SET #state = :done, #response = :r")
             .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#response", "response")
             .expression_attribute_values(":done", s("done"))
             .expression_attribute_values(":r", s(text))
             .send()

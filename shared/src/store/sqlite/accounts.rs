@@ -16,9 +16,8 @@ use crate::store::{StoreError, StoreResult};
 const KEY_COLUMNS: &str =
     "id, company_id, name, prefix, scopes, active, created_by, created_at, last_used_at";
 
-fn key_row(
-    r: &Row<'_>,
-) -> rusqlite::Result<(
+/// An API key's columns, in `KEY_COLUMNS` order.
+type KeyRow = (
     String,
     String,
     String,
@@ -28,7 +27,9 @@ fn key_row(
     String,
     String,
     Option<String>,
-)> {
+);
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -42,19 +43,7 @@ fn key_row(
     ))
 }
 
-fn key_from(
-    row: (
-        String,
-        String,
-        String,
-        String,
-        String,
-        bool,
-        String,
-        String,
-        Option<String>,
-    ),
-) -> StoreResult<ApiKey> {
+fn key_from(row: KeyRow) -> StoreResult<ApiKey> {
     let (id, company, name, prefix, scopes, active, created_by, created_at, last_used) = row;
     Ok(ApiKey {
         id: uuid(&id)?,
