@@ -73,6 +73,19 @@ out="$(curl -s -w '\n%{http_code}' "$base/leads-management/api/leads?search=joao
 check "search" 200 "$(tail -n1 <<< "$out")" "$out"
 grep -q '"total":1' <<< "$out" || fail "search for joao answered $out"
 
+out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/api-keys" -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -d '{"name":"e2e","scopes":["read"]}')"
+check "an admin creates an API key" 201 "$(tail -n1 <<< "$out")" "$out"
+key="$(sed -n 's/.*"key":"\(wzk_[A-Za-z0-9_-]*\)".*/\1/p' <<< "$(head -n1 <<< "$out")")"
+key_id="$(sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' <<< "$(head -n1 <<< "$out")")"
+out="$(curl -s -D "$work/headers" -w '\n%{http_code}' "$base/leads-management/api/leads" -H "X-API-Key: $key")"
+check "the key alone lists the leads" 200 "$(tail -n1 <<< "$out")" "$out"
+grep -qi '^x-ratelimit-remaining: ' "$work/headers" || fail "no rate-limit headers: $(cat "$work/headers")"
+out="$(curl -s -w '\n%{http_code}' -X DELETE "$base/accounts/api/api-keys/$key_id" -H "Authorization: Bearer $token")"
+check "revoke the key" 200 "$(tail -n1 <<< "$out")" "$out"
+out="$(curl -s -w '\n%{http_code}' "$base/leads-management/api/leads" -H "X-API-Key: $key")"
+check "a revoked key is refused" 401 "$(tail -n1 <<< "$out")" "$out"
+
 other="$(make -s token COMPANY=globex)"
 out="$(curl -s -w '\n%{http_code}' "$base/leads-management/api/leads/$id" -H "Authorization: Bearer $other")"
 check "another company gets 404" 404 "$(tail -n1 <<< "$out")" "$out"

@@ -111,7 +111,18 @@ async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String
     let store = shared::store::open(config)
         .await
         .map_err(|e| format!("open: {e}"))?;
-    let company = CompanyId::new(uuid::Uuid::now_v7().to_string());
+    // A company whose rate limits let thousands of requests through in seconds.
+    let company = store
+        .create_company(&format!("Bench {}", uuid::Uuid::now_v7()))
+        .await
+        .map_err(|e| format!("company: {e}"))?
+        .id;
+    let unlimited = json!({"per_minute": 10_000_000, "burst": 1_000_000});
+    let settings = json!({"rate_limits": {"leads": unlimited, "api": unlimited}});
+    store
+        .update_company(&company, shared::store::CompanyChange { settings: Some(settings), ..Default::default() })
+        .await
+        .map_err(|e| format!("settings: {e}"))?;
     let started = Instant::now();
     let mut some_id = String::new();
     for i in 0..opts.leads {

@@ -523,3 +523,33 @@ async fn a_company_override_changes_its_limit_without_a_deploy() {
     assert_eq!(refilled.header("x-ratelimit-limit"), Some("3"));
     let _: Value = refilled.json;
 }
+
+#[tokio::test]
+async fn every_accounts_event_is_a_valid_request() {
+    // GIVEN the example events, as an owner of a company that exists
+    let (accounts, _, c) = setup().await;
+    let load = |name: &str| Event::load(&format!("accounts/{name}.json")).as_user(&c, Role::Owner);
+    let created = send(&accounts, &load("create-channel")).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let channel = created.json["data"]["id"].as_str().expect("id").to_string();
+    let key = send(&accounts, &load("create-api-key")).await;
+    assert_eq!(key.status, 201, "{}", key.text);
+    let key_id = key.json["data"]["id"].as_str().expect("id").to_string();
+    for (name, path, status) in [
+        ("get-company", None, 200),
+        ("patch-company", None, 200),
+        ("list-api-keys", None, 200),
+        ("list-channels", None, 200),
+        ("get-channel", Some(format!("/api/channels/{channel}")), 200),
+        ("patch-channel", Some(format!("/api/channels/{channel}")), 200),
+        ("delete-channel", Some(format!("/api/channels/{channel}")), 200),
+        ("delete-api-key", Some(format!("/api/api-keys/{key_id}")), 200),
+    ] {
+        let mut e = load(name);
+        if let Some(p) = &path {
+            e = e.path(p);
+        }
+        let a = send(&accounts, &e).await;
+        assert_eq!(a.status, status, "{name}: {}", a.text);
+    }
+}
