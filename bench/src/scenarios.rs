@@ -120,7 +120,13 @@ async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String
     let unlimited = json!({"per_minute": 10_000_000, "burst": 1_000_000});
     let settings = json!({"rate_limits": {"leads": unlimited, "api": unlimited}});
     store
-        .update_company(&company, shared::store::CompanyChange { settings: Some(settings), ..Default::default() })
+        .update_company(
+            &company,
+            shared::store::CompanyChange {
+                settings: Some(settings),
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|e| format!("settings: {e}"))?;
     let started = Instant::now();
@@ -138,7 +144,7 @@ async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String
         let lead = store
             .create_lead(&company, fields, "bench")
             .await
-            .map_err(|e| format!("seed: {e}"))?;
+            .map_err(|e| format!("seeding lead {i}: {e}"))?;
         if i == opts.leads / 2 || some_id.is_empty() {
             some_id = lead.id.to_string();
         }

@@ -541,9 +541,21 @@ async fn every_accounts_event_is_a_valid_request() {
         ("list-api-keys", None, 200),
         ("list-channels", None, 200),
         ("get-channel", Some(format!("/api/channels/{channel}")), 200),
-        ("patch-channel", Some(format!("/api/channels/{channel}")), 200),
-        ("delete-channel", Some(format!("/api/channels/{channel}")), 200),
-        ("delete-api-key", Some(format!("/api/api-keys/{key_id}")), 200),
+        (
+            "patch-channel",
+            Some(format!("/api/channels/{channel}")),
+            200,
+        ),
+        (
+            "delete-channel",
+            Some(format!("/api/channels/{channel}")),
+            200,
+        ),
+        (
+            "delete-api-key",
+            Some(format!("/api/api-keys/{key_id}")),
+            200,
+        ),
     ] {
         let mut e = load(name);
         if let Some(p) = &path {
