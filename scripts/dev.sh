@@ -16,7 +16,7 @@ if [ "$WIIZO_STORE" = dynamodb ]; then
     hash -r
   fi
   port="${AWS_ENDPOINT_URL_DYNAMODB##*:}"
-  moto_server -H 127.0.0.1 -p "$port" > /dev/null 2>&1 &
+  python3 "$(dirname "$0")/moto-server.py" 127.0.0.1 "$port" > /dev/null 2>&1 &
   moto_pid=$!
   trap 'kill $moto_pid 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do

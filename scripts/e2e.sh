@@ -15,7 +15,7 @@ dev_pid=$!
 cleanup() {
   kill -- "-$dev_pid" 2>/dev/null || kill "$dev_pid" 2>/dev/null || true
   pkill -f "cargo-lambda lambda watch -A 127.0.0.1 -P $port" 2>/dev/null || true
-  pkill -f "moto_server -H 127.0.0.1 -p $DEV_MOTO_PORT" 2>/dev/null || true
+  pkill -f "moto-server.py 127.0.0.1 $DEV_MOTO_PORT" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -9,7 +9,7 @@ if ! command -v moto_server >/dev/null 2>&1; then
 fi
 port="${MOTO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
 log="$(mktemp)"
-moto_server -H 127.0.0.1 -p "$port" > "$log" 2>&1 &
+python3 "$(dirname "$0")/moto-server.py" 127.0.0.1 "$port" > "$log" 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do

@@ -196,12 +196,13 @@ struct Moto(Child);
 
 impl Moto {
     fn start(port: u16) -> Moto {
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto-server.py");
+        let child = Command::new("python3")
+            .args([script, "127.0.0.1", &port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("moto_server starts (pip install 'moto[server]')");
+            .expect("moto starts (pip install 'moto[server]')");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(

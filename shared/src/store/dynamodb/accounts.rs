@@ -9,14 +9,12 @@
 //! | rate bucket | `RATE#{company}:{group}` | `RATE` | optimistic update on `v`; TTL |
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
 use uuid::Uuid;
 
 use super::items::{get_n, get_s, item, key, n, opt_s, s, Item};
 use super::schema::{company_pk, TTL_ATTRIBUTE};
-use super::{built, sdk_error, DynamoStore, TxError};
+use super::{built, condition_failed, sdk_error, DynamoStore, TxError};
 use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
 };
@@ -196,12 +194,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(sdk_error(e)),
         }
     }
@@ -307,12 +300,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => channel_from(&stored),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::NotFound)
-            }
+            Err(e) if condition_failed(&e) => Err(StoreError::NotFound),
             Err(e) => Err(sdk_error(e)),
         }
     }
@@ -388,10 +376,6 @@ impl DynamoStore {
         let now_us = now_ms * 1000;
         let k = key(format!("RATE#{bucket_key}"), "RATE");
         let expires = now_ms / 1000 + i64::from(limit.period_secs) * 2 + 60;
-        let failed = |e: &SdkError<UpdateItemError, _>| {
-            e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception())
-        };
         for _ in 0..4 {
             // The bucket is in use: move its arrival time on by one interval, if it fits.
             let in_use = self
@@ -419,7 +403,7 @@ impl DynamoStore {
                         .unwrap_or(now_us);
                     return Ok(gcra.allowed(tat, now_us));
                 }
-                Err(e) if failed(&e) => {}
+                Err(e) if condition_failed(&e) => {}
                 Err(e) => return Err(sdk_error(e)),
             }
             // The bucket rested (or is new): it starts again from now.
@@ -438,17 +422,17 @@ impl DynamoStore {
                 .await;
             match rested {
                 Ok(_) => return Ok(gcra.allowed(now_us + gcra.interval_us, now_us)),
-                Err(e) if failed(&e) => {}
+                Err(e) if condition_failed(&e) => {}
                 Err(e) => return Err(sdk_error(e)),
             }
             // Neither: the bucket may be empty.
-            let tat = match self
+            let Some(bucket) = self
                 .get(format!("RATE#{bucket_key}"), "RATE".into())
                 .await?
-            {
-                Some(i) => get_n(&i, "tat")?,
-                None => continue,
+            else {
+                continue;
             };
+            let tat = get_n(&bucket, "tat")?;
             if tat > gcra.max_tat_before(now_us) {
                 return Ok(gcra.refused(tat, now_us));
             }
@@ -494,9 +478,7 @@ impl DynamoStore {
                 .await;
             match result {
                 Ok(_) => return Ok(Claim::Started),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) if condition_failed(&e) => {}
                 Err(e) => return Err(sdk_error(e)),
             }
             let Some(existing) = self.get(pk.clone(), sk.clone()).await? else {
@@ -557,12 +539,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(sdk_error(e)),
         }
     }

@@ -98,6 +98,11 @@ where
     }
 }
 
+/// A write refused by its condition expression, whichever operation made it.
+pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
 fn built(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Internal(e.to_string())
 }
@@ -843,9 +848,7 @@ impl Store for DynamoStore {
                 .await;
             match result {
                 Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) if condition_failed(&e) => {}
                 Err(e) => return Err(sdk_error(e)),
             }
         }
