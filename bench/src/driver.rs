@@ -141,29 +141,27 @@ pub struct Warm {
     pub peak_rss_kb: Option<u64>,
 }
 
-/// `n` invocations of one warm process, events taken in turn; each answer's status must be
-/// `expect`. `kill_after` kills the process after that many invocations (the crash check).
-pub async fn measure_warm(
-    f: &Function,
-    events: &[Bytes],
-    n: usize,
-    expect: u16,
-    kill_after: Option<usize>,
-) -> Result<Warm, Failure> {
-    let (mut api, mut child, _) = start(f).await?;
-    let pid = child.id();
-    let mut latencies = Vec::with_capacity(n);
-    let began = Instant::now();
-    for i in 0..n {
-        if kill_after == Some(i) {
-            let _ = child.start_kill();
-        }
-        let event = events[i % events.len()].clone();
+/// A started function, polling for work.
+struct Running {
+    api: RuntimeApi,
+    child: Child,
+    pid: Option<u32>,
+}
+
+impl Running {
+    async fn start(f: &Function) -> Result<Running, Failure> {
+        let (api, child, _) = start(f).await?;
+        let pid = child.id();
+        Ok(Running { api, child, pid })
+    }
+
+    /// Hands out the `i`-th event and waits for its answer, which must have status `expect`.
+    async fn invoke(&mut self, i: usize, event: Bytes, expect: u16) -> Result<Duration, Failure> {
         let sent = Instant::now();
-        api.invoke(uuid::Uuid::new_v4().to_string(), event);
+        self.api.invoke(uuid::Uuid::new_v4().to_string(), event);
         let outcome = tokio::select! {
-            o = api.outcomes.recv() => o,
-            _ = child.wait() => return Err(Failure::Crashed(format!("after {i} invocations: {}", exit_report(&mut child).await))),
+            o = self.api.outcomes.recv() => o,
+            _ = self.child.wait() => return Err(Failure::Crashed(format!("after {i} invocations: {}", exit_report(&mut self.child).await))),
             _ = tokio::time::sleep(INVOKE_TIMEOUT) => return Err(Failure::Hung(format!("invocation {i} unanswered after {INVOKE_TIMEOUT:?}"))),
         };
         match outcome {
@@ -181,31 +179,89 @@ pub async fn measure_warm(
                             .collect::<String>()
                     )));
                 }
-                latencies.push(at.duration_since(sent));
+                Ok(at.duration_since(sent))
             }
-            Some(Outcome::Error { body }) => {
-                return Err(Failure::BadAnswer(format!(
-                    "invocation {i} reported an error: {}",
-                    String::from_utf8_lossy(&body)
-                )))
-            }
-            Some(Outcome::InitError { body }) => {
-                return Err(Failure::Crashed(format!(
-                    "init error after {i} invocations: {}",
-                    String::from_utf8_lossy(&body)
-                )))
-            }
-            None => return Err(Failure::Crashed("the Runtime API stopped".into())),
+            Some(Outcome::Error { body }) => Err(Failure::BadAnswer(format!(
+                "invocation {i} reported an error: {}",
+                String::from_utf8_lossy(&body)
+            ))),
+            Some(Outcome::InitError { body }) => Err(Failure::Crashed(format!(
+                "init error after {i} invocations: {}",
+                String::from_utf8_lossy(&body)
+            ))),
+            None => Err(Failure::Crashed("the Runtime API stopped".into())),
         }
     }
+
+    async fn finish(mut self, latencies: Vec<Duration>, wall: Duration) -> Warm {
+        let peak_rss_kb = self.pid.and_then(peak_rss_kb);
+        let _ = self.child.kill().await;
+        Warm {
+            latencies,
+            wall,
+            peak_rss_kb,
+        }
+    }
+}
+
+/// What one warm run measures against: the events, in turn, and the status each must get.
+pub struct Load<'a> {
+    pub function: &'a Function,
+    pub events: &'a [Bytes],
+    pub expect: u16,
+}
+
+/// `n` invocations of one warm process. `kill_after` kills it after that many (the crash check).
+pub async fn measure_warm(
+    load: &Load<'_>,
+    n: usize,
+    kill_after: Option<usize>,
+) -> Result<Warm, Failure> {
+    let mut run = Running::start(load.function).await?;
+    let mut latencies = Vec::with_capacity(n);
+    let began = Instant::now();
+    for i in 0..n {
+        if kill_after == Some(i) {
+            let _ = run.child.start_kill();
+        }
+        let event = load.events[i % load.events.len()].clone();
+        latencies.push(run.invoke(i, event, load.expect).await?);
+    }
     let wall = began.elapsed();
-    let peak_rss_kb = pid.and_then(peak_rss_kb);
-    let _ = child.kill().await;
-    Ok(Warm {
-        latencies,
-        wall,
-        peak_rss_kb,
-    })
+    Ok(run.finish(latencies, wall).await)
+}
+
+/// `n` invocations of `load`, each right after one of `floor` by a second warm process,
+/// so that both are measured under the same conditions on a noisy machine. Returns the
+/// load's figures and the floor's latencies of the same window.
+pub async fn measure_paired(
+    floor: &Load<'_>,
+    load: &Load<'_>,
+    n: usize,
+) -> Result<(Warm, Vec<Duration>), Failure> {
+    let mut base = Running::start(floor.function).await?;
+    let mut run = Running::start(load.function).await?;
+    let mut latencies = Vec::with_capacity(n);
+    let mut floor_latencies = Vec::with_capacity(n);
+    let mut wall = Duration::ZERO;
+    for i in 0..n {
+        floor_latencies.push(
+            base.invoke(
+                i,
+                floor.events[i % floor.events.len()].clone(),
+                floor.expect,
+            )
+            .await?,
+        );
+        let began = Instant::now();
+        latencies.push(
+            run.invoke(i, load.events[i % load.events.len()].clone(), load.expect)
+                .await?,
+        );
+        wall += began.elapsed();
+    }
+    let _ = base.finish(Vec::new(), Duration::ZERO).await;
+    Ok((run.finish(latencies, wall).await, floor_latencies))
 }
 
 /// The process's peak resident set (VmHWM), in KiB.

@@ -33,6 +33,8 @@ pub struct Figures {
     pub init_p50: Duration,
     pub init_p95: Duration,
     pub rss_mb: Option<f64>,
+    /// The floor's median over the same window, invocation for invocation.
+    pub floor_p50: Option<Duration>,
 }
 
 pub struct Row {
@@ -49,6 +51,7 @@ impl Row {
         size: Option<u64>,
         init: Result<Vec<Duration>, Failure>,
         warm: Result<Warm, Failure>,
+        paired_floor: Option<Vec<Duration>>,
     ) -> Row {
         let figures = match (init, warm) {
             (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
@@ -63,6 +66,10 @@ impl Row {
                     init_p50: percentile(&inits, 50.0),
                     init_p95: percentile(&inits, 95.0),
                     rss_mb: warm.peak_rss_kb.map(|kb| kb as f64 / 1024.0),
+                    floor_p50: paired_floor.map(|mut f| {
+                        f.sort();
+                        percentile(&f, 50.0)
+                    }),
                 })
             }
         };
@@ -318,7 +325,8 @@ impl Report {
                     "invocations_per_s": f.per_second,
                     "init_p50_ms": ms(f.init_p50), "init_p95_ms": ms(f.init_p95),
                     "peak_rss_mb": f.rss_mb, "binary_mb": r.size_mb,
-                    "overhead_vs_floor_us": self.floor().map(|fl| us(f.p50) - us(fl.p50)),
+                    "overhead_vs_floor_us": self.floor().map(|fl| overhead_us(f, fl)),
+                    "paired_floor_p50_us": f.floor_p50.map(us),
                     "init_vs_floor": self.floor().map(|fl| ms(f.init_p50) / ms(fl.init_p50).max(1e-9)),
                 }),
                 Err(e) => json!({"scenario": r.name, "function": r.function, "error": e}),
@@ -337,6 +345,11 @@ impl Report {
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())
     }
+}
+
+/// A scenario's median above the floor's: the floor of its own window when it was paired.
+fn overhead_us(f: &Figures, floor: &Figures) -> f64 {
+    us(f.p50) - us(f.floor_p50.unwrap_or(floor.p50))
 }
 
 fn machine() -> String {

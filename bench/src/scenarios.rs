@@ -10,7 +10,9 @@ use shared::config::StoreConfig;
 use shared::domain::lead::LeadFields;
 use shared::domain::CompanyId;
 
-use crate::driver::{file_size, measure_init, measure_warm, Failure, Function};
+use crate::driver::{
+    file_size, measure_init, measure_paired, measure_warm, Failure, Function, Load,
+};
 use crate::report::{Check, Report, Row};
 use crate::Options;
 
@@ -186,7 +188,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
             })
         })
         .collect::<Result<_, _>>()?;
-    let scenarios = vec![
+    let scenarios = [
         Scenario {
             name: "floor: hello-world lambda_http",
             function: "hello",
@@ -238,18 +240,31 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         env: env.clone(),
     };
     let mut rows = Vec::new();
-    for s in &scenarios {
+    let floor_fn = function(scenarios[0].function);
+    let floor = Load {
+        function: &floor_fn,
+        events: &scenarios[0].events,
+        expect: scenarios[0].expect,
+    };
+    for (i, s) in scenarios.iter().enumerate() {
         eprintln!("measuring {} …", s.name);
         let f = function(s.function);
         let init = measure_init(&f, opts.inits).await;
-        let warm = measure_warm(&f, &s.events, opts.invocations, s.expect, None).await;
-        rows.push(Row::new(
-            s.name,
-            s.function,
-            file_size(&f.binary),
-            init,
-            warm,
-        ));
+        let load = Load {
+            function: &f,
+            events: &s.events,
+            expect: s.expect,
+        };
+        let (warm, paired_floor) = if i == 0 {
+            (measure_warm(&load, opts.invocations, None).await, None)
+        } else {
+            match measure_paired(&floor, &load, opts.invocations).await {
+                Ok((warm, floor_latencies)) => (Ok(warm), Some(floor_latencies)),
+                Err(e) => (Err(e), None),
+            }
+        };
+        let size = file_size(&f.binary);
+        rows.push(Row::new(s.name, s.function, size, init, warm, paired_floor));
     }
     rows.push(Row::missing(
         "webhooks: ingest signed 10-message batch",
@@ -276,7 +291,12 @@ async fn failure_checks(f: &Function, events: &[Bytes]) -> Vec<Check> {
         describe(init.map(|_| ()), started.elapsed()),
     )];
     let started = Instant::now();
-    let killed = measure_warm(f, events, 200, 200, Some(50)).await;
+    let load = Load {
+        function: f,
+        events,
+        expect: 200,
+    };
+    let killed = measure_warm(&load, 200, Some(50)).await;
     checks.push(Check::new(
         "a function killed mid-run",
         matches!(killed, Err(Failure::Crashed(_))),
