@@ -342,6 +342,8 @@ pub async fn deleting_a_lead_erases_its_conversations_and_messages(store: &dyn S
                     kind: "text".into(),
                     metadata: json!({}),
                     created_at: None,
+                    external_id: None,
+                    status: None,
                 },
             )
             .await
@@ -621,6 +623,8 @@ pub async fn messages_keep_order_and_move_the_conversation(store: &dyn Store) {
                     kind: "text".into(),
                     metadata: json!({"wamid": "wamid.X"}),
                     created_at: Some(at(time)),
+                    external_id: None,
+                    status: None,
                 },
             )
             .await

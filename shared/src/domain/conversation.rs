@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::inbound::DeliveryStatus;
 use super::lead::LeadId;
 use super::{CompanyId, Timestamp};
 
@@ -112,6 +113,34 @@ pub struct NewMessage {
     pub metadata: Value,
     /// The channel's own time of the message, when it has one.
     pub created_at: Option<Timestamp>,
+    /// The channel's id of the message (a WhatsApp `wamid`, a Meta `mid`): one message per id.
+    pub external_id: Option<String>,
+    pub status: Option<DeliveryStatus>,
+}
+
+impl NewMessage {
+    /// A message with no channel id, as agents and tests write them.
+    pub fn plain(role: Role, content: &str, kind: &str) -> NewMessage {
+        NewMessage {
+            role,
+            content: content.to_string(),
+            kind: kind.to_string(),
+            metadata: Value::Object(Default::default()),
+            created_at: None,
+            external_id: None,
+            status: None,
+        }
+    }
+}
+
+/// What a delivery status did to its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusOutcome {
+    Applied,
+    /// The message is already as far or further along (or failed).
+    Unchanged,
+    /// The message is not stored yet: the status waits for it.
+    Pending,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,4 +153,8 @@ pub struct Message {
     pub kind: String,
     pub metadata: Value,
     pub created_at: Timestamp,
+    pub external_id: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    /// Meta's error for a failed message: code, title, message, details.
+    pub error: Option<Value>,
 }

@@ -4,6 +4,7 @@ pub mod account;
 pub mod company;
 pub mod conversation;
 pub mod idempotency;
+pub mod inbound;
 pub mod lead;
 pub mod merge_patch;
 pub mod page;

@@ -16,7 +16,8 @@ use crate::config::StoreConfig;
 use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
 };
-use crate::domain::conversation::{Channel, Conversation, Message, NewMessage};
+use crate::domain::conversation::{Channel, Conversation, Message, NewMessage, StatusOutcome};
+use crate::domain::inbound::DeliveryStatus;
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::lead::{Lead, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
 use crate::domain::page::Page;
@@ -142,12 +143,39 @@ pub trait Store: Send + Sync {
         channel: Channel,
     ) -> StoreResult<Conversation>;
     async fn get_conversation(&self, company: &CompanyId, id: Uuid) -> StoreResult<Conversation>;
+    /// Stores a message and moves the conversation's clocks. A message with a channel id
+    /// is stored once: another with the same id is a [`StoreError::Duplicate`] naming the
+    /// stored one. A status that arrived before it is applied as it is stored.
     async fn add_message(
         &self,
         company: &CompanyId,
         conversation: Uuid,
         message: NewMessage,
     ) -> StoreResult<Message>;
+    /// Moves a message's delivery status forward only (a failed one stays failed, with
+    /// Meta's error); kept for later when the message is not stored yet.
+    async fn apply_message_status(
+        &self,
+        company: &CompanyId,
+        external_id: &str,
+        status: DeliveryStatus,
+        error: Option<serde_json::Value>,
+    ) -> StoreResult<StatusOutcome>;
+    /// The lead an Instagram or Messenger user (by scoped id) belongs to.
+    async fn find_contact(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+    ) -> StoreResult<Option<LeadId>>;
+    /// Ties a scoped user id to a lead; [`StoreError::Duplicate`] names the lead it has.
+    async fn claim_contact(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+        lead: LeadId,
+    ) -> StoreResult<()>;
     async fn list_messages(
         &self,
         company: &CompanyId,

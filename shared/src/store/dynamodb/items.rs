@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::schema::{company_pk, sort_index, sort_key};
 use crate::domain::conversation::{Channel, Conversation, ConversationStatus, Message, Role};
+use crate::domain::inbound::DeliveryStatus;
 use crate::domain::lead::{Email, Lead, LeadEvent, LeadEventKind, LeadFields, LeadId, LeadSort};
 use crate::domain::phone::Phone;
 use crate::domain::{Company, CompanyId, Timestamp};
@@ -263,18 +264,18 @@ pub fn conversation_from(i: &Item) -> StoreResult<Conversation> {
     })
 }
 
+pub fn message_sk(m: &Message) -> String {
+    format!("{}#MSG#{}#{}", conversation_sk(m.conversation_id), m.created_at, m.id)
+}
+
 pub fn message_item(company: &CompanyId, m: &Message) -> Item {
     item([
         ("pk", Some(s(company_pk(company)))),
-        (
-            "sk",
-            Some(s(format!(
-                "{}#MSG#{}#{}",
-                conversation_sk(m.conversation_id),
-                m.created_at,
-                m.id
-            ))),
-        ),
+        ("sk", Some(s(message_sk(m)))),
+        ("external_id", m.external_id.as_deref().map(s)),
+        ("status", m.status.map(|st| s(st.as_str()))),
+        ("status_rank", m.status.map(|st| n(st.rank()))),
+        ("error", m.error.as_ref().map(|e| s(e.to_string()))),
         ("id", Some(s(m.id.to_string()))),
         ("conversation_id", Some(s(m.conversation_id.to_string()))),
         ("role", Some(s(m.role.as_str()))),
@@ -294,5 +295,8 @@ pub fn message_from(i: &Item) -> StoreResult<Message> {
         kind: get_s(i, "type")?,
         metadata: get_json(i, "metadata")?,
         created_at: get_ts(i, "created_at")?,
+        external_id: opt_s(i, "external_id"),
+        status: opt_s(i, "status").as_deref().and_then(DeliveryStatus::parse),
+        error: opt_s(i, "error").and_then(|e| serde_json::from_str(&e).ok()),
     })
 }

@@ -34,8 +34,9 @@ use crate::domain::account::{
 };
 use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
-    Channel, Conversation, ConversationStatus, Message, NewMessage, Role,
+    Channel, Conversation, ConversationStatus, Message, NewMessage, Role, StatusOutcome,
 };
+use crate::domain::inbound::DeliveryStatus;
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::lead::{
     Lead, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadUpdate,
@@ -715,6 +716,9 @@ impl Store for DynamoStore {
                     doomed.push(key(pk.clone(), get_s(&i, "sk")?));
                 }
             }
+            if let Some(contact) = sk.split("#CONTACT#").nth(1) {
+                doomed.push(key(pk.clone(), format!("CONTACT#{contact}")));
+            }
             if sk != lead_key {
                 doomed.push(key(pk.clone(), sk));
             }
@@ -817,15 +821,48 @@ impl Store for DynamoStore {
             kind: message.kind,
             metadata: message.metadata,
             created_at: message.created_at.unwrap_or_else(Timestamp::now),
+            external_id: message.external_id,
+            status: message.status,
+            error: None,
         };
-        let items = vec![
+        let mut items = vec![
             self.exists(key(pk.clone(), conversation_sk(conversation)))?,
             self.create(message_item(company, &stored))?,
         ];
+        if let Some(external) = &stored.external_id {
+            // One message per channel id: the claim names the message for later statuses.
+            items.push(self.create(item([
+                ("pk", Some(s(&pk))),
+                ("sk", Some(s(format!("MSGID#{external}")))),
+                ("message_id", Some(s(stored.id.to_string()))),
+                ("message_sk", Some(s(message_sk(&stored)))),
+            ]))?);
+        }
         match self.transact(items).await {
             Ok(()) => {}
-            Err(TxError::Conditions(_)) => return Err(StoreError::NotFound),
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => return Err(StoreError::NotFound),
+            Err(TxError::Conditions(_)) => {
+                let external = stored.external_id.clone().unwrap_or_default();
+                let claim = self.get(pk.clone(), format!("MSGID#{external}")).await?;
+                return Err(match claim.as_ref().and_then(|c| opt_s(c, "message_id")) {
+                    Some(existing_id) => StoreError::Duplicate { field: "external_id", existing_id },
+                    None => StoreError::Conflict("the message is being stored; retry".into()),
+                });
+            }
             Err(TxError::Store(e)) => return Err(e),
+        }
+        let mut stored = stored;
+        if let Some(external) = stored.external_id.clone() {
+            if let Some(pending) = self.get(pk.clone(), format!("PENDING#{external}")).await? {
+                let status = DeliveryStatus::parse(&get_s(&pending, "status")?).unwrap_or(DeliveryStatus::Sent);
+                let error = opt_s(&pending, "error").and_then(|e| serde_json::from_str(&e).ok());
+                self.apply_message_status(company, &external, status, error.clone()).await?;
+                self.batch_delete(vec![key(pk.clone(), format!("PENDING#{external}"))]).await?;
+                if stored.status.is_none_or(|s| s < status) {
+                    stored.status = Some(status);
+                    stored.error = error;
+                }
+            }
         }
         // Move the conversation's clocks forward only: messages arrive out of order.
         let mut clocks = vec!["last_message_at"];
@@ -1011,6 +1048,99 @@ impl Store for DynamoStore {
 
     async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()> {
         self.abandon_idempotency_key_impl(company, key).await
+    }
+
+    async fn apply_message_status(
+        &self,
+        company: &CompanyId,
+        external_id: &str,
+        status: DeliveryStatus,
+        error: Option<serde_json::Value>,
+    ) -> StoreResult<StatusOutcome> {
+        let pk = company_pk(company);
+        let error = error.map(|e| e.to_string());
+        let Some(claim) = self.get(pk.clone(), format!("MSGID#{external_id}")).await? else {
+            // Not stored yet: keep the furthest status for when it is (a week at most).
+            let expires = Timestamp::now().inner().timestamp() + 7 * 86_400;
+            let pending = item([
+                ("pk", Some(s(&pk))),
+                ("sk", Some(s(format!("PENDING#{external_id}")))),
+                ("status", Some(s(status.as_str()))),
+                ("status_rank", Some(n(status.rank()))),
+                ("error", error.map(s)),
+                (schema::TTL_ATTRIBUTE, Some(n(expires))),
+            ]);
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(pending))
+                .condition_expression("attribute_not_exists(pk) OR status_rank < :rank")
+                .expression_attribute_values(":rank", n(status.rank()))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(StatusOutcome::Pending),
+                Err(e) if condition_failed(&e) => Ok(StatusOutcome::Pending),
+                Err(e) => Err(sdk_error(e)),
+            };
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, get_s(&claim, "message_sk")?)))
+            .update_expression(if error.is_some() {
+                "SET #status = :status, status_rank = :rank, #error = :error"
+            } else {
+                "SET #status = :status, status_rank = :rank"
+            })
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(status_rank) OR (status_rank < :rank AND status_rank <> :failed))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":rank", n(status.rank()))
+            .expression_attribute_values(":failed", n(DeliveryStatus::Failed.rank()));
+        if let Some(e) = error {
+            update = update
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":error", s(e));
+        }
+        match update.send().await {
+            Ok(_) => Ok(StatusOutcome::Applied),
+            Err(e) if condition_failed(&e) => Ok(StatusOutcome::Unchanged),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn find_contact(&self, company: &CompanyId, channel: Channel, user_id: &str) -> StoreResult<Option<LeadId>> {
+        let claim = self
+            .get(company_pk(company), format!("CONTACT#{}#{user_id}", channel.as_str()))
+            .await?;
+        claim
+            .map(|c| get_s(&c, "lead_id").and_then(|id| Uuid::parse_str(&id).map(LeadId).map_err(|_| StoreError::Internal("unreadable lead_id".into()))))
+            .transpose()
+    }
+
+    async fn claim_contact(&self, company: &CompanyId, channel: Channel, user_id: &str, lead: LeadId) -> StoreResult<()> {
+        let pk = company_pk(company);
+        let contact = format!("{}#{user_id}", channel.as_str());
+        let items = vec![
+            self.exists(key(pk.clone(), lead_sk(lead)))?,
+            self.create(item([
+                ("pk", Some(s(&pk))),
+                ("sk", Some(s(format!("CONTACT#{contact}")))),
+                ("lead_id", Some(s(lead.to_string()))),
+            ]))?,
+            self.create(key(pk.clone(), format!("{}#CONTACT#{contact}", lead_sk(lead))))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(StoreError::NotFound),
+            Err(TxError::Conditions(_)) => Err(self.claimant(company, format!("CONTACT#{contact}"), "contact").await),
+            Err(TxError::Store(e)) => Err(e),
+        }
     }
 }
 

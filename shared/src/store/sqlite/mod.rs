@@ -3,6 +3,7 @@
 //! version checks made inside it cannot race with another process.
 
 mod accounts;
+mod messages;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -22,9 +23,10 @@ use crate::domain::account::{
 };
 use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
-    Channel, Conversation, ConversationStatus, Message, NewMessage, Role,
+    Channel, Conversation, ConversationStatus, Message, NewMessage, StatusOutcome,
 };
 use crate::domain::idempotency::{Claim, StoredResponse};
+use crate::domain::inbound::DeliveryStatus;
 use crate::domain::lead::{
     Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadId, LeadQuery, LeadSort,
     LeadUpdate,
@@ -37,6 +39,7 @@ use crate::domain::{Company, CompanyId, Timestamp};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_accounts.sql"),
+    include_str!("migrations/0003_channel_messages.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.
@@ -115,7 +118,7 @@ pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
+pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("unreadable {what} in the database"))
 }
 
@@ -127,7 +130,7 @@ pub(super) fn uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|_| corrupt("id"))
 }
 
-fn json(s: &str) -> StoreResult<Value> {
+pub(super) fn json(s: &str) -> StoreResult<Value> {
     serde_json::from_str(s).map_err(|_| corrupt("JSON"))
 }
 
@@ -367,7 +370,7 @@ fn like_pattern(s: &str) -> String {
 const CONVERSATION_COLUMNS: &str = "id, company_id, lead_id, channel, status, metadata, \
      last_message_at, last_inbound_at, created_at, updated_at";
 
-fn read_conversation(
+pub(super) fn read_conversation(
     conn: &Connection,
     company: &CompanyId,
     id: Uuid,
@@ -662,6 +665,7 @@ impl Store for SqliteStore {
                  (SELECT id FROM conversations WHERE company_id = ?1 AND lead_id = ?2)",
                 "DELETE FROM conversations WHERE company_id = ?1 AND lead_id = ?2",
                 "DELETE FROM lead_events WHERE company_id = ?1 AND lead_id = ?2",
+                "DELETE FROM lead_contacts WHERE company_id = ?1 AND lead_id = ?2",
             ] {
                 tx.execute(sql, params![c, l]).map_err(map_err)?;
             }
@@ -757,43 +761,7 @@ impl Store for SqliteStore {
         conversation: Uuid,
         message: NewMessage,
     ) -> StoreResult<Message> {
-        let id = Uuid::now_v7();
-        let at = message.created_at.unwrap_or_else(Timestamp::now);
-        self.write(|tx| {
-            read_conversation(tx, company, conversation)?;
-            tx.execute(
-                "INSERT INTO messages (id, company_id, conversation_id, role, content, kind, \
-                 metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    id.to_string(),
-                    company.as_str(),
-                    conversation.to_string(),
-                    message.role.as_str(),
-                    message.content,
-                    message.kind,
-                    message.metadata.to_string(),
-                    at.as_string()
-                ],
-            )
-            .map_err(map_err)?;
-            let inbound = message.role == Role::User;
-            tx.execute(
-                "UPDATE conversations SET last_message_at = MAX(COALESCE(last_message_at, ''), ?1), \
-                 last_inbound_at = CASE WHEN ?2 THEN MAX(COALESCE(last_inbound_at, ''), ?1) \
-                 ELSE last_inbound_at END, updated_at = ?1 WHERE company_id = ?3 AND id = ?4",
-                params![at.as_string(), inbound, company.as_str(), conversation.to_string()],
-            )
-            .map_err(map_err)?;
-            Ok(Message {
-                id,
-                conversation_id: conversation,
-                role: message.role,
-                content: message.content,
-                kind: message.kind,
-                metadata: message.metadata,
-                created_at: at,
-            })
-        })
+        self.add_message_sync(company, conversation, message)
     }
 
     async fn list_messages(
@@ -801,40 +769,25 @@ impl Store for SqliteStore {
         company: &CompanyId,
         conversation: Uuid,
     ) -> StoreResult<Vec<Message>> {
-        let conn = self.conn();
-        read_conversation(&conn, company, conversation)?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, role, content, kind, metadata, created_at FROM messages \
-                 WHERE company_id = ?1 AND conversation_id = ?2 ORDER BY created_at, id",
-            )
-            .map_err(map_err)?;
-        let rows = stmt
-            .query_map(params![company.as_str(), conversation.to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .map_err(map_err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, role, content, kind, metadata, at) = row.map_err(map_err)?;
-            out.push(Message {
-                id: uuid(&id)?,
-                conversation_id: conversation,
-                role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
-                content,
-                kind,
-                metadata: json(&metadata)?,
-                created_at: ts(&at)?,
-            });
-        }
-        Ok(out)
+        self.list_messages_sync(company, conversation)
+    }
+
+    async fn apply_message_status(
+        &self,
+        company: &CompanyId,
+        external_id: &str,
+        status: DeliveryStatus,
+        error: Option<Value>,
+    ) -> StoreResult<StatusOutcome> {
+        self.write(|tx| messages::apply_status(tx, company, external_id, status, error.as_ref()))
+    }
+
+    async fn find_contact(&self, company: &CompanyId, channel: Channel, user_id: &str) -> StoreResult<Option<LeadId>> {
+        self.find_contact_sync(company, channel, user_id)
+    }
+
+    async fn claim_contact(&self, company: &CompanyId, channel: Channel, user_id: &str, lead: LeadId) -> StoreResult<()> {
+        self.claim_contact_sync(company, channel, user_id, lead)
     }
 
     async fn update_company(&self, id: &CompanyId, change: CompanyChange) -> StoreResult<Company> {

@@ -1,0 +1,203 @@
+//! SQLite: channel messages (one per channel id), their delivery statuses, and the
+//! Instagram/Messenger users of leads.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{corrupt, json, map_err, read_conversation, ts, uuid, SqliteStore};
+use crate::domain::conversation::{Channel, Message, NewMessage, Role, StatusOutcome};
+use crate::domain::inbound::DeliveryStatus;
+use crate::domain::lead::LeadId;
+use crate::domain::{CompanyId, Timestamp};
+use crate::store::{StoreError, StoreResult};
+
+/// Moves the message with this channel id forward, or keeps the status for when it comes.
+pub(super) fn apply_status(
+    tx: &Transaction<'_>,
+    company: &CompanyId,
+    external_id: &str,
+    status: DeliveryStatus,
+    error: Option<&Value>,
+) -> StoreResult<StatusOutcome> {
+    let current: Option<i64> = tx
+        .query_row(
+            "SELECT status_rank FROM messages WHERE company_id = ?1 AND external_id = ?2",
+            params![company.as_str(), external_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(map_err)?;
+    let error = error.map(Value::to_string);
+    match current {
+        Some(rank) if rank >= status.rank() || rank == DeliveryStatus::Failed.rank() => Ok(StatusOutcome::Unchanged),
+        Some(_) => {
+            tx.execute(
+                "UPDATE messages SET status = ?3, status_rank = ?4, error = COALESCE(?5, error) \
+                 WHERE company_id = ?1 AND external_id = ?2",
+                params![company.as_str(), external_id, status.as_str(), status.rank(), error],
+            )
+            .map_err(map_err)?;
+            Ok(StatusOutcome::Applied)
+        }
+        None => {
+            tx.execute(
+                "INSERT INTO pending_statuses (company_id, external_id, status, status_rank, error) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (company_id, external_id) DO UPDATE SET \
+                 status = excluded.status, status_rank = excluded.status_rank, \
+                 error = COALESCE(excluded.error, pending_statuses.error) \
+                 WHERE excluded.status_rank > pending_statuses.status_rank",
+                params![company.as_str(), external_id, status.as_str(), status.rank(), error],
+            )
+            .map_err(map_err)?;
+            Ok(StatusOutcome::Pending)
+        }
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "id, conversation_id, role, content, kind, metadata, created_at, external_id, status, error";
+
+type MessageRow = (String, String, String, String, String, String, String, Option<String>, Option<String>, Option<String>);
+
+fn message_from(row: MessageRow) -> StoreResult<Message> {
+    let (id, conversation, role, content, kind, metadata, at, external_id, status, error) = row;
+    Ok(Message {
+        id: uuid(&id)?,
+        conversation_id: uuid(&conversation)?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
+        content,
+        kind,
+        metadata: json(&metadata)?,
+        created_at: ts(&at)?,
+        external_id,
+        status: status.as_deref().and_then(DeliveryStatus::parse),
+        error: error.as_deref().map(json).transpose()?,
+    })
+}
+
+fn read_message(tx: &Transaction<'_>, company: &CompanyId, id: &str) -> StoreResult<Message> {
+    let row = tx
+        .query_row(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE company_id = ?1 AND id = ?2"),
+            params![company.as_str(), id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?)),
+        )
+        .map_err(map_err)?;
+    message_from(row)
+}
+
+impl SqliteStore {
+    pub(super) fn add_message_sync(&self, company: &CompanyId, conversation: Uuid, message: NewMessage) -> StoreResult<Message> {
+        let id = Uuid::now_v7().to_string();
+        let at = message.created_at.unwrap_or_else(Timestamp::now);
+        self.write(|tx| {
+            read_conversation(tx, company, conversation)?;
+            if let Some(external) = &message.external_id {
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM messages WHERE company_id = ?1 AND external_id = ?2",
+                        params![company.as_str(), external],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some(existing_id) = existing {
+                    return Err(StoreError::Duplicate { field: "external_id", existing_id });
+                }
+            }
+            tx.execute(
+                "INSERT INTO messages (id, company_id, conversation_id, role, content, kind, metadata, created_at, \
+                 external_id, status, status_rank) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    id,
+                    company.as_str(),
+                    conversation.to_string(),
+                    message.role.as_str(),
+                    message.content,
+                    message.kind,
+                    message.metadata.to_string(),
+                    at.as_string(),
+                    message.external_id,
+                    message.status.map(|s| s.as_str()),
+                    message.status.map_or(-1, |s| s.rank()),
+                ],
+            )
+            .map_err(map_err)?;
+            let inbound = message.role == Role::User;
+            tx.execute(
+                "UPDATE conversations SET last_message_at = MAX(COALESCE(last_message_at, ''), ?1), \
+                 last_inbound_at = CASE WHEN ?2 THEN MAX(COALESCE(last_inbound_at, ''), ?1) \
+                 ELSE last_inbound_at END, updated_at = ?1 WHERE company_id = ?3 AND id = ?4",
+                params![at.as_string(), inbound, company.as_str(), conversation.to_string()],
+            )
+            .map_err(map_err)?;
+            if let Some(external) = &message.external_id {
+                let pending: Option<(String, Option<String>)> = tx
+                    .query_row(
+                        "DELETE FROM pending_statuses WHERE company_id = ?1 AND external_id = ?2 RETURNING status, error",
+                        params![company.as_str(), external],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some((status, error)) = pending {
+                    let status = DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
+                    let error = error.as_deref().map(json).transpose()?;
+                    apply_status(tx, company, external, status, error.as_ref())?;
+                }
+            }
+            read_message(tx, company, &id)
+        })
+    }
+
+    pub(super) fn list_messages_sync(&self, company: &CompanyId, conversation: Uuid) -> StoreResult<Vec<Message>> {
+        let conn = self.conn();
+        read_conversation(&conn, company, conversation)?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE company_id = ?1 AND conversation_id = ?2 ORDER BY created_at, id"
+            ))
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![company.as_str(), conversation.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+            })
+            .map_err(map_err)?;
+        rows.map(|r| r.map_err(map_err).and_then(message_from)).collect()
+    }
+
+    pub(super) fn find_contact_sync(&self, company: &CompanyId, channel: Channel, user_id: &str) -> StoreResult<Option<LeadId>> {
+        let id: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT lead_id FROM lead_contacts WHERE company_id = ?1 AND channel = ?2 AND user_id = ?3",
+                params![company.as_str(), channel.as_str(), user_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        id.map(|i| uuid(&i).map(LeadId)).transpose()
+    }
+
+    pub(super) fn claim_contact_sync(&self, company: &CompanyId, channel: Channel, user_id: &str, lead: LeadId) -> StoreResult<()> {
+        self.write(|tx| {
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT lead_id FROM lead_contacts WHERE company_id = ?1 AND channel = ?2 AND user_id = ?3",
+                    params![company.as_str(), channel.as_str(), user_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            if let Some(existing_id) = existing {
+                return Err(StoreError::Duplicate { field: "contact", existing_id });
+            }
+            tx.execute(
+                "INSERT INTO lead_contacts (company_id, channel, user_id, lead_id) VALUES (?1, ?2, ?3, ?4)",
+                params![company.as_str(), channel.as_str(), user_id, lead.to_string()],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+    }
+}
