@@ -150,6 +150,8 @@ async fn deleting_a_lead_leaves_no_item_of_it_behind() {
                 kind: "text".into(),
                 metadata: json!({}),
                 created_at: None,
+                external_id: Some(format!("wamid.{}.{i}", conv.id)),
+                status: None,
             };
             store
                 .add_message(&c, conv.id, message)
@@ -176,8 +178,9 @@ async fn deleting_a_lead_leaves_no_item_of_it_behind() {
         }
     }
     // Only the deleted lead's items went: 1 lead, 2 claims, 2 events, 2 links,
-    // 2 conversations with 30 messages each, 2 active-conversation markers.
-    assert_eq!(before.len() - after.len(), 1 + 2 + 2 + 2 + 2 + 60 + 2);
+    // 2 conversations with 30 messages each and their 60 message-id claims,
+    // 2 active-conversation markers.
+    assert_eq!(before.len() - after.len(), 1 + 2 + 2 + 2 + 2 + 60 + 60 + 2);
     assert_eq!(
         store
             .list_messages(&c, conversations[2])

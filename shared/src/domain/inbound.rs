@@ -12,7 +12,9 @@ use super::phone::Phone;
 use super::Timestamp;
 
 /// Delivery states of a message, in the only order they may move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     Pending,
@@ -53,8 +55,14 @@ impl DeliveryStatus {
 /// Who wrote: a WhatsApp number, or an Instagram/Messenger user by the page-scoped id.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Contact {
-    Phone { phone: Phone, name: Option<String> },
-    Scoped { user_id: String, name: Option<String> },
+    Phone {
+        phone: Phone,
+        name: Option<String>,
+    },
+    Scoped {
+        user_id: String,
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +93,10 @@ pub struct StatusEvent {
 pub enum Event {
     Message(InboundMessage),
     Status(StatusEvent),
-    Ignored { account_id: Option<String>, reason: String },
+    Ignored {
+        account_id: Option<String>,
+        reason: String,
+    },
 }
 
 fn s(v: &Value) -> Option<String> {
@@ -97,7 +108,8 @@ fn s(v: &Value) -> Option<String> {
 }
 
 fn secs(v: &Value) -> Option<Timestamp> {
-    s(v).and_then(|t| t.parse::<i64>().ok()).and_then(Timestamp::from_unix_seconds)
+    s(v).and_then(|t| t.parse::<i64>().ok())
+        .and_then(Timestamp::from_unix_seconds)
 }
 
 fn millis(v: &Value) -> Option<Timestamp> {
@@ -108,22 +120,37 @@ fn millis(v: &Value) -> Option<Timestamp> {
 
 /// Every event of one webhook delivery.
 pub fn parse(body: &Value) -> Vec<Event> {
-    let entries = body["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let entries = body["entry"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let mut out = Vec::new();
     match body["object"].as_str() {
         Some("whatsapp_business_account") => {
             for entry in entries {
-                for change in entry["changes"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                for change in entry["changes"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
                     whatsapp_change(&change["value"], &mut out);
                 }
             }
         }
         Some(object @ ("instagram" | "page")) => {
-            let channel = if object == "instagram" { Channel::Instagram } else { Channel::Facebook };
+            let channel = if object == "instagram" {
+                Channel::Instagram
+            } else {
+                Channel::Facebook
+            };
             for entry in entries {
                 let account = s(&entry["id"]);
                 for list in ["messaging", "standby"] {
-                    for item in entry[list].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    for item in entry[list]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                    {
                         messaging_item(channel, account.clone(), item, &mut out);
                     }
                 }
@@ -139,10 +166,16 @@ pub fn parse(body: &Value) -> Vec<Event> {
 
 fn whatsapp_change(value: &Value, out: &mut Vec<Event>) {
     let Some(account) = s(&value["metadata"]["phone_number_id"]) else {
-        out.push(Event::Ignored { account_id: None, reason: "a change without metadata.phone_number_id".into() });
+        out.push(Event::Ignored {
+            account_id: None,
+            reason: "a change without metadata.phone_number_id".into(),
+        });
         return;
     };
-    let contacts = value["contacts"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let contacts = value["contacts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let name_of = |wa_id: &str| {
         contacts
             .iter()
@@ -150,18 +183,33 @@ fn whatsapp_change(value: &Value, out: &mut Vec<Event>) {
             .and_then(|c| c["profile"]["name"].as_str())
             .map(str::to_string)
     };
-    for m in value["messages"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let (Some(from), Some(id), Some(at)) = (m["from"].as_str(), m["id"].as_str(), secs(&m["timestamp"])) else {
-            out.push(Event::Ignored { account_id: Some(account.clone()), reason: "a message without from, id or timestamp".into() });
+    for m in value["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let (Some(from), Some(id), Some(at)) =
+            (m["from"].as_str(), m["id"].as_str(), secs(&m["timestamp"]))
+        else {
+            out.push(Event::Ignored {
+                account_id: Some(account.clone()),
+                reason: "a message without from, id or timestamp".into(),
+            });
             continue;
         };
         let Ok(phone) = Phone::parse(from) else {
-            out.push(Event::Ignored { account_id: Some(account.clone()), reason: format!("sender {from:?} is not a phone number") });
+            out.push(Event::Ignored {
+                account_id: Some(account.clone()),
+                reason: format!("sender {from:?} is not a phone number"),
+            });
             continue;
         };
         let kind = m["type"].as_str().unwrap_or("unknown").to_string();
         let Some((content, mut metadata)) = whatsapp_content(&kind, m) else {
-            out.push(Event::Ignored { account_id: Some(account.clone()), reason: format!("message type {kind:?} ({id}) is not stored") });
+            out.push(Event::Ignored {
+                account_id: Some(account.clone()),
+                reason: format!("message type {kind:?} ({id}) is not stored"),
+            });
             continue;
         };
         if let Some(reply_to) = m["context"]["id"].as_str() {
@@ -170,7 +218,10 @@ fn whatsapp_change(value: &Value, out: &mut Vec<Event>) {
         out.push(Event::Message(InboundMessage {
             channel: Channel::Whatsapp,
             account_id: account.clone(),
-            contact: Contact::Phone { name: name_of(from), phone },
+            contact: Contact::Phone {
+                name: name_of(from),
+                phone,
+            },
             external_id: id.to_string(),
             kind,
             content,
@@ -178,13 +229,20 @@ fn whatsapp_change(value: &Value, out: &mut Vec<Event>) {
             at,
         }));
     }
-    for st in value["statuses"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for st in value["statuses"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let (Some(id), Some(status), Some(at)) = (
             st["id"].as_str(),
             st["status"].as_str().and_then(DeliveryStatus::parse),
             secs(&st["timestamp"]),
         ) else {
-            out.push(Event::Ignored { account_id: Some(account.clone()), reason: "a status without id, known status or timestamp".into() });
+            out.push(Event::Ignored {
+                account_id: Some(account.clone()),
+                reason: "a status without id, known status or timestamp".into(),
+            });
             continue;
         };
         let error = st["errors"].as_array().and_then(|e| e.first()).map(|e| {
@@ -210,9 +268,7 @@ fn whatsapp_change(value: &Value, out: &mut Vec<Event>) {
 /// (reactions, unsupported types).
 fn whatsapp_content(kind: &str, m: &Value) -> Option<(String, Value)> {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    let media = |v: &Value| {
-        json!({"media": {"id": v["id"], "mime_type": v["mime_type"], "sha256": v["sha256"], "filename": v["filename"]}})
-    };
+    let media = |v: &Value| json!({"media": {"id": v["id"], "mime_type": v["mime_type"], "sha256": v["sha256"], "filename": v["filename"]}});
     Some(match kind {
         "text" => (text(&m["text"]["body"]), json!({})),
         "image" | "video" | "document" | "audio" | "sticker" => {
@@ -221,7 +277,11 @@ fn whatsapp_content(kind: &str, m: &Value) -> Option<(String, Value)> {
         "location" => {
             let l = &m["location"];
             (
-                [l["name"].as_str(), l["address"].as_str()].into_iter().flatten().collect::<Vec<_>>().join(", "),
+                [l["name"].as_str(), l["address"].as_str()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 json!({"location": {"latitude": l["latitude"], "longitude": l["longitude"]}}),
             )
         }
@@ -237,21 +297,37 @@ fn whatsapp_content(kind: &str, m: &Value) -> Option<(String, Value)> {
         }
         "interactive" => {
             let i = &m["interactive"];
-            let reply = if i["type"] == "list_reply" { &i["list_reply"] } else { &i["button_reply"] };
-            (text(&reply["title"]), json!({"reply": {"type": i["type"], "id": reply["id"], "description": reply["description"]}}))
+            let reply = if i["type"] == "list_reply" {
+                &i["list_reply"]
+            } else {
+                &i["button_reply"]
+            };
+            (
+                text(&reply["title"]),
+                json!({"reply": {"type": i["type"], "id": reply["id"], "description": reply["description"]}}),
+            )
         }
-        "button" => (text(&m["button"]["text"]), json!({"payload": m["button"]["payload"]})),
+        "button" => (
+            text(&m["button"]["text"]),
+            json!({"payload": m["button"]["payload"]}),
+        ),
         _ => return None,
     })
 }
 
 fn messaging_item(channel: Channel, account: Option<String>, item: &Value, out: &mut Vec<Event>) {
     let Some(account) = account.or_else(|| s(&item["recipient"]["id"])) else {
-        out.push(Event::Ignored { account_id: None, reason: "a messaging item without an account id".into() });
+        out.push(Event::Ignored {
+            account_id: None,
+            reason: "a messaging item without an account id".into(),
+        });
         return;
     };
     let at = millis(&item["timestamp"]).unwrap_or_else(Timestamp::now);
-    let ignored = |reason: String| Event::Ignored { account_id: Some(account.clone()), reason };
+    let ignored = |reason: String| Event::Ignored {
+        account_id: Some(account.clone()),
+        reason,
+    };
     let message = &item["message"];
     if message.is_object() {
         if message["is_echo"] == true {
@@ -266,11 +342,18 @@ fn messaging_item(channel: Channel, account: Option<String>, item: &Value, out: 
             out.push(ignored("a message without sender or mid".into()));
             return;
         };
-        let attachments = message["attachments"].as_array().cloned().unwrap_or_default();
+        let attachments = message["attachments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let kind = if message["text"].is_string() {
             "text".to_string()
         } else {
-            attachments.first().and_then(|a| a["type"].as_str()).unwrap_or("unknown").to_string()
+            attachments
+                .first()
+                .and_then(|a| a["type"].as_str())
+                .unwrap_or("unknown")
+                .to_string()
         };
         let mut metadata = json!({});
         if !attachments.is_empty() {
@@ -282,7 +365,10 @@ fn messaging_item(channel: Channel, account: Option<String>, item: &Value, out: 
         out.push(Event::Message(InboundMessage {
             channel,
             account_id: account.clone(),
-            contact: Contact::Scoped { user_id: user, name: None },
+            contact: Contact::Scoped {
+                user_id: user,
+                name: None,
+            },
             external_id: mid.to_string(),
             kind,
             content: message["text"].as_str().unwrap_or_default().to_string(),
@@ -298,7 +384,10 @@ fn messaging_item(channel: Channel, account: Option<String>, item: &Value, out: 
         out.push(Event::Message(InboundMessage {
             channel,
             account_id: account.clone(),
-            contact: Contact::Scoped { user_id: user, name: None },
+            contact: Contact::Scoped {
+                user_id: user,
+                name: None,
+            },
             external_id: mid.to_string(),
             kind: "postback".into(),
             content: p["title"].as_str().unwrap_or_default().to_string(),
@@ -307,10 +396,24 @@ fn messaging_item(channel: Channel, account: Option<String>, item: &Value, out: 
         }));
     } else if let Some(mids) = item["delivery"]["mids"].as_array() {
         for mid in mids.iter().filter_map(Value::as_str) {
-            out.push(Event::Status(StatusEvent { channel, account_id: account.clone(), external_id: mid.to_string(), status: DeliveryStatus::Delivered, at, error: None }));
+            out.push(Event::Status(StatusEvent {
+                channel,
+                account_id: account.clone(),
+                external_id: mid.to_string(),
+                status: DeliveryStatus::Delivered,
+                at,
+                error: None,
+            }));
         }
     } else if let Some(mid) = item["read"]["mid"].as_str() {
-        out.push(Event::Status(StatusEvent { channel, account_id: account.clone(), external_id: mid.to_string(), status: DeliveryStatus::Read, at, error: None }));
+        out.push(Event::Status(StatusEvent {
+            channel,
+            account_id: account.clone(),
+            external_id: mid.to_string(),
+            status: DeliveryStatus::Read,
+            at,
+            error: None,
+        }));
     } else if item["read"].is_object() {
         out.push(ignored("a read watermark (no message id to mark)".into()));
     } else if item["reaction"].is_object() {
@@ -339,14 +442,30 @@ mod tests {
         }}]}]});
         let events = parse(&body);
         assert_eq!(events.len(), 3);
-        let Event::Message(m) = &events[0] else { panic!("{events:?}") };
-        assert_eq!((m.content.as_str(), m.external_id.as_str()), ("não 🎉", "wamid.A"));
-        assert_eq!(m.contact, Contact::Phone { phone: Phone::parse("+551187654321").expect("phone"), name: Some("João".into()) });
+        let Event::Message(m) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            (m.content.as_str(), m.external_id.as_str()),
+            ("não 🎉", "wamid.A")
+        );
+        assert_eq!(
+            m.contact,
+            Contact::Phone {
+                phone: Phone::parse("+551187654321").expect("phone"),
+                name: Some("João".into())
+            }
+        );
         assert_eq!(m.at.to_string(), "2026-11-27T08:00:00.000Z");
         assert!(matches!(&events[1], Event::Ignored { .. }));
-        let Event::Status(st) = &events[2] else { panic!("{events:?}") };
+        let Event::Status(st) = &events[2] else {
+            panic!("{events:?}")
+        };
         assert_eq!(st.status, DeliveryStatus::Failed);
-        assert_eq!(st.error.as_ref().map(|e| e["code"].clone()), Some(json!(131047)));
+        assert_eq!(
+            st.error.as_ref().map(|e| e["code"].clone()),
+            Some(json!(131047))
+        );
     }
 
     #[test]
@@ -357,7 +476,9 @@ mod tests {
             {"sender": {"id": "IGSID1"}, "recipient": {"id": "17841400000000000"}, "timestamp": 1795766400000i64, "read": {"mid": "m2"}}
         ]}]});
         let events = parse(&ig);
-        assert!(matches!(&events[0], Event::Message(m) if m.channel == Channel::Instagram && m.content == "oi"));
+        assert!(
+            matches!(&events[0], Event::Message(m) if m.channel == Channel::Instagram && m.content == "oi")
+        );
         assert!(matches!(&events[1], Event::Ignored { .. }));
         assert!(matches!(&events[2], Event::Status(s) if s.status == DeliveryStatus::Read));
         let page = json!({"object": "page", "entry": [{"id": "PAGE1", "messaging": [
@@ -366,6 +487,8 @@ mod tests {
         ]}]});
         let events = parse(&page);
         assert_eq!(events.len(), 3);
-        assert!(matches!(&events[0], Event::Message(m) if m.kind == "postback" && m.channel == Channel::Facebook));
+        assert!(
+            matches!(&events[0], Event::Message(m) if m.kind == "postback" && m.channel == Channel::Facebook)
+        );
     }
 }

@@ -17,8 +17,8 @@ use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
 };
 use crate::domain::conversation::{Channel, Conversation, Message, NewMessage, StatusOutcome};
-use crate::domain::inbound::DeliveryStatus;
 use crate::domain::idempotency::{Claim, StoredResponse};
+use crate::domain::inbound::DeliveryStatus;
 use crate::domain::lead::{Lead, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
 use crate::domain::page::Page;
 use crate::domain::rate_limit::{Decision, Limit};

@@ -265,7 +265,12 @@ pub fn conversation_from(i: &Item) -> StoreResult<Conversation> {
 }
 
 pub fn message_sk(m: &Message) -> String {
-    format!("{}#MSG#{}#{}", conversation_sk(m.conversation_id), m.created_at, m.id)
+    format!(
+        "{}#MSG#{}#{}",
+        conversation_sk(m.conversation_id),
+        m.created_at,
+        m.id
+    )
 }
 
 pub fn message_item(company: &CompanyId, m: &Message) -> Item {
@@ -296,7 +301,9 @@ pub fn message_from(i: &Item) -> StoreResult<Message> {
         metadata: get_json(i, "metadata")?,
         created_at: get_ts(i, "created_at")?,
         external_id: opt_s(i, "external_id"),
-        status: opt_s(i, "status").as_deref().and_then(DeliveryStatus::parse),
+        status: opt_s(i, "status")
+            .as_deref()
+            .and_then(DeliveryStatus::parse),
         error: opt_s(i, "error").and_then(|e| serde_json::from_str(&e).ok()),
     })
 }

@@ -36,8 +36,8 @@ use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
     Channel, Conversation, ConversationStatus, Message, NewMessage, Role, StatusOutcome,
 };
-use crate::domain::inbound::DeliveryStatus;
 use crate::domain::idempotency::{Claim, StoredResponse};
+use crate::domain::inbound::DeliveryStatus;
 use crate::domain::lead::{
     Lead, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadUpdate,
 };
@@ -713,6 +713,9 @@ impl Store for DynamoStore {
                     .query_prefix(&pk, &format!("CONV#{conversation}"))
                     .await?
                 {
+                    if let Some(external) = opt_s(&i, "external_id") {
+                        doomed.push(key(pk.clone(), format!("MSGID#{external}")));
+                    }
                     doomed.push(key(pk.clone(), get_s(&i, "sk")?));
                 }
             }
@@ -840,12 +843,17 @@ impl Store for DynamoStore {
         }
         match self.transact(items).await {
             Ok(()) => {}
-            Err(TxError::Conditions(failed)) if failed.contains(&0) => return Err(StoreError::NotFound),
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => {
+                return Err(StoreError::NotFound)
+            }
             Err(TxError::Conditions(_)) => {
                 let external = stored.external_id.clone().unwrap_or_default();
                 let claim = self.get(pk.clone(), format!("MSGID#{external}")).await?;
                 return Err(match claim.as_ref().and_then(|c| opt_s(c, "message_id")) {
-                    Some(existing_id) => StoreError::Duplicate { field: "external_id", existing_id },
+                    Some(existing_id) => StoreError::Duplicate {
+                        field: "external_id",
+                        existing_id,
+                    },
                     None => StoreError::Conflict("the message is being stored; retry".into()),
                 });
             }
@@ -854,10 +862,13 @@ impl Store for DynamoStore {
         let mut stored = stored;
         if let Some(external) = stored.external_id.clone() {
             if let Some(pending) = self.get(pk.clone(), format!("PENDING#{external}")).await? {
-                let status = DeliveryStatus::parse(&get_s(&pending, "status")?).unwrap_or(DeliveryStatus::Sent);
+                let status = DeliveryStatus::parse(&get_s(&pending, "status")?)
+                    .unwrap_or(DeliveryStatus::Sent);
                 let error = opt_s(&pending, "error").and_then(|e| serde_json::from_str(&e).ok());
-                self.apply_message_status(company, &external, status, error.clone()).await?;
-                self.batch_delete(vec![key(pk.clone(), format!("PENDING#{external}"))]).await?;
+                self.apply_message_status(company, &external, status, error.clone())
+                    .await?;
+                self.batch_delete(vec![key(pk.clone(), format!("PENDING#{external}"))])
+                    .await?;
                 if stored.status.is_none_or(|s| s < status) {
                     stored.status = Some(status);
                     stored.error = error;
@@ -1114,16 +1125,36 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn find_contact(&self, company: &CompanyId, channel: Channel, user_id: &str) -> StoreResult<Option<LeadId>> {
+    async fn find_contact(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+    ) -> StoreResult<Option<LeadId>> {
         let claim = self
-            .get(company_pk(company), format!("CONTACT#{}#{user_id}", channel.as_str()))
+            .get(
+                company_pk(company),
+                format!("CONTACT#{}#{user_id}", channel.as_str()),
+            )
             .await?;
         claim
-            .map(|c| get_s(&c, "lead_id").and_then(|id| Uuid::parse_str(&id).map(LeadId).map_err(|_| StoreError::Internal("unreadable lead_id".into()))))
+            .map(|c| {
+                get_s(&c, "lead_id").and_then(|id| {
+                    Uuid::parse_str(&id)
+                        .map(LeadId)
+                        .map_err(|_| StoreError::Internal("unreadable lead_id".into()))
+                })
+            })
             .transpose()
     }
 
-    async fn claim_contact(&self, company: &CompanyId, channel: Channel, user_id: &str, lead: LeadId) -> StoreResult<()> {
+    async fn claim_contact(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+        lead: LeadId,
+    ) -> StoreResult<()> {
         let pk = company_pk(company);
         let contact = format!("{}#{user_id}", channel.as_str());
         let items = vec![
@@ -1133,12 +1164,17 @@ impl Store for DynamoStore {
                 ("sk", Some(s(format!("CONTACT#{contact}")))),
                 ("lead_id", Some(s(lead.to_string()))),
             ]))?,
-            self.create(key(pk.clone(), format!("{}#CONTACT#{contact}", lead_sk(lead))))?,
+            self.create(key(
+                pk.clone(),
+                format!("{}#CONTACT#{contact}", lead_sk(lead)),
+            ))?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(StoreError::NotFound),
-            Err(TxError::Conditions(_)) => Err(self.claimant(company, format!("CONTACT#{contact}"), "contact").await),
+            Err(TxError::Conditions(_)) => Err(self
+                .claimant(company, format!("CONTACT#{contact}"), "contact")
+                .await),
             Err(TxError::Store(e)) => Err(e),
         }
     }

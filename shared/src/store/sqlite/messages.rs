@@ -30,12 +30,20 @@ pub(super) fn apply_status(
         .map_err(map_err)?;
     let error = error.map(Value::to_string);
     match current {
-        Some(rank) if rank >= status.rank() || rank == DeliveryStatus::Failed.rank() => Ok(StatusOutcome::Unchanged),
+        Some(rank) if rank >= status.rank() || rank == DeliveryStatus::Failed.rank() => {
+            Ok(StatusOutcome::Unchanged)
+        }
         Some(_) => {
             tx.execute(
                 "UPDATE messages SET status = ?3, status_rank = ?4, error = COALESCE(?5, error) \
                  WHERE company_id = ?1 AND external_id = ?2",
-                params![company.as_str(), external_id, status.as_str(), status.rank(), error],
+                params![
+                    company.as_str(),
+                    external_id,
+                    status.as_str(),
+                    status.rank(),
+                    error
+                ],
             )
             .map_err(map_err)?;
             Ok(StatusOutcome::Applied)
@@ -55,9 +63,21 @@ pub(super) fn apply_status(
     }
 }
 
-const MESSAGE_COLUMNS: &str = "id, conversation_id, role, content, kind, metadata, created_at, external_id, status, error";
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, role, content, kind, metadata, created_at, external_id, status, error";
 
-type MessageRow = (String, String, String, String, String, String, String, Option<String>, Option<String>, Option<String>);
+type MessageRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 fn message_from(row: MessageRow) -> StoreResult<Message> {
     let (id, conversation, role, content, kind, metadata, at, external_id, status, error) = row;
@@ -80,14 +100,32 @@ fn read_message(tx: &Transaction<'_>, company: &CompanyId, id: &str) -> StoreRes
         .query_row(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE company_id = ?1 AND id = ?2"),
             params![company.as_str(), id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            },
         )
         .map_err(map_err)?;
     message_from(row)
 }
 
 impl SqliteStore {
-    pub(super) fn add_message_sync(&self, company: &CompanyId, conversation: Uuid, message: NewMessage) -> StoreResult<Message> {
+    pub(super) fn add_message_sync(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+        message: NewMessage,
+    ) -> StoreResult<Message> {
         let id = Uuid::now_v7().to_string();
         let at = message.created_at.unwrap_or_else(Timestamp::now);
         self.write(|tx| {
@@ -150,7 +188,11 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn list_messages_sync(&self, company: &CompanyId, conversation: Uuid) -> StoreResult<Vec<Message>> {
+    pub(super) fn list_messages_sync(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+    ) -> StoreResult<Vec<Message>> {
         let conn = self.conn();
         read_conversation(&conn, company, conversation)?;
         let mut stmt = conn
@@ -160,13 +202,30 @@ impl SqliteStore {
             .map_err(map_err)?;
         let rows = stmt
             .query_map(params![company.as_str(), conversation.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
             })
             .map_err(map_err)?;
-        rows.map(|r| r.map_err(map_err).and_then(message_from)).collect()
+        rows.map(|r| r.map_err(map_err).and_then(message_from))
+            .collect()
     }
 
-    pub(super) fn find_contact_sync(&self, company: &CompanyId, channel: Channel, user_id: &str) -> StoreResult<Option<LeadId>> {
+    pub(super) fn find_contact_sync(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+    ) -> StoreResult<Option<LeadId>> {
         let id: Option<String> = self
             .conn()
             .query_row(
@@ -179,7 +238,13 @@ impl SqliteStore {
         id.map(|i| uuid(&i).map(LeadId)).transpose()
     }
 
-    pub(super) fn claim_contact_sync(&self, company: &CompanyId, channel: Channel, user_id: &str, lead: LeadId) -> StoreResult<()> {
+    pub(super) fn claim_contact_sync(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+        lead: LeadId,
+    ) -> StoreResult<()> {
         self.write(|tx| {
             let existing: Option<String> = tx
                 .query_row(

@@ -782,11 +782,22 @@ impl Store for SqliteStore {
         self.write(|tx| messages::apply_status(tx, company, external_id, status, error.as_ref()))
     }
 
-    async fn find_contact(&self, company: &CompanyId, channel: Channel, user_id: &str) -> StoreResult<Option<LeadId>> {
+    async fn find_contact(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+    ) -> StoreResult<Option<LeadId>> {
         self.find_contact_sync(company, channel, user_id)
     }
 
-    async fn claim_contact(&self, company: &CompanyId, channel: Channel, user_id: &str, lead: LeadId) -> StoreResult<()> {
+    async fn claim_contact(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+        lead: LeadId,
+    ) -> StoreResult<()> {
         self.claim_contact_sync(company, channel, user_id, lead)
     }
 
