@@ -45,6 +45,12 @@ impl App {
         }
     }
 
+    /// Raises the request body limit (webhooks take up to 3 MiB).
+    pub fn with_body_limit(mut self, limit: usize) -> App {
+        self.body_limit = limit;
+        self
+    }
+
     /// The caller of a request: a JWT, or an API key found active in the store.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let key = match self.auth.credential(headers)? {

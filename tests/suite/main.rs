@@ -7,3 +7,4 @@ mod dynamodb;
 mod http_layer;
 mod leads;
 mod multiprocess;
+mod webhooks;

@@ -16,6 +16,8 @@ use shared::store::{DynamoStore, SqliteStore, Store};
 use shared::App;
 
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+pub const TEST_META_APP_SECRET: &str = "test-meta-app-secret";
+pub const TEST_META_VERIFY_TOKEN: &str = "test-verify-token";
 
 /// The repository's `events/` folder.
 pub fn events_dir() -> PathBuf {
@@ -76,6 +78,8 @@ pub fn test_config(vars: &[(&str, &str)]) -> Config {
             .or_else(|| match k {
                 "WIIZO_ENV" => Some("development".into()),
                 "JWT_SECRET" => Some(TEST_JWT_SECRET.into()),
+                "META_APP_SECRET" => Some(TEST_META_APP_SECRET.into()),
+                "META_VERIFY_TOKEN" => Some(TEST_META_VERIFY_TOKEN.into()),
                 _ => None,
             })
     })

@@ -1,11 +1,97 @@
-//! Meta and custom inbound webhooks, outbound subscriptions. Until its routes land, this function answers its health route and a clear 404.
+//! webhooks: what Meta's platform delivers.
+//!
+//! | route | handler |
+//! |---|---|
+//! | `GET /webhooks/meta` | [`verify`]: the subscription handshake |
+//! | `POST /webhooks/meta` | [`receive`]: WhatsApp, Instagram and Messenger batches, signed |
+//!
+//! Delivery is at least once and in any order: every message is stored once by its channel
+//! id, statuses only move forward, and a store failure answers 500 so that Meta retries.
+
+mod ingest;
 
 use std::convert::Infallible;
 
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use shared::http::respond;
+use serde_json::{json, Value};
+use shared::config::ConfigError;
+use shared::http::{respond, Ctx, Reply};
 use shared::{ApiError, App};
+use subtle::ConstantTimeEq;
+
+/// Meta sends batches of up to a few megabytes.
+pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// What this function needs beyond the common configuration.
+pub fn check_config(app: &App) -> Result<(), ConfigError> {
+    for (var, value) in [
+        ("META_APP_SECRET", &app.config.meta_app_secret),
+        ("META_VERIFY_TOKEN", &app.config.meta_verify_token),
+    ] {
+        if value.is_none() {
+            return Err(ConfigError {
+                var,
+                reason: "is required by the webhooks function".into(),
+            });
+        }
+    }
+    Ok(())
+}
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    Ok(respond(app, req, |_ctx| async { Err(ApiError::not_found("Route")) }).await)
+    Ok(respond(app, req, |ctx| route(app, ctx)).await)
+}
+
+async fn route(app: &App, ctx: Ctx) -> Result<Reply, ApiError> {
+    let path = ctx.path.clone();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match (segments.as_slice(), &ctx.method) {
+        (["webhooks", "meta"], &Method::GET) => verify(app, &ctx),
+        (["webhooks", "meta"], &Method::POST) => receive(app, &ctx).await,
+        (["webhooks", "meta"], _) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::not_found("Route")),
+    }
+}
+
+fn query<'a>(ctx: &'a Ctx, name: &str) -> Option<&'a str> {
+    ctx.query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `hub.mode=subscribe` with the right `hub.verify_token` gets `hub.challenge` back as text.
+pub fn verify(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let expected = app.config.meta_verify_token.as_deref().unwrap_or_default();
+    let given = query(ctx, "hub.verify_token").unwrap_or_default();
+    let token_ok = !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()));
+    match (query(ctx, "hub.mode"), query(ctx, "hub.challenge")) {
+        (Some("subscribe"), Some(challenge)) if token_ok => Ok(Reply::text(
+            200,
+            "text/plain; charset=utf-8",
+            challenge.to_string(),
+        )),
+        _ => Err(ApiError::Forbidden("Webhook verification failed".into())),
+    }
+}
+
+/// A signed batch: every event of it, each into its own company's data.
+pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let secret = app.config.meta_app_secret.as_deref().unwrap_or_default();
+    let signature = ctx.header("x-hub-signature-256");
+    if secret.is_empty()
+        || !shared::signature::verify_sha256(secret.as_bytes(), &ctx.body, signature)
+    {
+        return Err(ApiError::Unauthorized(
+            "Invalid or missing X-Hub-Signature-256".into(),
+        ));
+    }
+    let body: Value = serde_json::from_slice(&ctx.body)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
+    let counts = ingest::batch(app, &body).await.map_err(|e| {
+        // Anything short of storing it all makes Meta deliver the batch again.
+        ApiError::Internal(format!("ingest failed: {e}"))
+    })?;
+    Reply::ok(json!(counts))
 }

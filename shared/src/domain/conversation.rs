@@ -8,7 +8,7 @@ use super::inbound::DeliveryStatus;
 use super::lead::LeadId;
 use super::{CompanyId, Timestamp};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Whatsapp,
