@@ -34,6 +34,9 @@ macro_rules! conformance_tests {
             rate_buckets_allow_the_burst_then_refill,
             rate_buckets_hold_under_concurrency,
             idempotency_keys_replay_refuse_and_release,
+            channel_messages_are_stored_once_by_their_id,
+            delivery_statuses_move_forward_and_wait_for_their_message,
+            scoped_contacts_belong_to_one_lead,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1057,4 +1060,189 @@ pub async fn idempotency_keys_replay_refuse_and_release(store: &dyn Store) {
             .expect("claim"),
         Claim::Started
     );
+}
+
+fn channel_message(
+    id: &str,
+    status: Option<shared::domain::inbound::DeliveryStatus>,
+) -> NewMessage {
+    let mut m = NewMessage::plain(Role::User, "oi 👋", "text");
+    m.external_id = Some(id.into());
+    m.status = status;
+    m
+}
+
+pub async fn channel_messages_are_stored_once_by_their_id(store: &dyn Store) {
+    let (a, b) = (company(), company());
+    let lead = create(store, &a, json!({"name": "Ana"})).await;
+    let conv = store
+        .create_conversation(&a, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    let first = store
+        .add_message(&a, conv.id, channel_message("wamid.1", None))
+        .await
+        .expect("first");
+    assert_eq!(first.external_id.as_deref(), Some("wamid.1"));
+    match store
+        .add_message(&a, conv.id, channel_message("wamid.1", None))
+        .await
+    {
+        Err(StoreError::Duplicate { existing_id, .. }) => {
+            assert_eq!(existing_id, first.id.to_string())
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    // Ids are per company.
+    let lead_b = create(store, &b, json!({"name": "Bia"})).await;
+    let conv_b = store
+        .create_conversation(&b, lead_b.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    store
+        .add_message(&b, conv_b.id, channel_message("wamid.1", None))
+        .await
+        .expect("another company");
+    assert_eq!(
+        store.list_messages(&a, conv.id).await.expect("list").len(),
+        1
+    );
+    // Erasing the lead frees its ids.
+    store.delete_lead(&a, lead.id).await.expect("delete");
+    let again = create(store, &a, json!({"name": "Ana de novo"})).await;
+    let conv = store
+        .create_conversation(&a, again.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    store
+        .add_message(&a, conv.id, channel_message("wamid.1", None))
+        .await
+        .expect("stored again after erasure");
+}
+
+pub async fn delivery_statuses_move_forward_and_wait_for_their_message(store: &dyn Store) {
+    use shared::domain::conversation::StatusOutcome;
+    use shared::domain::inbound::DeliveryStatus::*;
+    let c = company();
+    let lead = create(store, &c, json!({"name": "Caio"})).await;
+    let conv = store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    store
+        .add_message(&c, conv.id, channel_message("wamid.S", Some(Sent)))
+        .await
+        .expect("message");
+    let apply = |id: &'static str, status, error| store.apply_message_status(&c, id, status, error);
+    assert_eq!(
+        apply("wamid.S", Read, None).await.expect("read"),
+        StatusOutcome::Applied
+    );
+    assert_eq!(
+        apply("wamid.S", Delivered, None).await.expect("delivered"),
+        StatusOutcome::Unchanged
+    );
+    assert_eq!(
+        apply("wamid.S", Sent, None).await.expect("sent"),
+        StatusOutcome::Unchanged
+    );
+    let error = json!({"code": 131026, "title": "Message undeliverable"});
+    store
+        .add_message(&c, conv.id, channel_message("wamid.F", Some(Sent)))
+        .await
+        .expect("message");
+    assert_eq!(
+        apply("wamid.F", Failed, Some(error.clone()))
+            .await
+            .expect("failed"),
+        StatusOutcome::Applied
+    );
+    assert_eq!(
+        apply("wamid.F", Read, None).await.expect("read"),
+        StatusOutcome::Unchanged
+    );
+    // Before its message: kept, the furthest one wins, applied on arrival.
+    assert_eq!(
+        apply("wamid.L", Delivered, None).await.expect("pending"),
+        StatusOutcome::Pending
+    );
+    assert_eq!(
+        apply("wamid.L", Sent, None).await.expect("pending"),
+        StatusOutcome::Pending
+    );
+    let late = store
+        .add_message(&c, conv.id, channel_message("wamid.L", Some(Sent)))
+        .await
+        .expect("late");
+    assert_eq!(late.status, Some(Delivered));
+    let listed = store.list_messages(&c, conv.id).await.expect("list");
+    let status = |id: &str| {
+        listed
+            .iter()
+            .find(|m| m.external_id.as_deref() == Some(id))
+            .map(|m| (m.status, m.error.clone()))
+    };
+    assert_eq!(status("wamid.S"), Some((Some(Read), None)));
+    assert_eq!(status("wamid.F"), Some((Some(Failed), Some(error))));
+    assert_eq!(status("wamid.L"), Some((Some(Delivered), None)));
+}
+
+pub async fn scoped_contacts_belong_to_one_lead(store: &dyn Store) {
+    let (a, b) = (company(), company());
+    let lead = create(store, &a, json!({"name": "Instagram 123"})).await;
+    assert_eq!(
+        store
+            .find_contact(&a, Channel::Instagram, "123")
+            .await
+            .expect("find"),
+        None
+    );
+    store
+        .claim_contact(&a, Channel::Instagram, "123", lead.id)
+        .await
+        .expect("claim");
+    assert_eq!(
+        store
+            .find_contact(&a, Channel::Instagram, "123")
+            .await
+            .expect("find"),
+        Some(lead.id)
+    );
+    assert_eq!(
+        store
+            .find_contact(&a, Channel::Facebook, "123")
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_contact(&b, Channel::Instagram, "123")
+            .await
+            .expect("find"),
+        None
+    );
+    let other = create(store, &a, json!({"name": "Outro"})).await;
+    match store
+        .claim_contact(&a, Channel::Instagram, "123", other.id)
+        .await
+    {
+        Err(StoreError::Duplicate { existing_id, .. }) => {
+            assert_eq!(existing_id, lead.id.to_string())
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    store.delete_lead(&a, lead.id).await.expect("delete");
+    assert_eq!(
+        store
+            .find_contact(&a, Channel::Instagram, "123")
+            .await
+            .expect("find"),
+        None,
+        "erased with the lead"
+    );
+    store
+        .claim_contact(&a, Channel::Instagram, "123", other.id)
+        .await
+        .expect("free again");
 }
