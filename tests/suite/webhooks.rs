@@ -546,3 +546,285 @@ async fn a_store_failure_answers_500_and_the_retry_stores_everything_once() {
     );
     assert_eq!(lead_count(store.as_ref(), &a).await, 3);
 }
+
+/// A custom delivery of `event` with `data`, sent `age_secs` ago, signed with `secret`.
+fn custom(client_id: &str, secret: &str, event: &str, data: Value, age_secs: i64) -> Event {
+    let at = chrono::Utc::now().timestamp() - age_secs;
+    let body = json!({"event": event, "data": data, "timestamp": at}).to_string();
+    Event::load("webhooks/whatsapp-messages.json")
+        .path(&format!("/webhooks/{client_id}"))
+        .raw_body(&body)
+        .without_header("x-hub-signature-256")
+        .header(
+            "x-webhook-signature",
+            &sign_sha256(secret.as_bytes(), body.as_bytes()),
+        )
+}
+
+async fn endpoint(app: &App, c: &CompanyId) -> (String, String, String) {
+    let created = send(
+        app,
+        &Event::load("leads-management/list.json")
+            .as_user(c, shared::auth::Role::Admin)
+            .method("POST")
+            .path("/api/webhooks/inbound")
+            .json(&json!({"name": "ERP"})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let d = &created.json["data"];
+    (
+        d["client_id"].as_str().expect("client id").into(),
+        d["secret"].as_str().expect("secret").into(),
+        d["id"].as_str().expect("id").into(),
+    )
+}
+
+#[tokio::test]
+async fn custom_inbound_upserts_leads_by_phone_and_email() {
+    let store = sqlite_store();
+    let (app, a, _) = setup(store.clone()).await;
+    let (client_id, secret, _) = endpoint(&app, &a).await;
+    let created = send(
+        &app,
+        &custom(
+            &client_id,
+            &secret,
+            "lead.created",
+            json!({"name": "Rafa", "phone": "+55 11 9 8765-1234", "email": "rafa@loja.com.br"}),
+            0,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (created.status, created.json["data"]["action"].as_str()),
+        (200, Some("created")),
+        "{}",
+        created.text
+    );
+    let id = created.json["data"]["lead_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let lead = store
+        .get_lead(&a, shared::domain::lead::LeadId::parse(&id).expect("id"))
+        .await
+        .expect("lead");
+    assert_eq!(lead.fields.source.as_deref(), Some("webhook:ERP"));
+    // The same person by the number without the ninth digit is an update of that lead.
+    let updated = send(
+        &app,
+        &custom(
+            &client_id,
+            &secret,
+            "lead.updated",
+            json!({"phone": "+551187651234", "status": "qualificado"}),
+            10,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            updated.status,
+            updated.json["data"]["lead_id"].as_str(),
+            updated.json["data"]["action"].as_str()
+        ),
+        (200, Some(id.as_str()), Some("updated"))
+    );
+    let again = send(
+        &app,
+        &custom(
+            &client_id,
+            &secret,
+            "lead.created",
+            json!({"name": "Rafa", "email": "RAFA@loja.com.br"}),
+            0,
+        ),
+    )
+    .await;
+    assert_eq!(again.json["data"]["lead_id"].as_str(), Some(id.as_str()));
+    assert_eq!(lead_count(store.as_ref(), &a).await, 1);
+    let history = store.lead_history(&a, lead.id).await.expect("history");
+    assert_eq!(
+        history.last().map(|e| e.to.as_deref()),
+        Some(Some("qualificado"))
+    );
+    // Refusals.
+    let bad_sig = custom(
+        &client_id,
+        "whsec_wrong",
+        "lead.created",
+        json!({"name": "X"}),
+        0,
+    );
+    assert_eq!(send(&app, &bad_sig).await.status, 401);
+    let stale = custom(
+        &client_id,
+        &secret,
+        "lead.created",
+        json!({"name": "X"}),
+        600,
+    );
+    assert_eq!(send(&app, &stale).await.status, 401);
+    let future = custom(
+        &client_id,
+        &secret,
+        "lead.created",
+        json!({"name": "X"}),
+        -600,
+    );
+    assert_eq!(send(&app, &future).await.status, 401);
+    assert_eq!(
+        send(
+            &app,
+            &custom(
+                "wh_unknown",
+                &secret,
+                "lead.created",
+                json!({"name": "X"}),
+                0
+            )
+        )
+        .await
+        .status,
+        404
+    );
+    let unknown_event = send(
+        &app,
+        &custom(&client_id, &secret, "order.paid", json!({}), 0),
+    )
+    .await;
+    assert_eq!(unknown_event.status, 422);
+    let invalid = send(
+        &app,
+        &custom(
+            &client_id,
+            &secret,
+            "lead.created",
+            json!({"name": "Y", "email": "nope"}),
+            0,
+        ),
+    )
+    .await;
+    assert!(
+        invalid.json["error"]["details"]["email"].is_array(),
+        "{}",
+        invalid.text
+    );
+    assert_eq!(
+        lead_count(store.as_ref(), &a).await,
+        1,
+        "nothing refused was stored"
+    );
+}
+
+#[tokio::test]
+async fn the_101st_delivery_in_a_minute_is_refused() {
+    let (app, a, _) = setup(sqlite_store()).await;
+    let (client_id, secret, _) = endpoint(&app, &a).await;
+    let mut statuses = Vec::new();
+    for i in 0..101 {
+        let e = custom(
+            &client_id,
+            &secret,
+            "lead.created",
+            json!({"name": format!("L{i}"), "phone": format!("+5511988{:06}", i)}),
+            0,
+        );
+        statuses.push(send(&app, &e).await);
+    }
+    assert!(
+        statuses[..100].iter().all(|a| a.status == 200),
+        "{}",
+        statuses[99].text
+    );
+    let last = &statuses[100];
+    assert_eq!(
+        (last.status, last.error_code()),
+        (429, "RATE_LIMIT_EXCEEDED")
+    );
+    assert!(last.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn inbound_endpoints_are_their_companys_alone() {
+    let (app, a, b) = setup(sqlite_store()).await;
+    let (client_id, _, id) = endpoint(&app, &a).await;
+    let as_user = |c: &CompanyId, role, method: &str, path: &str| {
+        Event::load("leads-management/list.json")
+            .as_user(c, role)
+            .method(method)
+            .path(path)
+    };
+    let theirs = send(
+        &app,
+        &as_user(
+            &b,
+            shared::auth::Role::Owner,
+            "GET",
+            "/api/webhooks/inbound",
+        ),
+    )
+    .await;
+    assert_eq!(theirs.json["data"], json!([]));
+    let delete = send(
+        &app,
+        &as_user(
+            &b,
+            shared::auth::Role::Owner,
+            "DELETE",
+            &format!("/api/webhooks/inbound/{id}"),
+        ),
+    )
+    .await;
+    assert_eq!(delete.status, 404);
+    let agent = send(
+        &app,
+        &as_user(
+            &a,
+            shared::auth::Role::Agent,
+            "GET",
+            "/api/webhooks/inbound",
+        ),
+    )
+    .await;
+    assert_eq!(agent.status, 403);
+    let mine = send(
+        &app,
+        &as_user(
+            &a,
+            shared::auth::Role::Admin,
+            "GET",
+            "/api/webhooks/inbound",
+        ),
+    )
+    .await;
+    assert_eq!(
+        mine.json["data"][0]["client_id"].as_str(),
+        Some(client_id.as_str())
+    );
+    assert!(
+        !mine.text.contains("whsec_"),
+        "the secret is never shown again"
+    );
+    let gone = send(
+        &app,
+        &as_user(
+            &a,
+            shared::auth::Role::Admin,
+            "DELETE",
+            &format!("/api/webhooks/inbound/{id}"),
+        ),
+    )
+    .await;
+    assert_eq!(gone.status, 200);
+    assert_eq!(
+        send(
+            &app,
+            &custom(&client_id, "x", "lead.created", json!({"name": "X"}), 0)
+        )
+        .await
+        .status,
+        404
+    );
+}

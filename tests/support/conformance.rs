@@ -37,6 +37,7 @@ macro_rules! conformance_tests {
             channel_messages_are_stored_once_by_their_id,
             delivery_statuses_move_forward_and_wait_for_their_message,
             scoped_contacts_belong_to_one_lead,
+            inbound_endpoints_are_found_by_client_id,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1245,4 +1246,45 @@ pub async fn scoped_contacts_belong_to_one_lead(store: &dyn Store) {
         .claim_contact(&a, Channel::Instagram, "123", other.id)
         .await
         .expect("free again");
+}
+
+pub async fn inbound_endpoints_are_found_by_client_id(store: &dyn Store) {
+    use shared::domain::account::AccessToken;
+    let (a, b) = (company(), company());
+    let client_id = format!("wh_{}", uuid::Uuid::new_v4().simple());
+    let secret = AccessToken::new("whsec_segredo".into());
+    let created = store
+        .create_inbound_endpoint(&a, "ERP", &client_id, &secret)
+        .await
+        .expect("create");
+    let (found, found_secret) = store
+        .find_inbound_endpoint(&client_id)
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(
+        (found, found_secret.expose()),
+        (created.clone(), "whsec_segredo")
+    );
+    assert_eq!(
+        store.list_inbound_endpoints(&a).await.expect("list"),
+        vec![created.clone()]
+    );
+    assert!(store
+        .list_inbound_endpoints(&b)
+        .await
+        .expect("list")
+        .is_empty());
+    assert_eq!(
+        store.delete_inbound_endpoint(&b, created.id).await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .delete_inbound_endpoint(&a, created.id)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store.find_inbound_endpoint(&client_id).await.expect("find"),
+        None
+    );
 }

@@ -4,10 +4,13 @@
 //! |---|---|
 //! | `GET /webhooks/meta` | [`verify`]: the subscription handshake |
 //! | `POST /webhooks/meta` | [`receive`]: WhatsApp, Instagram and Messenger batches, signed |
+//! | `GET/POST /api/webhooks/inbound`, `DELETE /api/webhooks/inbound/{id}` | a company's custom inbound endpoints (admin) |
+//! | `POST /webhooks/{client_id}` | a custom inbound delivery: `lead.created` / `lead.updated`, signed |
 //!
 //! Delivery is at least once and in any order: every message is stored once by its channel
 //! id, statuses only move forward, and a store failure answers 500 so that Meta retries.
 
+mod custom;
 mod ingest;
 
 use std::convert::Infallible;
@@ -50,6 +53,16 @@ async fn route(app: &App, ctx: Ctx) -> Result<Reply, ApiError> {
         (["webhooks", "meta"], &Method::GET) => verify(app, &ctx),
         (["webhooks", "meta"], &Method::POST) => receive(app, &ctx).await,
         (["webhooks", "meta"], _) => Err(ApiError::MethodNotAllowed),
+        (["webhooks", client_id], &Method::POST) => custom::receive(app, &ctx, client_id).await,
+        (["api", "webhooks", "inbound"], &Method::GET) => custom::list(app, &ctx).await,
+        (["api", "webhooks", "inbound"], &Method::POST) => custom::create(app, &ctx).await,
+        (["api", "webhooks", "inbound", id], &Method::DELETE) => {
+            custom::delete(app, &ctx, id).await
+        }
+        (
+            ["webhooks", _] | ["api", "webhooks", "inbound"] | ["api", "webhooks", "inbound", _],
+            _,
+        ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::not_found("Route")),
     }
 }

@@ -274,3 +274,38 @@ fn valid_rate_limits(map: &Map<String, Value>) -> bool {
             && super::rate_limit::Limit::from_setting(limit).is_some()
     })
 }
+
+/// A company's custom inbound webhook: systems post signed events to `/webhooks/{client_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InboundEndpoint {
+    pub id: Uuid,
+    pub company_id: CompanyId,
+    pub client_id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct InboundEndpointInput {
+    #[validate(
+        required(message = "is required"),
+        length(min = 1, max = 100, message = "must be 1 to 100 characters")
+    )]
+    name: Option<String>,
+}
+
+/// A new endpoint's name from a request body.
+pub fn parse_inbound_endpoint(body: Value) -> Result<String, ApiError> {
+    let input: InboundEndpointInput = super::parse_body(body)?;
+    super::validation_errors(input.validate()).into_result()?;
+    Ok(input.name.unwrap_or_default().trim().to_string())
+}
+
+/// `prefix` and 32 random bytes, URL-safe: client ids and signing secrets.
+pub fn random_token(prefix: &str, bytes: usize) -> Result<String, ApiError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::getrandom(&mut buf)
+        .map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(buf)))
+}

@@ -14,7 +14,8 @@ pub use sqlite::SqliteStore;
 
 use crate::config::StoreConfig;
 use crate::domain::account::{
-    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
+    NewChannelAccount,
 };
 use crate::domain::conversation::{Channel, Conversation, Message, NewMessage, StatusOutcome};
 use crate::domain::idempotency::{Claim, StoredResponse};
@@ -91,6 +92,25 @@ pub trait Store: Send + Sync {
         channel: Channel,
         external_id: &str,
     ) -> StoreResult<Option<ChannelAccount>>;
+
+    /// Creates a custom inbound endpoint with its signing secret.
+    async fn create_inbound_endpoint(
+        &self,
+        company: &CompanyId,
+        name: &str,
+        client_id: &str,
+        secret: &AccessToken,
+    ) -> StoreResult<InboundEndpoint>;
+    async fn list_inbound_endpoints(
+        &self,
+        company: &CompanyId,
+    ) -> StoreResult<Vec<InboundEndpoint>>;
+    async fn delete_inbound_endpoint(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
+    /// The endpoint a `client_id` names, with its secret, whichever company has it.
+    async fn find_inbound_endpoint(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>>;
 
     /// Takes one token from the bucket `key`, atomically across every process.
     async fn take_rate_token(&self, key: &str, limit: &Limit, now_ms: i64)

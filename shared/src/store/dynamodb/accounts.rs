@@ -16,7 +16,8 @@ use super::items::{get_n, get_s, item, key, n, opt_s, s, Item};
 use super::schema::{company_pk, TTL_ATTRIBUTE};
 use super::{built, condition_failed, sdk_error, DynamoStore, TxError};
 use crate::domain::account::{
-    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
+    NewChannelAccount,
 };
 use crate::domain::conversation::Channel;
 use crate::domain::idempotency::{self, Claim, StoredResponse};
@@ -541,6 +542,123 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(sdk_error(e)),
+        }
+    }
+}
+
+fn endpoint_from(i: &Item) -> StoreResult<(InboundEndpoint, AccessToken)> {
+    Ok((
+        InboundEndpoint {
+            id: Uuid::parse_str(&get_s(i, "id")?).map_err(|_| corrupt("id"))?,
+            company_id: CompanyId::new(get_s(i, "company_id")?),
+            client_id: get_s(i, "client_id")?,
+            name: get_s(i, "name")?,
+            created_at: ts(i, "created_at")?,
+        },
+        AccessToken::new(get_s(i, "secret")?),
+    ))
+}
+
+impl DynamoStore {
+    pub(super) async fn create_inbound_endpoint_impl(
+        &self,
+        company: &CompanyId,
+        name: &str,
+        client_id: &str,
+        secret: &AccessToken,
+    ) -> StoreResult<InboundEndpoint> {
+        let endpoint = InboundEndpoint {
+            id: Uuid::now_v7(),
+            company_id: company.clone(),
+            client_id: client_id.to_string(),
+            name: name.to_string(),
+            created_at: Timestamp::now(),
+        };
+        let stored = item([
+            ("pk", Some(s(company_pk(company)))),
+            ("sk", Some(s(format!("INBOUND#{}", endpoint.id)))),
+            ("id", Some(s(endpoint.id.to_string()))),
+            ("company_id", Some(s(company.as_str()))),
+            ("client_id", Some(s(client_id))),
+            ("name", Some(s(name))),
+            ("secret", Some(s(secret.expose()))),
+            ("created_at", Some(s(endpoint.created_at.as_string()))),
+        ]);
+        let lookup = item([
+            ("pk", Some(s(format!("INBOUNDID#{client_id}")))),
+            ("sk", Some(s("INBOUND"))),
+            ("company_id", Some(s(company.as_str()))),
+            ("endpoint_id", Some(s(endpoint.id.to_string()))),
+        ]);
+        match self
+            .transact(vec![self.create(stored)?, self.create(lookup)?])
+            .await
+        {
+            Ok(()) => Ok(endpoint),
+            Err(TxError::Conditions(_)) => Err(StoreError::Conflict(
+                "the client id collided; try again".into(),
+            )),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    pub(super) async fn list_inbound_endpoints_impl(
+        &self,
+        company: &CompanyId,
+    ) -> StoreResult<Vec<InboundEndpoint>> {
+        self.query_prefix(&company_pk(company), "INBOUND#")
+            .await?
+            .iter()
+            .map(|i| endpoint_from(i).map(|(e, _)| e))
+            .collect()
+    }
+
+    pub(super) async fn delete_inbound_endpoint_impl(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+    ) -> StoreResult<()> {
+        let stored = self
+            .get(company_pk(company), format!("INBOUND#{id}"))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let client_id = get_s(&stored, "client_id")?;
+        let delete = |k: Item| {
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(k))
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(built)
+        };
+        let items = vec![
+            delete(key(company_pk(company), format!("INBOUND#{id}")))?,
+            delete(key(format!("INBOUNDID#{client_id}"), "INBOUND"))?,
+        ];
+        self.transact(items).await.map_err(|e| match e {
+            TxError::Conditions(_) => StoreError::NotFound,
+            TxError::Store(e) => e,
+        })
+    }
+
+    pub(super) async fn find_inbound_endpoint_impl(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>> {
+        let Some(lookup) = self
+            .get(format!("INBOUNDID#{client_id}"), "INBOUND".into())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let company = CompanyId::new(get_s(&lookup, "company_id")?);
+        let id = get_s(&lookup, "endpoint_id")?;
+        match self
+            .get(company_pk(&company), format!("INBOUND#{id}"))
+            .await?
+        {
+            Some(i) => endpoint_from(&i).map(Some),
+            None => Ok(None),
         }
     }
 }

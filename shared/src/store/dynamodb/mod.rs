@@ -30,7 +30,8 @@ use schema::{company_pk, sort_index, sort_key};
 
 use super::{CompanyChange, Store, StoreError, StoreResult};
 use crate::domain::account::{
-    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
+    NewChannelAccount,
 };
 use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
@@ -1025,6 +1026,35 @@ impl Store for DynamoStore {
         external_id: &str,
     ) -> StoreResult<Option<ChannelAccount>> {
         self.find_channel_impl(channel, external_id).await
+    }
+
+    async fn create_inbound_endpoint(
+        &self,
+        company: &CompanyId,
+        name: &str,
+        client_id: &str,
+        secret: &AccessToken,
+    ) -> StoreResult<InboundEndpoint> {
+        self.create_inbound_endpoint_impl(company, name, client_id, secret)
+            .await
+    }
+
+    async fn list_inbound_endpoints(
+        &self,
+        company: &CompanyId,
+    ) -> StoreResult<Vec<InboundEndpoint>> {
+        self.list_inbound_endpoints_impl(company).await
+    }
+
+    async fn delete_inbound_endpoint(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+        self.delete_inbound_endpoint_impl(company, id).await
+    }
+
+    async fn find_inbound_endpoint(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>> {
+        self.find_inbound_endpoint_impl(client_id).await
     }
 
     async fn take_rate_token(

@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use super::{map_err, ts, uuid, SqliteStore};
 use crate::domain::account::{
-    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
+    NewChannelAccount,
 };
 use crate::domain::conversation::Channel;
 use crate::domain::idempotency::{self, Claim, StoredResponse};
@@ -428,5 +429,118 @@ impl SqliteStore {
             .map_err(map_err)?;
             Ok(())
         })
+    }
+}
+
+type EndpointRow = (String, String, String, String, String, String);
+
+fn endpoint_from(row: EndpointRow) -> StoreResult<(InboundEndpoint, AccessToken)> {
+    let (id, company, client_id, name, secret, created_at) = row;
+    Ok((
+        InboundEndpoint {
+            id: uuid(&id)?,
+            company_id: CompanyId::new(company),
+            client_id,
+            name,
+            created_at: ts(&created_at)?,
+        },
+        AccessToken::new(secret),
+    ))
+}
+
+const ENDPOINT_COLUMNS: &str = "id, company_id, client_id, name, secret, created_at";
+
+impl SqliteStore {
+    pub(super) fn create_inbound_endpoint_sync(
+        &self,
+        company: &CompanyId,
+        name: &str,
+        client_id: &str,
+        secret: &AccessToken,
+    ) -> StoreResult<InboundEndpoint> {
+        let endpoint = InboundEndpoint {
+            id: Uuid::now_v7(),
+            company_id: company.clone(),
+            client_id: client_id.to_string(),
+            name: name.to_string(),
+            created_at: Timestamp::now(),
+        };
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO inbound_endpoints (id, company_id, client_id, name, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![endpoint.id.to_string(), company.as_str(), client_id, name, secret.expose(), endpoint.created_at.as_string()],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })?;
+        Ok(endpoint)
+    }
+
+    pub(super) fn list_inbound_endpoints_sync(
+        &self,
+        company: &CompanyId,
+    ) -> StoreResult<Vec<InboundEndpoint>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM inbound_endpoints WHERE company_id = ?1 ORDER BY created_at, id"))
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([company.as_str()], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(map_err)?;
+        rows.map(|r| r.map_err(map_err).and_then(endpoint_from).map(|(e, _)| e))
+            .collect()
+    }
+
+    pub(super) fn delete_inbound_endpoint_sync(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+    ) -> StoreResult<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM inbound_endpoints WHERE company_id = ?1 AND id = ?2",
+                    params![company.as_str(), id.to_string()],
+                )
+                .map_err(map_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn find_inbound_endpoint_sync(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>> {
+        let row: Option<EndpointRow> = self
+            .conn()
+            .query_row(
+                &format!("SELECT {ENDPOINT_COLUMNS} FROM inbound_endpoints WHERE client_id = ?1"),
+                [client_id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(map_err)?;
+        row.map(endpoint_from).transpose()
     }
 }

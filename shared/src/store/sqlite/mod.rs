@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use super::{CompanyChange, Store, StoreError, StoreResult};
 use crate::domain::account::{
-    AccessToken, ApiKey, ChannelAccount, ChannelChange, NewApiKey, NewChannelAccount,
+    AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
+    NewChannelAccount,
 };
 use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_accounts.sql"),
     include_str!("migrations/0003_channel_messages.sql"),
+    include_str!("migrations/0004_inbound_endpoints.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.
@@ -894,6 +896,34 @@ impl Store for SqliteStore {
         external_id: &str,
     ) -> StoreResult<Option<ChannelAccount>> {
         self.find_channel_sync(channel, external_id)
+    }
+
+    async fn create_inbound_endpoint(
+        &self,
+        company: &CompanyId,
+        name: &str,
+        client_id: &str,
+        secret: &AccessToken,
+    ) -> StoreResult<InboundEndpoint> {
+        self.create_inbound_endpoint_sync(company, name, client_id, secret)
+    }
+
+    async fn list_inbound_endpoints(
+        &self,
+        company: &CompanyId,
+    ) -> StoreResult<Vec<InboundEndpoint>> {
+        self.list_inbound_endpoints_sync(company)
+    }
+
+    async fn delete_inbound_endpoint(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+        self.delete_inbound_endpoint_sync(company, id)
+    }
+
+    async fn find_inbound_endpoint(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>> {
+        self.find_inbound_endpoint_sync(client_id)
     }
 
     async fn take_rate_token(
