@@ -97,5 +97,25 @@ out="$(curl -s -w '\n%{http_code}' -X DELETE "$base/leads-management/api/leads/$
 check "delete" 200 "$(tail -n1 <<< "$out")" "$out"
 grep -q '"message":"Lead deleted successfully"' <<< "$out" || fail "delete answered $out"
 
+# A customer writes on WhatsApp: Meta's signed delivery lands as a lead and a message.
+out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/channels" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"channel":"whatsapp","external_id":"106540352242922","name":"Vendas","access_token":"EAAG-e2e-token"}')"
+check "connect a WhatsApp number" 201 "$(tail -n1 <<< "$out")" "$out"
+python3 - "$work" <<'PY'
+import json, sys
+event = json.load(open("events/webhooks/whatsapp-messages.json"))
+open(sys.argv[1] + "/wa-body.json", "w", encoding="utf-8").write(event["body"])
+open(sys.argv[1] + "/wa-signature", "w").write(event["headers"]["x-hub-signature-256"])
+PY
+out="$(curl -s -w '\n%{http_code}' "$base/webhooks/webhooks/meta" -H 'Content-Type: application/json' \
+  -H "X-Hub-Signature-256: $(cat "$work/wa-signature")" --data-binary @"$work/wa-body.json")"
+check "a signed WhatsApp delivery" 200 "$(tail -n1 <<< "$out")" "$out"
+grep -q '"messages":3' <<< "$out" || fail "the delivery answered $out"
+out="$(curl -s -w '\n%{http_code}' "$base/webhooks/webhooks/meta" -H 'Content-Type: application/json' \
+  -H "X-Hub-Signature-256: sha256=0000" --data-binary @"$work/wa-body.json")"
+check "a forged delivery" 401 "$(tail -n1 <<< "$out")" "$out"
+out="$(curl -s -w '\n%{http_code}' "$base/leads-management/api/leads?source=whatsapp" -H "Authorization: Bearer $token")"
+grep -q '"name":"João da Conceição"' <<< "$out" || fail "the customer is not a lead: $out"
+
 grep -q '"message":"request".*"service":"leads-management"' "$work/dev.log" || fail "no JSON request log line"
 echo "e2e: $passed passed, 0 failed"
