@@ -469,6 +469,81 @@ mod tests {
     }
 
     #[test]
+    fn every_whatsapp_message_type() {
+        let m = |kind: &str, extra: Value| {
+            let mut v = json!({"from": "5511987654321", "id": format!("wamid.{kind}"), "timestamp": "1795766400", "type": kind});
+            if let (Value::Object(o), Value::Object(e)) = (&mut v, extra) {
+                o.extend(e);
+            }
+            v
+        };
+        let messages = vec![
+            m(
+                "image",
+                json!({"image": {"id": "1", "mime_type": "image/jpeg", "caption": "foto"}}),
+            ),
+            m(
+                "audio",
+                json!({"audio": {"id": "2", "mime_type": "audio/ogg"}}),
+            ),
+            m("video", json!({"video": {"id": "3", "caption": "vídeo"}})),
+            m(
+                "document",
+                json!({"document": {"id": "4", "filename": "orçamento.pdf", "caption": "segue"}}),
+            ),
+            m(
+                "sticker",
+                json!({"sticker": {"id": "5", "mime_type": "image/webp"}}),
+            ),
+            m(
+                "location",
+                json!({"location": {"latitude": -23.55, "longitude": -46.63, "name": "Padaria", "address": "Av. Paulista, 1000"}}),
+            ),
+            m(
+                "contacts",
+                json!({"contacts": [{"name": {"formatted_name": "Maria Conceição"}, "phones": [{"phone": "+5511999990000"}]}]}),
+            ),
+            m(
+                "interactive",
+                json!({"interactive": {"type": "list_reply", "list_reply": {"id": "p2", "title": "Pão francês", "description": "10 un"}}}),
+            ),
+            m(
+                "button",
+                json!({"button": {"text": "Quero", "payload": "YES"}}),
+            ),
+            m("unsupported", json!({"errors": [{"code": 131051}]})),
+        ];
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": "1"}, "messages": messages}}]}]});
+        let events = parse(&body);
+        let stored: Vec<(String, String)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => Some((m.kind.clone(), m.content.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            stored,
+            vec![
+                ("image".into(), "foto".into()),
+                ("audio".into(), "".into()),
+                ("video".into(), "vídeo".into()),
+                ("document".into(), "segue".into()),
+                ("sticker".into(), "".into()),
+                ("location".into(), "Padaria, Av. Paulista, 1000".into()),
+                ("contacts".into(), "Maria Conceição".into()),
+                ("interactive".into(), "Pão francês".into()),
+                ("button".into(), "Quero".into()),
+            ]
+        );
+        assert!(matches!(events.last(), Some(Event::Ignored { .. })));
+        let Event::Message(doc) = &events[3] else {
+            panic!()
+        };
+        assert_eq!(doc.metadata["media"]["filename"], "orçamento.pdf");
+    }
+
+    #[test]
     fn instagram_and_messenger_items() {
         let ig = json!({"object": "instagram", "entry": [{"id": "17841400000000000", "time": 1795766400000i64, "messaging": [
             {"sender": {"id": "IGSID1"}, "recipient": {"id": "17841400000000000"}, "timestamp": 1795766400000i64, "message": {"mid": "m1", "text": "oi"}},
