@@ -86,6 +86,25 @@ fn channel_lookup_pk(channel: Channel, external_id: &str) -> String {
 }
 
 impl DynamoStore {
+    /// Deletes these items together, in one transaction.
+    async fn delete_all(&self, keys: Vec<Item>) -> StoreResult<()> {
+        let items = keys
+            .into_iter()
+            .map(|k| {
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(k))
+                    .build()
+                    .map(|d| TransactWriteItem::builder().delete(d).build())
+                    .map_err(built)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.transact(items).await.map_err(|e| match e {
+            TxError::Conditions(_) => StoreError::NotFound,
+            TxError::Store(e) => e,
+        })
+    }
+
     pub(super) async fn create_api_key_impl(
         &self,
         company: &CompanyId,
@@ -315,22 +334,11 @@ impl DynamoStore {
         let channel =
             Channel::parse(&get_s(&stored, "channel")?).ok_or_else(|| corrupt("channel"))?;
         let external_id = get_s(&stored, "external_id")?;
-        let delete = |k: Item| {
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(k))
-                .build()
-                .map(|d| TransactWriteItem::builder().delete(d).build())
-                .map_err(built)
-        };
-        let items = vec![
-            delete(key(company_pk(company), format!("CHANNEL#{id}")))?,
-            delete(key(channel_lookup_pk(channel, &external_id), "CHANNEL"))?,
-        ];
-        self.transact(items).await.map_err(|e| match e {
-            TxError::Conditions(_) => StoreError::NotFound,
-            TxError::Store(e) => e,
-        })
+        self.delete_all(vec![
+            key(company_pk(company), format!("CHANNEL#{id}")),
+            key(channel_lookup_pk(channel, &external_id), "CHANNEL"),
+        ])
+        .await
     }
 
     pub(super) async fn channel_token_impl(
@@ -623,22 +631,11 @@ impl DynamoStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let client_id = get_s(&stored, "client_id")?;
-        let delete = |k: Item| {
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(k))
-                .build()
-                .map(|d| TransactWriteItem::builder().delete(d).build())
-                .map_err(built)
-        };
-        let items = vec![
-            delete(key(company_pk(company), format!("INBOUND#{id}")))?,
-            delete(key(format!("INBOUNDID#{client_id}"), "INBOUND"))?,
-        ];
-        self.transact(items).await.map_err(|e| match e {
-            TxError::Conditions(_) => StoreError::NotFound,
-            TxError::Store(e) => e,
-        })
+        self.delete_all(vec![
+            key(company_pk(company), format!("INBOUND#{id}")),
+            key(format!("INBOUNDID#{client_id}"), "INBOUND"),
+        ])
+        .await
     }
 
     pub(super) async fn find_inbound_endpoint_impl(

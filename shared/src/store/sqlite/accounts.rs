@@ -103,6 +103,20 @@ fn channel_from(row: ChannelRow) -> StoreResult<ChannelAccount> {
 }
 
 impl SqliteStore {
+    /// Runs `sql` (company as `?1`, id as `?2`) on exactly one row of the company, or
+    /// answers NotFound.
+    fn change_one(&self, sql: &str, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(sql, params![company.as_str(), id.to_string()])
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
     pub(super) fn create_api_key_sync(
         &self,
         company: &CompanyId,
@@ -149,18 +163,11 @@ impl SqliteStore {
     }
 
     pub(super) fn revoke_api_key_sync(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE api_keys SET active = 0 WHERE company_id = ?1 AND id = ?2",
-                    params![company.as_str(), id.to_string()],
-                )
-                .map_err(map_err)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
-        })
+        self.change_one(
+            "UPDATE api_keys SET active = 0 WHERE company_id = ?1 AND id = ?2",
+            company,
+            id,
+        )
     }
 
     pub(super) fn find_api_key_sync(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
@@ -279,18 +286,11 @@ impl SqliteStore {
     }
 
     pub(super) fn delete_channel_sync(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "DELETE FROM channel_accounts WHERE company_id = ?1 AND id = ?2",
-                    params![company.as_str(), id.to_string()],
-                )
-                .map_err(map_err)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
-        })
+        self.change_one(
+            "DELETE FROM channel_accounts WHERE company_id = ?1 AND id = ?2",
+            company,
+            id,
+        )
     }
 
     pub(super) fn channel_token_sync(
@@ -505,18 +505,11 @@ impl SqliteStore {
         company: &CompanyId,
         id: Uuid,
     ) -> StoreResult<()> {
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "DELETE FROM inbound_endpoints WHERE company_id = ?1 AND id = ?2",
-                    params![company.as_str(), id.to_string()],
-                )
-                .map_err(map_err)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
-        })
+        self.change_one(
+            "DELETE FROM inbound_endpoints WHERE company_id = ?1 AND id = ?2",
+            company,
+            id,
+        )
     }
 
     pub(super) fn find_inbound_endpoint_sync(
