@@ -3,6 +3,7 @@
 mod accounts;
 mod auth;
 mod conformance;
+mod conversations;
 mod dynamodb;
 mod http_layer;
 mod leads;

@@ -158,3 +158,130 @@ pub struct Message {
     /// Meta's error for a failed message: code, title, message, details.
     pub error: Option<Value>,
 }
+
+/// A conversation as lists show it: with its lead's name and its last message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationView {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub lead_name: String,
+    pub last_message: Option<LastMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastMessage {
+    pub content: String,
+    pub timestamp: super::Timestamp,
+}
+
+/// The filters and page of `GET /api/conversations`; newest activity first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationQuery {
+    pub status: Option<ConversationStatus>,
+    pub channel: Option<Channel>,
+    pub lead_id: Option<LeadId>,
+    pub page: super::page::PageRequest,
+}
+
+impl ConversationQuery {
+    pub fn parse(params: &[(String, String)]) -> Result<ConversationQuery, crate::error::ApiError> {
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let mut errors = crate::error::FieldErrors::new();
+        for (key, _) in params {
+            if !["page", "limit", "status", "channel", "lead_id"].contains(&key.as_str()) {
+                errors.add(key.clone(), "is not a parameter of this list");
+            }
+        }
+        let status = get("status").and_then(|s| {
+            ConversationStatus::parse(&s).or_else(|| {
+                errors.add("status", "must be one of: active, closed, archived");
+                None
+            })
+        });
+        let channel = get("channel").and_then(|c| {
+            Channel::parse(&c).or_else(|| {
+                errors.add("channel", "must be one of: whatsapp, instagram, facebook");
+                None
+            })
+        });
+        let lead_id = get("lead_id").and_then(|l| {
+            LeadId::parse(&l).or_else(|| {
+                errors.add("lead_id", "must be a lead id");
+                None
+            })
+        });
+        if get("cursor").is_some() {
+            errors.add("cursor", "is not supported on this list; use page");
+        }
+        let page = super::page::parse_page(
+            &get,
+            "last_message_at",
+            super::page::Order::Desc,
+            &mut errors,
+        );
+        errors.into_result()?;
+        Ok(ConversationQuery {
+            status,
+            channel,
+            lead_id,
+            page,
+        })
+    }
+
+    pub fn matches(&self, c: &Conversation) -> bool {
+        self.status.is_none_or(|s| s == c.status)
+            && self.channel.is_none_or(|ch| ch == c.channel)
+            && self.lead_id.is_none_or(|l| l == c.lead_id)
+    }
+}
+
+/// A change to a conversation: its status and/or its metadata (merge-patched).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConversationChange {
+    pub status: Option<ConversationStatus>,
+    pub metadata: Option<Value>,
+}
+
+impl ConversationChange {
+    pub fn parse(body: Value) -> Result<ConversationChange, crate::error::ApiError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Input {
+            status: Option<String>,
+            metadata: Option<Value>,
+        }
+        let input: Input = super::parse_body(body)?;
+        let mut errors = crate::error::FieldErrors::new();
+        let status = input.status.as_deref().and_then(|s| {
+            ConversationStatus::parse(s).or_else(|| {
+                errors.add("status", "must be one of: active, closed, archived");
+                None
+            })
+        });
+        if input.metadata.as_ref().is_some_and(|m| !m.is_object()) {
+            errors.add("metadata", "must be a JSON object");
+        }
+        errors.into_result()?;
+        Ok(ConversationChange {
+            status,
+            metadata: input.metadata,
+        })
+    }
+
+    /// The conversation with this change applied.
+    pub fn apply(&self, c: &Conversation) -> Conversation {
+        let mut next = c.clone();
+        if let Some(s) = self.status {
+            next.status = s;
+        }
+        if let Some(m) = &self.metadata {
+            super::merge_patch::apply(&mut next.metadata, m);
+        }
+        next
+    }
+}

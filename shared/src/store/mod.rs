@@ -17,7 +17,10 @@ use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
     NewChannelAccount,
 };
-use crate::domain::conversation::{Channel, Conversation, Message, NewMessage, StatusOutcome};
+use crate::domain::conversation::{
+    Channel, Conversation, ConversationChange, ConversationQuery, ConversationView, Message,
+    NewMessage, StatusOutcome,
+};
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::inbound::DeliveryStatus;
 use crate::domain::lead::{Lead, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
@@ -163,6 +166,20 @@ pub trait Store: Send + Sync {
         channel: Channel,
     ) -> StoreResult<Conversation>;
     async fn get_conversation(&self, company: &CompanyId, id: Uuid) -> StoreResult<Conversation>;
+    /// The company's conversations, newest activity first, with lead names and last messages.
+    async fn list_conversations(
+        &self,
+        company: &CompanyId,
+        query: &ConversationQuery,
+    ) -> StoreResult<Page<ConversationView>>;
+    /// Changes status and/or metadata; making one active while the lead has another active
+    /// conversation on the channel is a [`StoreError::Conflict`].
+    async fn update_conversation(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        change: ConversationChange,
+    ) -> StoreResult<Conversation>;
     /// Stores a message and moves the conversation's clocks. A message with a channel id
     /// is stored once: another with the same id is a [`StoreError::Duplicate`] naming the
     /// stored one. A status that arrived before it is applied as it is stored.

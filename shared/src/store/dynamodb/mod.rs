@@ -35,7 +35,8 @@ use crate::domain::account::{
 };
 use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
-    Channel, Conversation, ConversationStatus, Message, NewMessage, Role, StatusOutcome,
+    Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
+    ConversationView, LastMessage, Message, NewMessage, Role, StatusOutcome,
 };
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::inbound::DeliveryStatus;
@@ -172,11 +173,22 @@ impl DynamoStore {
     }
 
     fn delete_if_owned(&self, key: Item, lead: LeadId) -> StoreResult<TransactWriteItem> {
+        self.delete_if_owned_by(key, "lead_id", &lead.to_string())
+    }
+
+    /// Deletes a claim only if `attribute` still names `owner` (or it is already gone).
+    fn delete_if_owned_by(
+        &self,
+        key: Item,
+        attribute: &str,
+        owner: &str,
+    ) -> StoreResult<TransactWriteItem> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key))
-            .condition_expression("attribute_not_exists(pk) OR lead_id = :lead")
-            .expression_attribute_values(":lead", s(lead.to_string()))
+            .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+            .expression_attribute_names("#owner", attribute)
+            .expression_attribute_values(":owner", s(owner))
             .build()
             .map_err(built)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
@@ -1089,6 +1101,141 @@ impl Store for DynamoStore {
 
     async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()> {
         self.abandon_idempotency_key_impl(company, key).await
+    }
+
+    async fn list_conversations(
+        &self,
+        company: &CompanyId,
+        query: &ConversationQuery,
+    ) -> StoreResult<Page<ConversationView>> {
+        // The company's conversation items (messages share their prefix and are filtered out).
+        let pk = company_pk(company);
+        let mut conversations = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .filter_expression("#kind = :conversation")
+                .expression_attribute_names("#kind", "kind")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":prefix", s("CONV#"))
+                .expression_attribute_values(":conversation", s("conversation"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for i in page.items() {
+                let c = conversation_from(i)?;
+                if query.matches(&c) {
+                    conversations.push(c);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        conversations.sort_by(|a, b| {
+            let key = |c: &Conversation| (c.last_message_at.unwrap_or(c.created_at), c.id);
+            key(b).cmp(&key(a))
+        });
+        let total = conversations.len() as u64;
+        let offset = usize::try_from(query.page.offset()).unwrap_or(usize::MAX);
+        let limit = query.page.limit as usize;
+        let has_more = conversations.len() > offset.saturating_add(limit);
+        let mut items = Vec::new();
+        for conversation in conversations.into_iter().skip(offset).take(limit) {
+            let lead_name = match self.read_lead(company, conversation.lead_id).await {
+                Ok(l) => l.fields.name,
+                Err(StoreError::NotFound) => String::new(),
+                Err(e) => return Err(e),
+            };
+            let last = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(
+                    ":prefix",
+                    s(format!("{}#MSG#", conversation_sk(conversation.id))),
+                )
+                .scan_index_forward(false)
+                .limit(1)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            let last_message = last
+                .items()
+                .first()
+                .map(message_from)
+                .transpose()?
+                .map(|m| LastMessage {
+                    content: m.content,
+                    timestamp: m.created_at,
+                });
+            items.push(ConversationView {
+                conversation,
+                lead_name,
+                last_message,
+            });
+        }
+        Ok(Page {
+            items,
+            total,
+            has_more,
+        })
+    }
+
+    async fn update_conversation(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        change: ConversationChange,
+    ) -> StoreResult<Conversation> {
+        let pk = company_pk(company);
+        let current = self.get_conversation(company, id).await?;
+        let mut next = change.apply(&current);
+        next.updated_at = Timestamp::now();
+        let updated_at = current.updated_at.as_string();
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(conversation_item(&next)))
+            .condition_expression("updated_at = :seen")
+            .expression_attribute_values(":seen", s(updated_at))
+            .build()
+            .map_err(built)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let active = active_sk(current.lead_id, current.channel);
+        let was = current.status == ConversationStatus::Active;
+        let is = next.status == ConversationStatus::Active;
+        if was && !is {
+            items.push(self.delete_if_owned_by(
+                key(pk.clone(), active.clone()),
+                "conversation_id",
+                &id.to_string(),
+            )?);
+        }
+        if is && !was {
+            items.push(self.create(item([
+                ("pk", Some(s(&pk))),
+                ("sk", Some(s(&active))),
+                ("conversation_id", Some(s(id.to_string()))),
+            ]))?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(next),
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(StoreError::Conflict(
+                "The conversation changed meanwhile; read it again and retry".into(),
+            )),
+            Err(TxError::Conditions(_)) => Err(StoreError::Conflict(
+                "The lead already has an active conversation on this channel".into(),
+            )),
+            Err(TxError::Store(e)) => Err(e),
+        }
     }
 
     async fn apply_message_status(

@@ -24,7 +24,8 @@ use crate::domain::account::{
 };
 use crate::domain::company::{default_settings, name_key};
 use crate::domain::conversation::{
-    Channel, Conversation, ConversationStatus, Message, NewMessage, StatusOutcome,
+    Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
+    ConversationView, Message, NewMessage, StatusOutcome,
 };
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::inbound::DeliveryStatus;
@@ -772,6 +773,23 @@ impl Store for SqliteStore {
         conversation: Uuid,
     ) -> StoreResult<Vec<Message>> {
         self.list_messages_sync(company, conversation)
+    }
+
+    async fn list_conversations(
+        &self,
+        company: &CompanyId,
+        query: &ConversationQuery,
+    ) -> StoreResult<Page<ConversationView>> {
+        self.list_conversations_sync(company, query)
+    }
+
+    async fn update_conversation(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        change: ConversationChange,
+    ) -> StoreResult<Conversation> {
+        self.update_conversation_sync(company, id, change)
     }
 
     async fn apply_message_status(
