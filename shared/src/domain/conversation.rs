@@ -219,7 +219,7 @@ impl ConversationQuery {
             errors.add("cursor", "is not supported on this list; use page");
         }
         let page = super::page::parse_page(
-            &get,
+            get,
             "last_message_at",
             super::page::Order::Desc,
             &mut errors,
