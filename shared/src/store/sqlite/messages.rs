@@ -84,6 +84,21 @@ type MessageRow = (
     Option<String>,
 );
 
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
 fn message_from(row: MessageRow) -> StoreResult<Message> {
     let (id, conversation, role, content, kind, metadata, at, external_id, status, error) = row;
     Ok(Message {
@@ -105,20 +120,7 @@ fn read_message(tx: &Transaction<'_>, company: &CompanyId, id: &str) -> StoreRes
         .query_row(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE company_id = ?1 AND id = ?2"),
             params![company.as_str(), id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                ))
-            },
+            message_row,
         )
         .map_err(map_err)?;
     message_from(row)
@@ -206,20 +208,10 @@ impl SqliteStore {
             ))
             .map_err(map_err)?;
         let rows = stmt
-            .query_map(params![company.as_str(), conversation.to_string()], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                ))
-            })
+            .query_map(
+                params![company.as_str(), conversation.to_string()],
+                message_row,
+            )
             .map_err(map_err)?;
         rows.map(|r| r.map_err(map_err).and_then(message_from))
             .collect()
