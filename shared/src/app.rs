@@ -31,6 +31,7 @@ pub struct App {
     pub auth: Authenticator,
     pub body_limit: usize,
     settings: Mutex<HashMap<CompanyId, (Instant, Value)>>,
+    graph: std::sync::OnceLock<Result<crate::meta::GraphClient, String>>,
 }
 
 impl App {
@@ -42,7 +43,18 @@ impl App {
             store,
             body_limit: DEFAULT_BODY_LIMIT,
             settings: Mutex::new(HashMap::new()),
+            graph: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The Meta Graph client, made on first use (only the functions that send pay for it).
+    pub fn graph(&self) -> Result<&crate::meta::GraphClient, ApiError> {
+        self.graph
+            .get_or_init(|| {
+                crate::meta::GraphClient::new(&self.config.meta_graph_url, self.config.meta_timeout)
+            })
+            .as_ref()
+            .map_err(|e| ApiError::Internal(format!("cannot build the Graph client: {e}")))
     }
 
     /// Raises the request body limit (webhooks take up to 3 MiB).

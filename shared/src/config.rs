@@ -76,6 +76,8 @@ pub struct Config {
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: String,
+    /// How long one call to Meta may take (`META_TIMEOUT_MS`, default 10 000).
+    pub meta_timeout: std::time::Duration,
     pub openai_api_key: Option<String>,
     pub openai_base_url: String,
     pub allowed_origins: AllowedOrigins,
@@ -168,6 +170,16 @@ impl Config {
             meta_app_secret: var("META_APP_SECRET"),
             meta_verify_token: var("META_VERIFY_TOKEN"),
             meta_graph_url: url_var(&var, "META_GRAPH_URL", "https://graph.facebook.com/v21.0")?,
+            meta_timeout: std::time::Duration::from_millis(match var("META_TIMEOUT_MS") {
+                None => 10_000,
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=60_000).contains(ms))
+                    .ok_or_else(|| {
+                        ConfigError::new("META_TIMEOUT_MS", "must be 1 to 60000 milliseconds")
+                    })?,
+            }),
             openai_api_key: var("OPENAI_API_KEY"),
             openai_base_url: url_var(&var, "OPENAI_BASE_URL", "https://api.openai.com/v1")?,
             allowed_origins,

@@ -84,6 +84,18 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// More than 24 hours since the customer last wrote: only templates may go.
+    #[error("messaging window closed")]
+    WindowClosed(String),
+    /// An upstream API refused: `code` is ours (`WHATSAPP_API_ERROR`), `details` theirs.
+    #[error("upstream error: {message}")]
+    Upstream {
+        code: &'static str,
+        message: String,
+        details: Option<Value>,
+    },
+    #[error("upstream timeout: {0}")]
+    UpstreamTimeout(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -113,6 +125,9 @@ impl ApiError {
             ApiError::Validation(_) => 422,
             ApiError::RateLimited { .. } => 429,
             ApiError::StoreUnavailable(_) => 503,
+            ApiError::WindowClosed(_) => 409,
+            ApiError::Upstream { .. } => 502,
+            ApiError::UpstreamTimeout(_) => 504,
             ApiError::Internal(_) => 500,
         }
     }
@@ -131,6 +146,9 @@ impl ApiError {
             ApiError::Validation(_) => "VALIDATION_ERROR",
             ApiError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             ApiError::StoreUnavailable(_) => "STORE_UNAVAILABLE",
+            ApiError::WindowClosed(_) => "WINDOW_CLOSED",
+            ApiError::Upstream { code, .. } => code,
+            ApiError::UpstreamTimeout(_) => "UPSTREAM_TIMEOUT",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -166,6 +184,10 @@ impl ApiError {
                 None,
             ),
             ApiError::Internal(_) => ("Internal server error".into(), None),
+            ApiError::WindowClosed(m) | ApiError::UpstreamTimeout(m) => (m.clone(), None),
+            ApiError::Upstream {
+                message, details, ..
+            } => (message.clone(), details.clone()),
         };
         let mut error = json!({ "code": self.code(), "message": message });
         if let Some(d) = details {

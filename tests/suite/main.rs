@@ -8,4 +8,5 @@ mod dynamodb;
 mod http_layer;
 mod leads;
 mod multiprocess;
+mod sending;
 mod webhooks;

@@ -7,7 +7,11 @@
 //! | `GET/PUT/PATCH /api/conversations/{id}` | [`get`], [`update`] (`status`, `metadata` merge-patched) |
 //! | `GET /api/conversations/{id}/messages`, `GET /api/messages?conversation_id=` | [`messages`]: time order, keyset `cursor` |
 //!
-//! Sending (`POST …/messages`, `/read`, `/api/whatsapp/*`) is not built yet and answers 404.
+//! | `POST /api/conversations/{id}/messages`, `POST /api/messages` | [`send::send`]: WhatsApp text, template, media, interactive |
+//!
+//! Not built yet (404): `/read`, `/api/whatsapp/*`, Instagram/Messenger sends.
+
+mod send;
 
 use std::convert::Infallible;
 
@@ -40,6 +44,21 @@ async fn route(app: &App, ctx: Ctx) -> Result<Reply, ApiError> {
         }
         (["api", "conversations", id, "messages"], &Method::GET) => {
             messages(app, &ctx, conversation_id(id)?).await
+        }
+        (["api", "conversations", id, "messages"], &Method::POST) => {
+            send::send(app, &ctx, conversation_id(id)?).await
+        }
+        (["api", "messages"], &Method::POST) => {
+            let body = ctx.json_object()?;
+            let id = body["conversation_id"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    let mut e = FieldErrors::new();
+                    e.missing("conversation_id");
+                    ApiError::Validation(e)
+                })?;
+            send::send(app, &ctx, conversation_id(&id)?).await
         }
         (["api", "messages"], &Method::GET) => {
             let id = ctx

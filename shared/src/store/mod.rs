@@ -189,6 +189,17 @@ pub trait Store: Send + Sync {
         conversation: Uuid,
         message: NewMessage,
     ) -> StoreResult<Message>;
+    /// Records what the channel said about a message this service sent: its channel id
+    /// (then claimed like an inbound one's), its status and Meta's error. A status that
+    /// arrived for that id before this is applied.
+    async fn record_delivery(
+        &self,
+        company: &CompanyId,
+        message: &Message,
+        external_id: Option<&str>,
+        status: DeliveryStatus,
+        error: Option<serde_json::Value>,
+    ) -> StoreResult<Message>;
     /// Moves a message's delivery status forward only (a failed one stays failed, with
     /// Meta's error); kept for later when the message is not stored yet.
     async fn apply_message_status(

@@ -176,6 +176,27 @@ impl DynamoStore {
         self.delete_if_owned_by(key, "lead_id", &lead.to_string())
     }
 
+    /// Applies (and forgets) a status that arrived for `external` before its message.
+    async fn apply_pending(
+        &self,
+        company: &CompanyId,
+        external: &str,
+    ) -> StoreResult<Option<(DeliveryStatus, Option<serde_json::Value>)>> {
+        let pk = company_pk(company);
+        let Some(pending) = self.get(pk.clone(), format!("PENDING#{external}")).await? else {
+            return Ok(None);
+        };
+        let status =
+            DeliveryStatus::parse(&get_s(&pending, "status")?).unwrap_or(DeliveryStatus::Sent);
+        let error: Option<serde_json::Value> =
+            opt_s(&pending, "error").and_then(|e| serde_json::from_str(&e).ok());
+        self.apply_message_status(company, external, status, error.clone())
+            .await?;
+        self.batch_delete(vec![key(pk, format!("PENDING#{external}"))])
+            .await?;
+        Ok(Some((status, error)))
+    }
+
     /// Deletes a claim only if `attribute` still names `owner` (or it is already gone).
     fn delete_if_owned_by(
         &self,
@@ -874,14 +895,7 @@ impl Store for DynamoStore {
         }
         let mut stored = stored;
         if let Some(external) = stored.external_id.clone() {
-            if let Some(pending) = self.get(pk.clone(), format!("PENDING#{external}")).await? {
-                let status = DeliveryStatus::parse(&get_s(&pending, "status")?)
-                    .unwrap_or(DeliveryStatus::Sent);
-                let error = opt_s(&pending, "error").and_then(|e| serde_json::from_str(&e).ok());
-                self.apply_message_status(company, &external, status, error.clone())
-                    .await?;
-                self.batch_delete(vec![key(pk.clone(), format!("PENDING#{external}"))])
-                    .await?;
+            if let Some((status, error)) = self.apply_pending(company, &external).await? {
                 if stored.status.is_none_or(|s| s < status) {
                     stored.status = Some(status);
                     stored.error = error;
@@ -1236,6 +1250,55 @@ impl Store for DynamoStore {
             )),
             Err(TxError::Store(e)) => Err(e),
         }
+    }
+
+    async fn record_delivery(
+        &self,
+        company: &CompanyId,
+        message: &Message,
+        external_id: Option<&str>,
+        status: DeliveryStatus,
+        error: Option<serde_json::Value>,
+    ) -> StoreResult<Message> {
+        let pk = company_pk(company);
+        let mut next = message.clone();
+        if let Some(external) = external_id {
+            next.external_id = Some(external.to_string());
+        }
+        next.status = Some(status);
+        next.error = error;
+        let mut items = vec![self.put(message_item(company, &next), Some("attribute_exists(pk)"))?];
+        if let (Some(external), None) = (external_id, &message.external_id) {
+            items.push(self.create(item([
+                ("pk", Some(s(&pk))),
+                ("sk", Some(s(format!("MSGID#{external}")))),
+                ("message_id", Some(s(next.id.to_string()))),
+                ("message_sk", Some(s(message_sk(&next)))),
+            ]))?);
+        }
+        match self.transact(items).await {
+            Ok(()) => {}
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => {
+                return Err(StoreError::NotFound)
+            }
+            Err(TxError::Conditions(_)) => {
+                return Err(StoreError::Conflict(
+                    "another message has this channel id".into(),
+                ))
+            }
+            Err(TxError::Store(e)) => return Err(e),
+        }
+        if let Some(external) = external_id {
+            if let Some((pending, error)) = self.apply_pending(company, external).await? {
+                if next.status.is_none_or(|s| s < pending)
+                    && next.status != Some(DeliveryStatus::Failed)
+                {
+                    next.status = Some(pending);
+                    next.error = error.or(next.error);
+                }
+            }
+        }
+        Ok(next)
     }
 
     async fn apply_message_status(

@@ -177,19 +177,7 @@ impl SqliteStore {
             )
             .map_err(map_err)?;
             if let Some(external) = &message.external_id {
-                let pending: Option<(String, Option<String>)> = tx
-                    .query_row(
-                        "DELETE FROM pending_statuses WHERE company_id = ?1 AND external_id = ?2 RETURNING status, error",
-                        params![company.as_str(), external],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(map_err)?;
-                if let Some((status, error)) = pending {
-                    let status = DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
-                    let error = error.as_deref().map(json).transpose()?;
-                    apply_status(tx, company, external, status, error.as_ref())?;
-                }
+                apply_pending(tx, company, external)?;
             }
             read_message(tx, company, &id)
         })
@@ -370,4 +358,51 @@ impl SqliteStore {
             read_conversation(tx, company, id)
         })
     }
+}
+
+impl SqliteStore {
+    pub(super) fn record_delivery_sync(
+        &self,
+        company: &CompanyId,
+        message: &Message,
+        external_id: Option<&str>,
+        status: DeliveryStatus,
+        error: Option<&Value>,
+    ) -> StoreResult<Message> {
+        let id = message.id.to_string();
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE messages SET external_id = COALESCE(?3, external_id), status = ?4, status_rank = ?5, \
+                     error = ?6 WHERE company_id = ?1 AND id = ?2",
+                    params![company.as_str(), id, external_id, status.as_str(), status.rank(), error.map(Value::to_string)],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(external) = external_id {
+                apply_pending(tx, company, external)?;
+            }
+            read_message(tx, company, &id)
+        })
+    }
+}
+
+/// Applies (and forgets) a status that arrived for `external` before its message was known.
+fn apply_pending(tx: &Transaction<'_>, company: &CompanyId, external: &str) -> StoreResult<()> {
+    let pending: Option<(String, Option<String>)> = tx
+        .query_row(
+            "DELETE FROM pending_statuses WHERE company_id = ?1 AND external_id = ?2 RETURNING status, error",
+            params![company.as_str(), external],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(map_err)?;
+    if let Some((status, error)) = pending {
+        let status = DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
+        let error = error.as_deref().map(json).transpose()?;
+        apply_status(tx, company, external, status, error.as_ref())?;
+    }
+    Ok(())
 }

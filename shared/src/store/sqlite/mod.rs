@@ -792,6 +792,17 @@ impl Store for SqliteStore {
         self.update_conversation_sync(company, id, change)
     }
 
+    async fn record_delivery(
+        &self,
+        company: &CompanyId,
+        message: &Message,
+        external_id: Option<&str>,
+        status: DeliveryStatus,
+        error: Option<Value>,
+    ) -> StoreResult<Message> {
+        self.record_delivery_sync(company, message, external_id, status, error.as_ref())
+    }
+
     async fn apply_message_status(
         &self,
         company: &CompanyId,

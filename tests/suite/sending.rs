@@ -1,0 +1,393 @@
+//! Sending on WhatsApp through the Graph API, against a local fake Graph server that
+//! answers as Meta documents.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use shared::auth::Role;
+use shared::domain::account::{AccessToken, NewChannelAccount};
+use shared::domain::conversation::{Channel, NewMessage, Role as MessageRole};
+use shared::domain::lead::LeadFields;
+use shared::domain::{CompanyId, Timestamp};
+use shared::store::Store;
+use shared::App;
+use wiizo_tests::{company, send, sqlite_store, test_config, Event};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PNID: &str = "106540352242922";
+
+fn sent(id: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"messaging_product": "whatsapp", "contacts": [{"input": "5511987654321", "wa_id": "5511987654321"}], "messages": [{"id": id}]}))
+}
+
+fn refused(status: u16, code: i64, title: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"error": {"message": format!("({code}) {title}"), "type": "OAuthException", "code": code, "error_data": {"messaging_product": "whatsapp", "details": format!("{title}: details")}, "error_user_title": title, "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam"}}))
+}
+
+/// The whatsapp-api function talking to `graph`, a company with a connected number, a lead
+/// and a conversation whose customer last wrote `hours_ago`.
+async fn setup(graph: &MockServer, hours_ago: i64) -> (App, Arc<dyn Store>, CompanyId, String) {
+    let store = sqlite_store();
+    let config = test_config(&[("META_GRAPH_URL", &graph.uri()), ("META_TIMEOUT_MS", "500")]);
+    let app = App::new("whatsapp-api", config, store.clone());
+    let c = company();
+    store
+        .create_channel(
+            &c,
+            NewChannelAccount {
+                channel: Channel::Whatsapp,
+                external_id: PNID.into(),
+                name: "Vendas".into(),
+                token: AccessToken::new("EAAG-token".into()),
+            },
+        )
+        .await
+        .expect("channel");
+    let lead = store
+        .create_lead(
+            &c,
+            LeadFields::parse(json!({"name": "João", "phone": "+5511987654321"})).expect("f"),
+            "t",
+        )
+        .await
+        .expect("lead");
+    let conv = store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    let mut inbound = NewMessage::plain(MessageRole::User, "oi", "text");
+    inbound.created_at =
+        Timestamp::from_unix_seconds(chrono::Utc::now().timestamp() - hours_ago * 3600);
+    store
+        .add_message(&c, conv.id, inbound)
+        .await
+        .expect("inbound");
+    (app, store, c, conv.id.to_string())
+}
+
+fn post(c: &CompanyId, conv: &str, body: Value) -> Event {
+    Event::load("leads-management/list.json")
+        .as_user(c, Role::Agent)
+        .method("POST")
+        .path(&format!("/api/conversations/{conv}/messages"))
+        .json(&body)
+}
+
+fn graph_body(kind: &str, part: Value) -> Value {
+    let mut b = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "5511987654321", "type": kind});
+    b[kind] = part;
+    b
+}
+
+#[tokio::test]
+async fn the_exact_bodies_meta_documents_are_sent() {
+    let graph = MockServer::start().await;
+    let (app, _, c, conv) = setup(&graph, 1).await;
+    let buttons = json!({"type": "button", "body": {"text": "Confirma o pedido?"}, "action": {"buttons": [{"type": "reply", "reply": {"id": "sim", "title": "Sim"}}, {"type": "reply", "reply": {"id": "nao", "title": "Não"}}]}});
+    let list = json!({"type": "list", "body": {"text": "Escolha"}, "action": {"button": "Ver opções", "sections": [{"title": "Pães", "rows": [{"id": "p1", "title": "Pão francês"}, {"id": "p2", "title": "Pão de queijo", "description": "Mineiro"}]}]}});
+    let template = json!({"name": "pedido_confirmado", "language": "pt_BR", "components": [
+        {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://cdn.exemplo.com/pao.jpg"}}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "João"}, {"type": "currency", "currency": {"fallback_value": "R$ 10,00", "code": "BRL", "amount_1000": 10000}}]},
+        {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "CONFIRMAR"}]}]});
+    let cases = vec![
+        (
+            json!({"type": "text", "text": "Olá! Temos sim 🧀"}),
+            graph_body(
+                "text",
+                json!({"preview_url": false, "body": "Olá! Temos sim 🧀"}),
+            ),
+        ),
+        (
+            json!({"type": "template", "template": template.clone()}),
+            graph_body(
+                "template",
+                json!({"name": "pedido_confirmado", "language": {"code": "pt_BR"}, "components": template["components"]}),
+            ),
+        ),
+        (
+            json!({"type": "image", "media": {"link": "https://cdn.exemplo.com/pao.jpg", "caption": "Fresquinho"}}),
+            graph_body(
+                "image",
+                json!({"link": "https://cdn.exemplo.com/pao.jpg", "caption": "Fresquinho"}),
+            ),
+        ),
+        (
+            json!({"type": "document", "media": {"id": "1013859600285441", "filename": "orçamento.pdf"}}),
+            graph_body(
+                "document",
+                json!({"id": "1013859600285441", "filename": "orçamento.pdf"}),
+            ),
+        ),
+        (
+            json!({"type": "interactive", "interactive": buttons.clone()}),
+            graph_body("interactive", buttons),
+        ),
+        (
+            json!({"type": "interactive", "interactive": list.clone()}),
+            graph_body("interactive", list),
+        ),
+        (
+            json!({"type": "text", "text": "Respondendo", "reply_to": "wamid.IN1"}),
+            {
+                let mut b =
+                    graph_body("text", json!({"preview_url": false, "body": "Respondendo"}));
+                b["context"] = json!({"message_id": "wamid.IN1"});
+                b
+            },
+        ),
+    ];
+    for (i, (request, expected)) in cases.into_iter().enumerate() {
+        graph.reset().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/{PNID}/messages")))
+            .and(header("authorization", "Bearer EAAG-token"))
+            .and(body_json(&expected))
+            .respond_with(sent(&format!("wamid.OUT{i}")))
+            .expect(1)
+            .mount(&graph)
+            .await;
+        let a = send(&app, &post(&c, &conv, request.clone())).await;
+        assert_eq!(a.status, 201, "{request}: {}", a.text);
+        assert_eq!(
+            a.json["data"]["external_id"].as_str(),
+            Some(format!("wamid.OUT{i}").as_str())
+        );
+        assert_eq!(a.json["data"]["status"], "sent");
+        assert_eq!(a.json["data"]["role"], "assistant");
+        graph.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_and_permanent_ones_are_not() {
+    let graph = MockServer::start().await;
+    let (app, store, c, conv) = setup(&graph, 1).await;
+    let text = json!({"type": "text", "text": "Oi"});
+    // 500 twice, then 200: one message, sent.
+    Mock::given(method("POST"))
+        .respond_with(refused(500, 2, "Service temporarily unavailable"))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.AFTER500"))
+        .with_priority(2)
+        .mount(&graph)
+        .await;
+    let a = send(&app, &post(&c, &conv, text.clone())).await;
+    assert_eq!(
+        (a.status, a.json["data"]["status"].as_str()),
+        (201, Some("sent")),
+        "{}",
+        a.text
+    );
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(3));
+    // 130429 (throughput): retried.
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(refused(400, 130429, "Rate limit hit"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.AFTER130429"))
+        .with_priority(2)
+        .mount(&graph)
+        .await;
+    assert_eq!(send(&app, &post(&c, &conv, text.clone())).await.status, 201);
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(2));
+    // 131047 (re-engagement): not retried, 409 WINDOW_CLOSED, the message failed.
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(refused(400, 131047, "Re-engagement message"))
+        .mount(&graph)
+        .await;
+    let closed = send(&app, &post(&c, &conv, text.clone())).await;
+    assert_eq!((closed.status, closed.error_code()), (409, "WINDOW_CLOSED"));
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(1));
+    // 131026 (undeliverable): 502 with Meta's code.
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(refused(400, 131026, "Message undeliverable"))
+        .mount(&graph)
+        .await;
+    let undeliverable = send(&app, &post(&c, &conv, text.clone())).await;
+    assert_eq!(
+        (undeliverable.status, undeliverable.error_code()),
+        (502, "WHATSAPP_API_ERROR")
+    );
+    assert_eq!(
+        undeliverable.json["error"]["details"]["meta"]["code"],
+        131026
+    );
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(1));
+    // A hang past the timeout: 504, and the message stays pending.
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.LATE").set_delay(std::time::Duration::from_secs(3)))
+        .mount(&graph)
+        .await;
+    let hung = send(&app, &post(&c, &conv, text)).await;
+    assert_eq!((hung.status, hung.error_code()), (504, "UPSTREAM_TIMEOUT"));
+    let messages = store
+        .list_messages(&c, uuid::Uuid::parse_str(&conv).expect("id"))
+        .await
+        .expect("messages");
+    let states: Vec<Option<&str>> = messages
+        .iter()
+        .filter(|m| m.role == MessageRole::Assistant)
+        .map(|m| m.status.map(|s| s.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            Some("sent"),
+            Some("sent"),
+            Some("failed"),
+            Some("failed"),
+            Some("pending")
+        ],
+        "every send recorded, none lost"
+    );
+    let failed = messages
+        .iter()
+        .find(|m| m.status.map(|s| s.as_str()) == Some("failed"))
+        .expect("failed");
+    assert_eq!(
+        failed.error.as_ref().map(|e| e["code"].clone()),
+        Some(json!(131047))
+    );
+}
+
+#[tokio::test]
+async fn past_24_hours_only_templates_go_and_nothing_reaches_meta_otherwise() {
+    let graph = MockServer::start().await;
+    let (app, _, c, conv) = setup(&graph, 25).await;
+    let closed = send(
+        &app,
+        &post(&c, &conv, json!({"type": "text", "text": "Oi?"})),
+    )
+    .await;
+    assert_eq!((closed.status, closed.error_code()), (409, "WINDOW_CLOSED"));
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(0));
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.TEMPLATE"))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let template = send(&app, &post(&c, &conv, json!({"type": "template", "template": {"name": "retomar_contato", "language": "pt_BR"}}))).await;
+    assert_eq!(
+        (template.status, template.json["data"]["status"].as_str()),
+        (201, Some("sent")),
+        "{}",
+        template.text
+    );
+}
+
+#[tokio::test]
+async fn an_idempotent_retry_calls_meta_once() {
+    let graph = MockServer::start().await;
+    let (app, _, c, conv) = setup(&graph, 1).await;
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.ONCE"))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let e = post(&c, &conv, json!({"type": "text", "text": "Só uma vez"}))
+        .header("idempotency-key", "envio-1");
+    let first = send(&app, &e).await;
+    let second = send(&app, &e).await;
+    assert_eq!((first.status, second.status), (201, 201));
+    assert_eq!(first.text, second.text);
+}
+
+#[tokio::test]
+async fn invalid_sends_never_reach_meta() {
+    let graph = MockServer::start().await;
+    let (app, _, c, conv) = setup(&graph, 1).await;
+    let button = |title: &str| json!({"type": "reply", "reply": {"id": title, "title": title}});
+    for (body, field) in [
+        (
+            json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "?"}, "action": {"buttons": [button("a"), button("b"), button("c"), button("d")]}}}),
+            "interactive.action.buttons",
+        ),
+        (
+            json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "?"}, "action": {"buttons": [button("um título bem comprido")]}}}),
+            "interactive.action.buttons",
+        ),
+        (json!({"type": "text", "text": ""}), "text"),
+        (json!({"type": "sticker"}), "type"),
+        (json!({"type": "image", "media": {}}), "media"),
+        (
+            json!({"type": "text", "text": "x", "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let a = send(&app, &post(&c, &conv, body.clone())).await;
+        assert_eq!(a.status, 422, "{body}: {}", a.text);
+        assert!(
+            a.json["error"]["details"][field].is_array(),
+            "{field}: {}",
+            a.text
+        );
+    }
+    let other = send(
+        &app,
+        &post(&company(), &conv, json!({"type": "text", "text": "oi"})),
+    )
+    .await;
+    assert_eq!(
+        (other.status, other.error_code()),
+        (404, "CONVERSATION_NOT_FOUND")
+    );
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(0));
+}
+
+#[tokio::test]
+async fn delivery_statuses_from_the_webhook_show_on_the_sent_message() {
+    let graph = MockServer::start().await;
+    let (app, store, c, conv) = setup(&graph, 1).await;
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.TRACKED"))
+        .mount(&graph)
+        .await;
+    assert_eq!(
+        send(&app, &post(&c, &conv, json!({"text": "Saiu para entrega"})))
+            .await
+            .status,
+        201
+    );
+    let hooks = wiizo_tests::app_on("webhooks", store.clone());
+    for status in ["delivered", "read"] {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": PNID}, "statuses": [{"id": "wamid.TRACKED", "status": status, "timestamp": "1795766500", "recipient_id": "5511987654321"}]}}]}]}).to_string();
+        let e = Event::load("webhooks/whatsapp-messages.json")
+            .raw_body(&body)
+            .header(
+                "x-hub-signature-256",
+                &shared::signature::sign_sha256(
+                    wiizo_tests::TEST_META_APP_SECRET.as_bytes(),
+                    body.as_bytes(),
+                ),
+            );
+        assert_eq!(send(&hooks, &e).await.status, 200);
+        let listed = send(
+            &app,
+            &Event::load("leads-management/list.json")
+                .as_user(&c, Role::Agent)
+                .path(&format!("/api/conversations/{conv}/messages")),
+        )
+        .await;
+        let mine = listed.json["data"]
+            .as_array()
+            .and_then(|l| {
+                l.iter()
+                    .find(|m| m["external_id"] == "wamid.TRACKED")
+                    .cloned()
+            })
+            .expect("the sent message");
+        assert_eq!(mine["status"], status);
+    }
+}
