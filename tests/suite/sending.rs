@@ -28,7 +28,14 @@ fn refused(status: u16, code: i64, title: &str) -> ResponseTemplate {
 /// The whatsapp-api function talking to `graph`, a company with a connected number, a lead
 /// and a conversation whose customer last wrote `hours_ago`.
 async fn setup(graph: &MockServer, hours_ago: i64) -> (App, Arc<dyn Store>, CompanyId, String) {
-    let store = sqlite_store();
+    setup_on(sqlite_store(), graph, hours_ago).await
+}
+
+async fn setup_on(
+    store: Arc<dyn Store>,
+    graph: &MockServer,
+    hours_ago: i64,
+) -> (App, Arc<dyn Store>, CompanyId, String) {
     let config = test_config(&[("META_GRAPH_URL", &graph.uri()), ("META_TIMEOUT_MS", "500")]);
     let app = App::new("whatsapp-api", config, store.clone());
     let c = company();
@@ -348,8 +355,48 @@ async fn invalid_sends_never_reach_meta() {
 
 #[tokio::test]
 async fn delivery_statuses_from_the_webhook_show_on_the_sent_message() {
+    statuses_show(sqlite_store()).await;
+}
+
+#[tokio::test]
+async fn delivery_statuses_from_the_webhook_show_on_the_sent_message_on_dynamodb() {
+    statuses_show(Arc::new(
+        wiizo_tests::dynamo_store_on(&wiizo_tests::dynamodb_endpoint()).await,
+    ))
+    .await;
+}
+
+async fn statuses_show(store: Arc<dyn Store>) {
     let graph = MockServer::start().await;
-    let (app, store, c, conv) = setup(&graph, 1).await;
+    let (app, store, c, conv) = setup_on(store, &graph, 1).await;
+    // A status can even beat the send's own answer: it waits for the message id.
+    let early = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": PNID}, "statuses": [{"id": "wamid.EARLY", "status": "delivered", "timestamp": "1795766500", "recipient_id": "5511987654321"}]}}]}]}).to_string();
+    let hooks = wiizo_tests::app_on("webhooks", store.clone());
+    let signed = |body: &str| {
+        Event::load("webhooks/whatsapp-messages.json")
+            .raw_body(body)
+            .header(
+                "x-hub-signature-256",
+                &shared::signature::sign_sha256(
+                    wiizo_tests::TEST_META_APP_SECRET.as_bytes(),
+                    body.as_bytes(),
+                ),
+            )
+    };
+    assert_eq!(send(&hooks, &signed(&early)).await.status, 200);
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.EARLY"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&graph)
+        .await;
+    let first = send(&app, &post(&c, &conv, json!({"text": "Pedido confirmado"}))).await;
+    assert_eq!(
+        (first.status, first.json["data"]["status"].as_str()),
+        (201, Some("delivered")),
+        "{}",
+        first.text
+    );
     Mock::given(method("POST"))
         .respond_with(sent("wamid.TRACKED"))
         .mount(&graph)
