@@ -438,3 +438,113 @@ async fn statuses_show(store: Arc<dyn Store>) {
         assert_eq!(mine["status"], status);
     }
 }
+
+#[tokio::test]
+async fn the_seed_routes_send_by_phone_and_make_the_lead_and_conversation() {
+    let graph = MockServer::start().await;
+    let (app, store, c, conv) = setup(&graph, 1).await;
+    let seed = |route: &str, body: Value| {
+        Event::load("leads-management/list.json")
+            .as_user(&c, Role::Agent)
+            .method("POST")
+            .path(&format!("/api/whatsapp/{route}"))
+            .json(&body)
+    };
+    let template = json!({"name": "boas_vindas", "language": {"code": "pt_BR"}});
+    Mock::given(method("POST"))
+        .and(body_json(json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "5521996543210", "type": "template", "template": template})))
+        .respond_with(sent("wamid.SEED1"))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let a = send(
+        &app,
+        &seed(
+            "send-template",
+            json!({"to": "+55 21 99654-3210", "template": template}),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let leads = store
+        .list_leads(
+            &c,
+            &shared::domain::lead::LeadQuery::parse(&[("search".into(), "996543210".into())])
+                .expect("q"),
+        )
+        .await
+        .expect("leads");
+    assert_eq!(
+        (leads.total, leads.items[0].fields.source.as_deref()),
+        (1, Some("whatsapp"))
+    );
+    // A free-form message to that new number: the customer has not written, the window is closed.
+    let closed = send(
+        &app,
+        &seed(
+            "send-message",
+            json!({"to": "+5521996543210", "type": "text", "text": "Oi"}),
+        ),
+    )
+    .await;
+    assert_eq!((closed.status, closed.error_code()), (409, "WINDOW_CLOSED"));
+    // To the conversation the customer wrote in, by its id.
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.SEED2"))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let ok = send(&app, &seed("send-message", json!({"to": "+5511987654321", "type": "text", "text": "Oi de novo", "context": {"conversation_id": conv}}))).await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    assert_eq!(
+        store
+            .list_leads(&c, &shared::domain::lead::LeadQuery::parse(&[]).expect("q"))
+            .await
+            .expect("l")
+            .total,
+        2,
+        "no lead made twice"
+    );
+    let missing = send(
+        &app,
+        &seed("send-message", json!({"type": "text", "text": "x"})),
+    )
+    .await;
+    assert_eq!(missing.error_code(), "MISSING_REQUIRED_FIELD");
+}
+
+#[tokio::test]
+async fn read_marks_the_customers_last_message_read_upstream() {
+    let graph = MockServer::start().await;
+    let (app, store, c, conv) = setup(&graph, 1).await;
+    let mut inbound = NewMessage::plain(MessageRole::User, "Tem pão?", "text");
+    inbound.external_id = Some("wamid.IN42".into());
+    store
+        .add_message(&c, uuid::Uuid::parse_str(&conv).expect("id"), inbound)
+        .await
+        .expect("inbound");
+    Mock::given(method("POST"))
+        .and(path(format!("/{PNID}/messages")))
+        .and(body_json(
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN42"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let a = send(
+        &app,
+        &Event::load("leads-management/list.json")
+            .as_user(&c, Role::Agent)
+            .method("POST")
+            .path(&format!("/api/conversations/{conv}/read")),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json["message"].as_str()),
+        (200, Some("Marked as read")),
+        "{}",
+        a.text
+    );
+}

@@ -9,7 +9,10 @@
 //!
 //! | `POST /api/conversations/{id}/messages`, `POST /api/messages` | [`send::send`]: WhatsApp text, template, media, interactive |
 //!
-//! Not built yet (404): `/read`, `/api/whatsapp/*`, Instagram/Messenger sends.
+//! | `POST /api/conversations/{id}/read` | [`send::mark_read`]: the customer's last WhatsApp message, read upstream |
+//! | `POST /api/whatsapp/send-message`, `POST /api/whatsapp/send-template` | [`send::send_to_phone`]: the seed's routes, by phone |
+//!
+//! Not built yet: Instagram/Messenger sends (422).
 
 mod send;
 
@@ -47,6 +50,15 @@ async fn route(app: &App, ctx: Ctx) -> Result<Reply, ApiError> {
         }
         (["api", "conversations", id, "messages"], &Method::POST) => {
             send::send(app, &ctx, conversation_id(id)?).await
+        }
+        (["api", "conversations", id, "read"], &Method::POST) => {
+            send::mark_read(app, &ctx, conversation_id(id)?).await
+        }
+        (["api", "whatsapp", "send-message"], &Method::POST) => {
+            send::send_to_phone(app, &ctx, false).await
+        }
+        (["api", "whatsapp", "send-template"], &Method::POST) => {
+            send::send_to_phone(app, &ctx, true).await
         }
         (["api", "messages"], &Method::POST) => {
             let body = ctx.json_object()?;

@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use serde_json::{json, Map, Value};
+use shared::domain::account::ChannelAccount;
 use shared::domain::conversation::{Channel, Conversation, NewMessage, Role};
 use shared::domain::inbound::DeliveryStatus;
 use shared::domain::Timestamp;
@@ -237,6 +238,79 @@ pub async fn send(app: &App, ctx: &Ctx, conversation: Uuid) -> Result<Reply, Api
         return Err(ApiError::validation("body", "must be a JSON object"));
     };
     let outgoing = Outgoing::parse(&body)?;
+    send_on(app, principal, conversation, &outgoing).await
+}
+
+/// The seed's `POST /api/whatsapp/send-message` (`{to, type, text|…, context}`) and
+/// `send-template` (`{to, template}`): the lead and conversation are found by phone, or
+/// made.
+pub async fn send_to_phone(app: &App, ctx: &Ctx, template_only: bool) -> Result<Reply, ApiError> {
+    let principal = ctx.principal()?;
+    principal.require_write()?;
+    let Value::Object(mut body) = ctx.json_object()? else {
+        return Err(ApiError::validation("body", "must be a JSON object"));
+    };
+    let to = body.remove("to");
+    let context = body.remove("context");
+    if template_only {
+        body.insert("type".into(), json!("template"));
+    }
+    let phone = match to
+        .as_ref()
+        .and_then(Value::as_str)
+        .map(shared::domain::phone::Phone::parse)
+    {
+        Some(Ok(p)) => p,
+        Some(Err(m)) => return Err(ApiError::validation("to", m)),
+        None => {
+            let mut e = FieldErrors::new();
+            e.missing("to");
+            return Err(ApiError::Validation(e));
+        }
+    };
+    let outgoing = Outgoing::parse(&body)?;
+    let company = &principal.company_id;
+    let conversation = match context.as_ref().and_then(|c| c["conversation_id"].as_str()) {
+        Some(id) => Uuid::parse_str(id).map_err(|_| {
+            ApiError::NotFound("CONVERSATION_NOT_FOUND", "Conversation not found".into())
+        })?,
+        None => {
+            let fields = shared::domain::lead::LeadFields::parse(
+                json!({"name": phone.as_str(), "phone": phone.as_str(), "source": "whatsapp"}),
+            )?;
+            let lead = match app
+                .store
+                .create_lead(company, fields, &principal.user_id)
+                .await
+            {
+                Ok(l) => l.id,
+                Err(StoreError::Duplicate { existing_id, .. }) => {
+                    shared::domain::lead::LeadId::parse(&existing_id)
+                        .ok_or_else(|| ApiError::Internal("unreadable lead id".into()))?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match app
+                .store
+                .create_conversation(company, lead, Channel::Whatsapp)
+                .await
+            {
+                Ok(c) => c.id,
+                Err(StoreError::Duplicate { existing_id, .. }) => Uuid::parse_str(&existing_id)
+                    .map_err(|_| ApiError::Internal("unreadable conversation id".into()))?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    send_on(app, principal, conversation, &outgoing).await
+}
+
+async fn send_on(
+    app: &App,
+    principal: &shared::auth::Principal,
+    conversation: Uuid,
+    outgoing: &Outgoing,
+) -> Result<Reply, ApiError> {
     let company = &principal.company_id;
     let conv: Conversation = app
         .store
@@ -335,5 +409,72 @@ pub async fn send(app: &App, ctx: &Ctx, conversation: Uuid) -> Result<Reply, Api
                 details: Some(json!({"message_id": stored.id, "meta": error})),
             })
         }
+    }
+}
+
+/// The company's WhatsApp number that answers this conversation, with its token.
+async fn whatsapp_account(
+    app: &App,
+    company: &shared::domain::CompanyId,
+) -> Result<(ChannelAccount, shared::domain::account::AccessToken), ApiError> {
+    let account = app
+        .store
+        .list_channels(company)
+        .await?
+        .into_iter()
+        .find(|c| c.channel == Channel::Whatsapp)
+        .ok_or_else(|| {
+            ApiError::validation(
+                "channel",
+                "no WhatsApp number is connected (see /api/channels)",
+            )
+        })?;
+    let token = app.store.channel_token(company, account.id).await?;
+    Ok((account, token))
+}
+
+/// `POST /api/conversations/{id}/read`: marks the customer's last WhatsApp message read.
+pub async fn mark_read(app: &App, ctx: &Ctx, conversation: Uuid) -> Result<Reply, ApiError> {
+    let principal = ctx.principal()?;
+    principal.require_write()?;
+    let company = &principal.company_id;
+    let messages = app
+        .store
+        .list_messages(company, conversation)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::NotFound("CONVERSATION_NOT_FOUND", "Conversation not found".into())
+            }
+            other => other.into(),
+        })?;
+    let Some(last) = messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User && m.external_id.is_some())
+    else {
+        return Ok(Reply::message("Nothing to mark as read"));
+    };
+    let (account, token) = whatsapp_account(app, company).await?;
+    let body =
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": last.external_id});
+    match app
+        .graph()?
+        .send_message(&account.external_id, &token, &body)
+        .await
+    {
+        Ok(_) => Ok(Reply::message("Marked as read")),
+        Err(GraphError::Timeout) => Err(ApiError::UpstreamTimeout(
+            "Meta did not answer in time".into(),
+        )),
+        Err(e) => Err(ApiError::Upstream {
+            code: "WHATSAPP_API_ERROR",
+            message: "Meta refused to mark the message read".into(),
+            details: match e {
+                GraphError::Refused { error, .. } => Some(error),
+                GraphError::Unreachable(m) => Some(json!({"message": m})),
+                GraphError::Timeout => None,
+            },
+        }),
     }
 }
