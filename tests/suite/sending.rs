@@ -548,3 +548,90 @@ async fn read_marks_the_customers_last_message_read_upstream() {
         a.text
     );
 }
+
+#[tokio::test]
+async fn instagram_and_messenger_answers_go_to_the_scoped_user() {
+    let graph = MockServer::start().await;
+    let (app, store, c, _) = setup(&graph, 1).await;
+    for (channel, account, user, request, message) in [
+        (
+            Channel::Instagram,
+            "17841405822304914",
+            "IGSID1",
+            json!({"type": "text", "text": "Oi! Custa R$ 10"}),
+            json!({"text": "Oi! Custa R$ 10"}),
+        ),
+        (
+            Channel::Facebook,
+            "112233445566778",
+            "PSID1",
+            json!({"type": "image", "media": {"link": "https://cdn.exemplo.com/cardapio.jpg"}}),
+            json!({"attachment": {"type": "image", "payload": {"url": "https://cdn.exemplo.com/cardapio.jpg", "is_reusable": true}}}),
+        ),
+    ] {
+        store
+            .create_channel(
+                &c,
+                NewChannelAccount {
+                    channel,
+                    external_id: account.into(),
+                    name: "Loja".into(),
+                    token: AccessToken::new("EAAG-page".into()),
+                },
+            )
+            .await
+            .expect("channel");
+        let lead = store
+            .create_lead(
+                &c,
+                LeadFields::parse(json!({"name": format!("{} {user}", channel.as_str())}))
+                    .expect("f"),
+                "t",
+            )
+            .await
+            .expect("lead");
+        store
+            .claim_contact(&c, channel, user, lead.id)
+            .await
+            .expect("contact");
+        let conv = store
+            .create_conversation(&c, lead.id, channel)
+            .await
+            .expect("conversation");
+        store
+            .add_message(
+                &c,
+                conv.id,
+                NewMessage::plain(MessageRole::User, "oi", "text"),
+            )
+            .await
+            .expect("inbound");
+        graph.reset().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/{account}/messages")))
+            .and(header("authorization", "Bearer EAAG-page"))
+            .and(body_json(json!({"recipient": {"id": user}, "messaging_type": "RESPONSE", "message": message})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": user, "message_id": format!("mid.{user}")})))
+            .expect(1)
+            .mount(&graph)
+            .await;
+        let a = send(&app, &post(&c, &conv.id.to_string(), request)).await;
+        assert_eq!(
+            (a.status, a.json["data"]["external_id"].as_str()),
+            (201, Some(format!("mid.{user}").as_str())),
+            "{}",
+            a.text
+        );
+        graph.verify().await;
+        let template = send(
+            &app,
+            &post(
+                &c,
+                &conv.id.to_string(),
+                json!({"type": "template", "template": {"name": "x", "language": "pt_BR"}}),
+            ),
+        )
+        .await;
+        assert_eq!(template.status, 422, "templates are WhatsApp's");
+    }
+}

@@ -213,6 +213,49 @@ impl Outgoing {
         self.kind == "template"
     }
 
+    /// The Send API body (Instagram, Messenger) for a message to a page-scoped `user`:
+    /// text, or media by link.
+    pub fn messenger_payload(&self, user: &str) -> Result<Value, ApiError> {
+        let message = match self.kind.as_str() {
+            "text" => {
+                let text = self.part["body"].as_str().unwrap_or_default();
+                if text.chars().count() > 2000 {
+                    return Err(ApiError::validation(
+                        "text",
+                        "must be at most 2000 characters on Instagram and Messenger",
+                    ));
+                }
+                json!({"text": text})
+            }
+            "image" | "video" | "audio" | "document" => {
+                let Some(url) = self.part["link"].as_str() else {
+                    return Err(ApiError::validation(
+                        "media",
+                        "Instagram and Messenger take media by link",
+                    ));
+                };
+                let kind = if self.kind == "document" {
+                    "file"
+                } else {
+                    self.kind.as_str()
+                };
+                json!({"attachment": {"type": kind, "payload": {"url": url, "is_reusable": true}}})
+            }
+            other => {
+                return Err(ApiError::validation(
+                    "type",
+                    format!("{other} messages go on WhatsApp only"),
+                ));
+            }
+        };
+        let mut payload =
+            json!({"recipient": {"id": user}, "messaging_type": "RESPONSE", "message": message});
+        if let Some(id) = &self.reply_to {
+            payload["message"]["reply_to"] = json!({"mid": id});
+        }
+        Ok(payload)
+    }
+
     /// The Cloud API request body for a message to `to` (E.164 digits).
     pub fn whatsapp_payload(&self, to: &str) -> Value {
         let mut payload = json!({
@@ -322,12 +365,6 @@ async fn send_on(
             }
             other => other.into(),
         })?;
-    if conv.channel != Channel::Whatsapp {
-        return Err(ApiError::validation(
-            "channel",
-            "sending on Instagram and Messenger is not available yet",
-        ));
-    }
     if !outgoing.is_template() {
         let open = conv
             .last_inbound_at
@@ -339,27 +376,29 @@ async fn send_on(
             ));
         }
     }
-    let lead = app.store.get_lead(company, conv.lead_id).await?;
-    let to = lead
-        .fields
-        .phone
-        .as_ref()
-        .map(|p| p.as_str().trim_start_matches('+').to_string())
-        .ok_or_else(|| ApiError::validation("lead", "has no phone number to send to"))?;
-    let account = app
-        .store
-        .list_channels(company)
-        .await?
-        .into_iter()
-        .find(|c| c.channel == Channel::Whatsapp)
-        .ok_or_else(|| {
-            ApiError::validation(
-                "channel",
-                "no WhatsApp number is connected (see /api/channels)",
-            )
-        })?;
-    let token = app.store.channel_token(company, account.id).await?;
-    let payload = outgoing.whatsapp_payload(&to);
+    let payload = match conv.channel {
+        Channel::Whatsapp => {
+            let lead = app.store.get_lead(company, conv.lead_id).await?;
+            let to = lead
+                .fields
+                .phone
+                .as_ref()
+                .map(|p| p.as_str().trim_start_matches('+').to_string())
+                .ok_or_else(|| ApiError::validation("lead", "has no phone number to send to"))?;
+            outgoing.whatsapp_payload(&to)
+        }
+        Channel::Instagram | Channel::Facebook => {
+            let user = app
+                .store
+                .contact_of(company, conv.lead_id, conv.channel)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::validation("lead", "has not written on this channel yet")
+                })?;
+            outgoing.messenger_payload(&user)?
+        }
+    };
+    let (account, token) = channel_account(app, company, conv.channel).await?;
     let graph = app.graph()?;
 
     // Recorded first: whatever happens to the call, the message is not lost.
@@ -412,21 +451,26 @@ async fn send_on(
     }
 }
 
-/// The company's WhatsApp number that answers this conversation, with its token.
-async fn whatsapp_account(
+/// The company's account on `channel` (its WhatsApp number, Instagram account or page),
+/// with its token.
+async fn channel_account(
     app: &App,
     company: &shared::domain::CompanyId,
+    channel: Channel,
 ) -> Result<(ChannelAccount, shared::domain::account::AccessToken), ApiError> {
     let account = app
         .store
         .list_channels(company)
         .await?
         .into_iter()
-        .find(|c| c.channel == Channel::Whatsapp)
+        .find(|c| c.channel == channel)
         .ok_or_else(|| {
             ApiError::validation(
                 "channel",
-                "no WhatsApp number is connected (see /api/channels)",
+                format!(
+                    "no {} account is connected (see /api/channels)",
+                    channel.as_str()
+                ),
             )
         })?;
     let token = app.store.channel_token(company, account.id).await?;
@@ -455,7 +499,7 @@ pub async fn mark_read(app: &App, ctx: &Ctx, conversation: Uuid) -> Result<Reply
     else {
         return Ok(Reply::message("Nothing to mark as read"));
     };
-    let (account, token) = whatsapp_account(app, company).await?;
+    let (account, token) = channel_account(app, company, Channel::Whatsapp).await?;
     let body =
         json!({"messaging_product": "whatsapp", "status": "read", "message_id": last.external_id});
     match app

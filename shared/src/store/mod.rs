@@ -216,6 +216,13 @@ pub trait Store: Send + Sync {
         channel: Channel,
         user_id: &str,
     ) -> StoreResult<Option<LeadId>>;
+    /// The scoped user id a lead writes from on `channel`, to answer them there.
+    async fn contact_of(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        channel: Channel,
+    ) -> StoreResult<Option<String>>;
     /// Ties a scoped user id to a lead; [`StoreError::Duplicate`] names the lead it has.
     async fn claim_contact(
         &self,

@@ -1388,6 +1388,20 @@ impl Store for DynamoStore {
             .transpose()
     }
 
+    async fn contact_of(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        channel: Channel,
+    ) -> StoreResult<Option<String>> {
+        let prefix = format!("{}#CONTACT#{}#", lead_sk(lead), channel.as_str());
+        let links = self.query_prefix(&company_pk(company), &prefix).await?;
+        Ok(links
+            .first()
+            .and_then(|l| opt_s(l, "sk"))
+            .and_then(|sk| sk.strip_prefix(&prefix).map(str::to_string)))
+    }
+
     async fn claim_contact(
         &self,
         company: &CompanyId,

@@ -822,6 +822,22 @@ impl Store for SqliteStore {
         self.find_contact_sync(company, channel, user_id)
     }
 
+    async fn contact_of(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        channel: Channel,
+    ) -> StoreResult<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT user_id FROM lead_contacts WHERE company_id = ?1 AND lead_id = ?2 AND channel = ?3",
+                params![company.as_str(), lead.to_string(), channel.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)
+    }
+
     async fn claim_contact(
         &self,
         company: &CompanyId,
