@@ -206,15 +206,6 @@ async fn transient_errors_are_retried_and_permanent_ones_are_not() {
         .await;
     assert_eq!(send(&app, &post(&c, &conv, text.clone())).await.status, 201);
     assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(2));
-    // 131047 (re-engagement): not retried, 409 WINDOW_CLOSED, the message failed.
-    graph.reset().await;
-    Mock::given(method("POST"))
-        .respond_with(refused(400, 131047, "Re-engagement message"))
-        .mount(&graph)
-        .await;
-    let closed = send(&app, &post(&c, &conv, text.clone())).await;
-    assert_eq!((closed.status, closed.error_code()), (409, "WINDOW_CLOSED"));
-    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(1));
     // 131026 (undeliverable): 502 with Meta's code.
     graph.reset().await;
     Mock::given(method("POST"))
@@ -237,8 +228,22 @@ async fn transient_errors_are_retried_and_permanent_ones_are_not() {
         .respond_with(sent("wamid.LATE").set_delay(std::time::Duration::from_secs(3)))
         .mount(&graph)
         .await;
-    let hung = send(&app, &post(&c, &conv, text)).await;
+    let hung = send(&app, &post(&c, &conv, text.clone())).await;
     assert_eq!((hung.status, hung.error_code()), (504, "UPSTREAM_TIMEOUT"));
+    // 131047 (re-engagement): not retried, 409 WINDOW_CLOSED, the message failed.
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(refused(400, 131047, "Re-engagement message"))
+        .mount(&graph)
+        .await;
+    let closed = send(&app, &post(&c, &conv, text.clone())).await;
+    assert_eq!((closed.status, closed.error_code()), (409, "WINDOW_CLOSED"));
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(1));
+    // From then on free-form messages are refused without a call, until the customer writes.
+    graph.reset().await;
+    let after = send(&app, &post(&c, &conv, text.clone())).await;
+    assert_eq!((after.status, after.error_code()), (409, "WINDOW_CLOSED"));
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(0));
     let messages = store
         .list_messages(&c, uuid::Uuid::parse_str(&conv).expect("id"))
         .await
@@ -254,15 +259,16 @@ async fn transient_errors_are_retried_and_permanent_ones_are_not() {
             Some("sent"),
             Some("sent"),
             Some("failed"),
-            Some("failed"),
-            Some("pending")
+            Some("pending"),
+            Some("failed")
         ],
         "every send recorded, none lost"
     );
     let failed = messages
         .iter()
-        .find(|m| m.status.map(|s| s.as_str()) == Some("failed"))
-        .expect("failed");
+        .rev()
+        .find(|m| m.role == MessageRole::Assistant)
+        .expect("the last send");
     assert_eq!(
         failed.error.as_ref().map(|e| e["code"].clone()),
         Some(json!(131047))
@@ -634,4 +640,50 @@ async fn instagram_and_messenger_answers_go_to_the_scoped_user() {
         .await;
         assert_eq!(template.status, 422, "templates are WhatsApp's");
     }
+}
+
+#[tokio::test]
+async fn a_131047_closes_the_window_sync_or_async() {
+    let graph = MockServer::start().await;
+    let (app, store, c, conv) = setup(&graph, 1).await;
+    let text = json!({"type": "text", "text": "Oi"});
+    // Async: a send went out, then its failed status (131047) arrives through the webhook.
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.LATEFAIL"))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    assert_eq!(send(&app, &post(&c, &conv, text.clone())).await.status, 201);
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": PNID}, "statuses": [{"id": "wamid.LATEFAIL", "status": "failed", "timestamp": "1795766500", "recipient_id": "5511987654321", "errors": [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message", "error_data": {"details": "More than 24 hours"}}]}]}}]}]}).to_string();
+    let hooks = wiizo_tests::app_on("webhooks", store.clone());
+    let signed = Event::load("webhooks/whatsapp-messages.json")
+        .raw_body(&body)
+        .header(
+            "x-hub-signature-256",
+            &shared::signature::sign_sha256(
+                wiizo_tests::TEST_META_APP_SECRET.as_bytes(),
+                body.as_bytes(),
+            ),
+        );
+    assert_eq!(send(&hooks, &signed).await.status, 200);
+    graph.verify().await;
+    // Now free-form is refused without a call, though our clock says 1 hour.
+    graph.reset().await;
+    let closed = send(&app, &post(&c, &conv, text.clone())).await;
+    assert_eq!((closed.status, closed.error_code()), (409, "WINDOW_CLOSED"));
+    assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(0));
+    // Until the customer writes again.
+    let mut again = NewMessage::plain(MessageRole::User, "voltei", "text");
+    again.created_at =
+        Some(Timestamp::from_unix_seconds(chrono::Utc::now().timestamp() + 1).expect("t"));
+    store
+        .add_message(&c, uuid::Uuid::parse_str(&conv).expect("id"), again)
+        .await
+        .expect("inbound");
+    Mock::given(method("POST"))
+        .respond_with(sent("wamid.REOPENED"))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    assert_eq!(send(&app, &post(&c, &conv, text)).await.status, 201);
 }

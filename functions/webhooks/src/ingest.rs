@@ -59,9 +59,13 @@ pub async fn batch(app: &App, body: &serde_json::Value) -> StoreResult<Counts> {
                 }
             }
             Event::Status(s) => {
+                let window_closed = s.error.as_ref().is_some_and(|e| e["code"] == 131047);
                 app.store
                     .apply_message_status(company, &s.external_id, s.status, s.error)
                     .await?;
+                if window_closed {
+                    close_window(app, company, &s.external_id).await?;
+                }
                 counts.statuses += 1;
             }
             Event::Ignored { .. } => {}
@@ -164,4 +168,28 @@ fn new_lead(name: &str, phone: Option<&str>, channel: Channel) -> StoreResult<Le
     };
     LeadFields::parse(json!({"name": name, "phone": phone, "source": channel.as_str()}))
         .map_err(|e| StoreError::Internal(format!("lead from a contact: {e}")))
+}
+
+/// Meta's 131047 says the customer's 24 hours are over: free-form messages stop until the
+/// customer writes again.
+async fn close_window(app: &App, company: &CompanyId, external_id: &str) -> StoreResult<()> {
+    let Some(conversation) = app
+        .store
+        .conversation_of_message(company, external_id)
+        .await?
+    else {
+        return Ok(());
+    };
+    let change = shared::domain::conversation::ConversationChange {
+        status: None,
+        metadata: Some(json!({"window_closed_at": shared::domain::Timestamp::now()})),
+    };
+    match app
+        .store
+        .update_conversation(company, conversation, change)
+        .await
+    {
+        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
 }

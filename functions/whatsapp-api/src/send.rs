@@ -272,6 +272,19 @@ impl Outgoing {
     }
 }
 
+/// Free-form messages may go within 24 hours of the customer's last message, unless Meta
+/// said the window closed (131047) after that message.
+pub fn window_open(conv: &Conversation) -> bool {
+    let Some(last_inbound) = conv.last_inbound_at else {
+        return false;
+    };
+    let closed_since = conv.metadata["window_closed_at"]
+        .as_str()
+        .and_then(Timestamp::parse)
+        .is_some_and(|closed| closed > last_inbound);
+    !closed_since && Timestamp::now().inner() - last_inbound.inner() <= Duration::hours(24)
+}
+
 /// Sends on `conversation` and answers with the recorded message.
 pub async fn send(app: &App, ctx: &Ctx, conversation: Uuid) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
@@ -365,16 +378,10 @@ async fn send_on(
             }
             other => other.into(),
         })?;
-    if !outgoing.is_template() {
-        let open = conv
-            .last_inbound_at
-            .is_some_and(|t| Timestamp::now().inner() - t.inner() <= Duration::hours(24));
-        if !open {
-            return Err(ApiError::WindowClosed(
-                "More than 24 hours since the customer last wrote: only templates may be sent"
-                    .into(),
-            ));
-        }
+    if !outgoing.is_template() && !window_open(&conv) {
+        return Err(ApiError::WindowClosed(
+            "More than 24 hours since the customer last wrote: only templates may be sent".into(),
+        ));
     }
     let payload = match conv.channel {
         Channel::Whatsapp => {
@@ -438,6 +445,13 @@ async fn send_on(
                 )
                 .await?;
             if code == 131047 {
+                let closed = shared::domain::conversation::ConversationChange {
+                    status: None,
+                    metadata: Some(json!({"window_closed_at": Timestamp::now()})),
+                };
+                app.store
+                    .update_conversation(company, conv.id, closed)
+                    .await?;
                 return Err(ApiError::WindowClosed(
                     "Meta refused a free-form message: more than 24 hours since the customer last wrote".into(),
                 ));

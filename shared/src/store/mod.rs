@@ -209,6 +209,12 @@ pub trait Store: Send + Sync {
         status: DeliveryStatus,
         error: Option<serde_json::Value>,
     ) -> StoreResult<StatusOutcome>;
+    /// The conversation of the message with this channel id, if it is stored.
+    async fn conversation_of_message(
+        &self,
+        company: &CompanyId,
+        external_id: &str,
+    ) -> StoreResult<Option<Uuid>>;
     /// The lead an Instagram or Messenger user (by scoped id) belongs to.
     async fn find_contact(
         &self,

@@ -1402,6 +1402,24 @@ impl Store for DynamoStore {
             .and_then(|sk| sk.strip_prefix(&prefix).map(str::to_string)))
     }
 
+    async fn conversation_of_message(
+        &self,
+        company: &CompanyId,
+        external_id: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        let claim = self
+            .get(company_pk(company), format!("MSGID#{external_id}"))
+            .await?;
+        Ok(claim
+            .and_then(|c| opt_s(&c, "message_sk"))
+            .and_then(|sk| {
+                sk.strip_prefix("CONV#")
+                    .and_then(|rest| rest.split('#').next())
+                    .map(str::to_string)
+            })
+            .and_then(|id| Uuid::parse_str(&id).ok()))
+    }
+
     async fn claim_contact(
         &self,
         company: &CompanyId,

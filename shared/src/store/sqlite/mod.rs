@@ -838,6 +838,23 @@ impl Store for SqliteStore {
             .map_err(map_err)
     }
 
+    async fn conversation_of_message(
+        &self,
+        company: &CompanyId,
+        external_id: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        let id: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT conversation_id FROM messages WHERE company_id = ?1 AND external_id = ?2",
+                params![company.as_str(), external_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        id.map(|i| uuid(&i)).transpose()
+    }
+
     async fn claim_contact(
         &self,
         company: &CompanyId,
