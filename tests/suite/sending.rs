@@ -89,8 +89,20 @@ fn graph_body(kind: &str, part: Value) -> Value {
 
 #[tokio::test]
 async fn the_exact_bodies_meta_documents_are_sent() {
+    exact_bodies(sqlite_store()).await;
+}
+
+#[tokio::test]
+async fn the_exact_bodies_meta_documents_are_sent_on_dynamodb() {
+    exact_bodies(Arc::new(
+        wiizo_tests::dynamo_store_on(&wiizo_tests::dynamodb_endpoint()).await,
+    ))
+    .await;
+}
+
+async fn exact_bodies(store: Arc<dyn Store>) {
     let graph = MockServer::start().await;
-    let (app, _, c, conv) = setup(&graph, 1).await;
+    let (app, _, c, conv) = setup_on(store, &graph, 1).await;
     let buttons = json!({"type": "button", "body": {"text": "Confirma o pedido?"}, "action": {"buttons": [{"type": "reply", "reply": {"id": "sim", "title": "Sim"}}, {"type": "reply", "reply": {"id": "nao", "title": "Não"}}]}});
     let list = json!({"type": "list", "body": {"text": "Escolha"}, "action": {"button": "Ver opções", "sections": [{"title": "Pães", "rows": [{"id": "p1", "title": "Pão francês"}, {"id": "p2", "title": "Pão de queijo", "description": "Mineiro"}]}]}});
     let template = json!({"name": "pedido_confirmado", "language": "pt_BR", "components": [
@@ -686,4 +698,42 @@ async fn a_131047_closes_the_window_sync_or_async() {
         .mount(&graph)
         .await;
     assert_eq!(send(&app, &post(&c, &conv, text)).await.status, 201);
+}
+
+#[tokio::test]
+async fn every_whatsapp_api_event_is_a_valid_request() {
+    let graph = MockServer::start().await;
+    let (app, store, c, conv) = setup(&graph, 1).await;
+    let conversation = store
+        .get_conversation(&c, uuid::Uuid::parse_str(&conv).expect("id"))
+        .await
+        .expect("conversation");
+    let example = "0196f3a2-7c4e-7b1a-9e2f-3d4c5b6a7990";
+    for (name, status) in [
+        ("list-conversations", 200),
+        ("create-conversation", 200),
+        ("get-conversation", 200),
+        ("list-messages", 200),
+        ("list-messages-flat", 200),
+        ("send-message", 201),
+        ("send-message-flat", 201),
+        ("mark-read", 200),
+        ("whatsapp-send-message", 201),
+        ("whatsapp-send-template", 201),
+        ("patch-conversation", 200),
+    ] {
+        graph.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(sent(&format!("wamid.{name}")))
+            .mount(&graph)
+            .await;
+        let mut e = Event::load(&format!("whatsapp-api/{name}.json")).as_user(&c, Role::Agent);
+        let text = e.0.to_string().replace(example, &conv).replace(
+            "0196f3a2-7c4e-7b1a-9e2f-3d4c5b6a7980",
+            &conversation.lead_id.to_string(),
+        );
+        e.0 = serde_json::from_str(&text).expect("json");
+        let a = send(&app, &e).await;
+        assert_eq!(a.status, status, "{name}: {}", a.text);
+    }
 }

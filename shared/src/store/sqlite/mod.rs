@@ -117,6 +117,10 @@ pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::ReadOnly) => {
             StoreError::Unavailable(e.to_string())
         }
+        // The unique indexes back the explicit checks up: hitting one is a lost race.
+        Some(ErrorCode::ConstraintViolation) => {
+            StoreError::Conflict("a record with the same unique value already exists".into())
+        }
         _ => StoreError::Internal(e.to_string()),
     }
 }
