@@ -641,6 +641,22 @@ async fn instagram_and_messenger_answers_go_to_the_scoped_user() {
             a.text
         );
         graph.verify().await;
+        // And plain text on the same channel.
+        graph.reset().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/{account}/messages")))
+            .and(body_json(json!({"recipient": {"id": user}, "messaging_type": "RESPONSE", "message": {"text": "Obrigado!"}})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": user, "message_id": format!("mid.text.{user}")})))
+            .expect(1)
+            .mount(&graph)
+            .await;
+        let t = send(
+            &app,
+            &post(&c, &conv.id.to_string(), json!({"text": "Obrigado!"})),
+        )
+        .await;
+        assert_eq!(t.status, 201, "{}", t.text);
+        graph.verify().await;
         let template = send(
             &app,
             &post(
