@@ -6,7 +6,9 @@
 //! | API key lookup | `APIKEYHASH#{sha256}` | `APIKEY` | authentication; deleted on revoke |
 //! | channel account | `C#{company}` | `CHANNEL#{id}` | holds the access token |
 //! | channel lookup | `CHANNELID#{channel}#{external id}` | `CHANNEL` | webhook routing; one company per id |
-//! | rate bucket | `RATE#{company}:{group}` | `RATE` | optimistic update on `v`; TTL |
+//! | inbound endpoint | `C#{company}` | `INBOUND#{id}` | holds the signing secret |
+//! | inbound endpoint lookup | `INBOUNDID#{client_id}` | `INBOUND` | `POST /webhooks/{client_id}` |
+//! | rate bucket | `RATE#{company}:{group}` or `RATE#inbound:{client_id}` | `RATE` | GCRA: one conditional update; TTL |
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
 
 use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};

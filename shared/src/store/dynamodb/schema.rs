@@ -13,6 +13,13 @@
 //! | conversation | `C#{company}` | `CONV#{id}` | conversations |
 //! | active conversation (unique) | `C#{company}` | `ACTIVE#{lead}#{channel}` | one active conversation per lead and channel |
 //! | message | `C#{company}` | `CONV#{conversation}#MSG#{created_at}#{id}` | messages in time order (Query begins_with) |
+//! | message channel id (unique) | `C#{company}` | `MSGID#{wamid or mid}` | ingest once; statuses find their message |
+//! | status before its message | `C#{company}` | `PENDING#{wamid or mid}` | applied when the message is stored; TTL 7 days |
+//! | Instagram/Messenger user (unique) | `C#{company}` | `CONTACT#{channel}#{scoped id}` | webhook ingest: user → lead |
+//! | lead → user | `C#{company}` | `LEAD#{lead}#CONTACT#{channel}#{scoped id}` | answering the user; erased with the lead |
+//!
+//! `accounts.rs` lists the items of API keys, channel accounts, inbound endpoints, rate
+//! buckets and idempotency records.
 //!
 //! Lead items alone carry the five sort attributes, so these global secondary indexes
 //! (partition key `pk`, projection ALL) are sparse and hold only leads:
