@@ -8,7 +8,7 @@ use shared::domain::conversation::{Channel, NewMessage, Role as MessageRole};
 use shared::domain::lead::LeadFields;
 use shared::domain::{CompanyId, Timestamp};
 use shared::store::Store;
-use wiizo_tests::{app_on, company, dynamo_store_on, dynamodb_endpoint, send, sqlite_store, Event};
+use wiizo_tests::{app_on, company, send, sqlite_store, Event};
 
 fn req(c: &CompanyId, method: &str, path: &str) -> Event {
     Event::load("leads-management/list.json")
@@ -238,5 +238,5 @@ async fn agents_read_and_manage_conversations_on_sqlite() {
 
 #[tokio::test]
 async fn agents_read_and_manage_conversations_on_dynamodb() {
-    story(Arc::new(dynamo_store_on(&dynamodb_endpoint()).await)).await;
+    story(wiizo_tests::dynamo_store().await).await;
 }

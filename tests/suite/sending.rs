@@ -94,10 +94,7 @@ async fn the_exact_bodies_meta_documents_are_sent() {
 
 #[tokio::test]
 async fn the_exact_bodies_meta_documents_are_sent_on_dynamodb() {
-    exact_bodies(Arc::new(
-        wiizo_tests::dynamo_store_on(&wiizo_tests::dynamodb_endpoint()).await,
-    ))
-    .await;
+    exact_bodies(wiizo_tests::dynamo_store().await).await;
 }
 
 async fn exact_bodies(store: Arc<dyn Store>) {
@@ -378,10 +375,7 @@ async fn delivery_statuses_from_the_webhook_show_on_the_sent_message() {
 
 #[tokio::test]
 async fn delivery_statuses_from_the_webhook_show_on_the_sent_message_on_dynamodb() {
-    statuses_show(Arc::new(
-        wiizo_tests::dynamo_store_on(&wiizo_tests::dynamodb_endpoint()).await,
-    ))
-    .await;
+    statuses_show(wiizo_tests::dynamo_store().await).await;
 }
 
 async fn statuses_show(store: Arc<dyn Store>) {
@@ -390,17 +384,7 @@ async fn statuses_show(store: Arc<dyn Store>) {
     // A status can even beat the send's own answer: it waits for the message id.
     let early = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": PNID}, "statuses": [{"id": "wamid.EARLY", "status": "delivered", "timestamp": "1795766500", "recipient_id": "5511987654321"}]}}]}]}).to_string();
     let hooks = wiizo_tests::app_on("webhooks", store.clone());
-    let signed = |body: &str| {
-        Event::load("webhooks/whatsapp-messages.json")
-            .raw_body(body)
-            .header(
-                "x-hub-signature-256",
-                &shared::signature::sign_sha256(
-                    wiizo_tests::TEST_META_APP_SECRET.as_bytes(),
-                    body.as_bytes(),
-                ),
-            )
-    };
+    let signed = wiizo_tests::meta_delivery;
     assert_eq!(send(&hooks, &signed(&early)).await.status, 200);
     Mock::given(method("POST"))
         .respond_with(sent("wamid.EARLY"))
@@ -428,16 +412,7 @@ async fn statuses_show(store: Arc<dyn Store>) {
     let hooks = wiizo_tests::app_on("webhooks", store.clone());
     for status in ["delivered", "read"] {
         let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": PNID}, "statuses": [{"id": "wamid.TRACKED", "status": status, "timestamp": "1795766500", "recipient_id": "5511987654321"}]}}]}]}).to_string();
-        let e = Event::load("webhooks/whatsapp-messages.json")
-            .raw_body(&body)
-            .header(
-                "x-hub-signature-256",
-                &shared::signature::sign_sha256(
-                    wiizo_tests::TEST_META_APP_SECRET.as_bytes(),
-                    body.as_bytes(),
-                ),
-            );
-        assert_eq!(send(&hooks, &e).await.status, 200);
+        assert_eq!(send(&hooks, &signed(&body)).await.status, 200);
         let listed = send(
             &app,
             &Event::load("leads-management/list.json")
@@ -684,16 +659,12 @@ async fn a_131047_closes_the_window_sync_or_async() {
     assert_eq!(send(&app, &post(&c, &conv, text.clone())).await.status, 201);
     let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": PNID}, "statuses": [{"id": "wamid.LATEFAIL", "status": "failed", "timestamp": "1795766500", "recipient_id": "5511987654321", "errors": [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message", "error_data": {"details": "More than 24 hours"}}]}]}}]}]}).to_string();
     let hooks = wiizo_tests::app_on("webhooks", store.clone());
-    let signed = Event::load("webhooks/whatsapp-messages.json")
-        .raw_body(&body)
-        .header(
-            "x-hub-signature-256",
-            &shared::signature::sign_sha256(
-                wiizo_tests::TEST_META_APP_SECRET.as_bytes(),
-                body.as_bytes(),
-            ),
-        );
-    assert_eq!(send(&hooks, &signed).await.status, 200);
+    assert_eq!(
+        send(&hooks, &wiizo_tests::meta_delivery(&body))
+            .await
+            .status,
+        200
+    );
     graph.verify().await;
     // Now free-form is refused without a call, though our clock says 1 hour.
     graph.reset().await;

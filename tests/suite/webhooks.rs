@@ -13,8 +13,8 @@ use shared::signature::sign_sha256;
 use shared::store::{Store, StoreError};
 use shared::App;
 use wiizo_tests::{
-    app_on, dynamo_store_on, dynamodb_endpoint, send, sqlite_store, sqlite_store_at, temp_db_path,
-    Event, TEST_META_APP_SECRET, TEST_META_VERIFY_TOKEN,
+    app_on, send, sqlite_store, sqlite_store_at, temp_db_path, Event, TEST_META_APP_SECRET,
+    TEST_META_VERIFY_TOKEN,
 };
 
 const A_WHATSAPP: &str = "106540352242922";
@@ -46,15 +46,7 @@ async fn setup(store: Arc<dyn Store>) -> (App, CompanyId, CompanyId) {
     (app_on("webhooks", store), a, b)
 }
 
-/// A delivery of `body`, signed as Meta signs it.
-fn delivery(body: &str) -> Event {
-    Event::load("webhooks/whatsapp-messages.json")
-        .raw_body(body)
-        .header(
-            "x-hub-signature-256",
-            &sign_sha256(TEST_META_APP_SECRET.as_bytes(), body.as_bytes()),
-        )
-}
+use wiizo_tests::meta_delivery as delivery;
 
 /// An event file's body, re-signed with the test secret.
 fn resigned(name: &str) -> Event {
@@ -305,8 +297,7 @@ async fn batches_land_once_in_their_companies_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batches_land_once_in_their_companies_on_dynamodb() {
-    batches_land_once_in_their_companies(Arc::new(dynamo_store_on(&dynamodb_endpoint()).await))
-        .await;
+    batches_land_once_in_their_companies(wiizo_tests::dynamo_store().await).await;
 }
 
 #[tokio::test]

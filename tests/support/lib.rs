@@ -204,6 +204,16 @@ impl Event {
     }
 }
 
+/// A Meta webhook delivery of `body`, signed with the test app secret as Meta signs it.
+pub fn meta_delivery(body: &str) -> Event {
+    Event::load("webhooks/whatsapp-messages.json")
+        .raw_body(body)
+        .header(
+            "x-hub-signature-256",
+            &shared::signature::sign_sha256(TEST_META_APP_SECRET.as_bytes(), body.as_bytes()),
+        )
+}
+
 /// A response, read the way a client reads it.
 #[derive(Debug)]
 pub struct Answer {

@@ -273,6 +273,16 @@ pub fn message_sk(m: &Message) -> String {
     )
 }
 
+/// The claim that makes a channel id belong to one message, and leads statuses to it.
+pub fn message_claim(company: &CompanyId, m: &Message, external_id: &str) -> Item {
+    item([
+        ("pk", Some(s(company_pk(company)))),
+        ("sk", Some(s(format!("MSGID#{external_id}")))),
+        ("message_id", Some(s(m.id.to_string()))),
+        ("message_sk", Some(s(message_sk(m)))),
+    ])
+}
+
 pub fn message_item(company: &CompanyId, m: &Message) -> Item {
     item([
         ("pk", Some(s(company_pk(company)))),

@@ -867,13 +867,7 @@ impl Store for DynamoStore {
             self.create(message_item(company, &stored))?,
         ];
         if let Some(external) = &stored.external_id {
-            // One message per channel id: the claim names the message for later statuses.
-            items.push(self.create(item([
-                ("pk", Some(s(&pk))),
-                ("sk", Some(s(format!("MSGID#{external}")))),
-                ("message_id", Some(s(stored.id.to_string()))),
-                ("message_sk", Some(s(message_sk(&stored)))),
-            ]))?);
+            items.push(self.create(message_claim(company, &stored, external))?);
         }
         match self.transact(items).await {
             Ok(()) => {}
@@ -1260,7 +1254,6 @@ impl Store for DynamoStore {
         status: DeliveryStatus,
         error: Option<serde_json::Value>,
     ) -> StoreResult<Message> {
-        let pk = company_pk(company);
         let mut next = message.clone();
         if let Some(external) = external_id {
             next.external_id = Some(external.to_string());
@@ -1269,12 +1262,7 @@ impl Store for DynamoStore {
         next.error = error;
         let mut items = vec![self.put(message_item(company, &next), Some("attribute_exists(pk)"))?];
         if let (Some(external), None) = (external_id, &message.external_id) {
-            items.push(self.create(item([
-                ("pk", Some(s(&pk))),
-                ("sk", Some(s(format!("MSGID#{external}")))),
-                ("message_id", Some(s(next.id.to_string()))),
-                ("message_sk", Some(s(message_sk(&next)))),
-            ]))?);
+            items.push(self.create(message_claim(company, &next, external))?);
         }
         match self.transact(items).await {
             Ok(()) => {}
