@@ -401,18 +401,18 @@ impl DynamoStore {
                 .expression_attribute_values(":now", n(now_us))
                 .expression_attribute_values(":max", n(gcra.max_tat_before(now_us)))
                 .expression_attribute_values(":exp", n(expires))
-                .return_values(ReturnValue::UpdatedNew)
+                .return_values(ReturnValue::AllNew)
                 .send()
                 .await;
             match in_use {
                 Ok(out) => {
-                    let tat = out
-                        .attributes
-                        .as_ref()
-                        .map(|a| get_n(a, "tat"))
-                        .transpose()?
-                        .unwrap_or(now_us);
-                    return Ok(gcra.allowed(tat, now_us));
+                    let bucket = out.attributes.unwrap_or_default();
+                    let tat = get_n(&bucket, "tat")?;
+                    // A process whose clock reading predates the bucket's last rest counts
+                    // from the rest, as SQLite counts no negative elapsed time: so
+                    // `X-RateLimit-Remaining` never repeats across processes.
+                    let rested_at = get_n(&bucket, "rested_at").unwrap_or(now_us);
+                    return Ok(gcra.allowed(tat, now_us.max(rested_at)));
                 }
                 Err(e) if condition_failed(&e) => {}
                 Err(e) => return Err(sdk_error(e)),
@@ -423,7 +423,7 @@ impl DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(k.clone()))
-                .update_expression("SET tat = :tat, #exp = :exp")
+                .update_expression("SET tat = :tat, rested_at = :now, #exp = :exp")
                 .condition_expression("attribute_not_exists(tat) OR tat <= :now")
                 .expression_attribute_names("#exp", TTL_ATTRIBUTE)
                 .expression_attribute_values(":tat", n(now_us + gcra.interval_us))
