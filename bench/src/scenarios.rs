@@ -155,7 +155,7 @@ async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String
     store
         .update_company(
             &company,
-            shared::store::CompanyChange {
+            shared::domain::company::CompanyChange {
                 settings: Some(settings),
                 ..Default::default()
             },

@@ -10,7 +10,8 @@ use serde_json::json;
 use shared::auth::Role;
 use shared::domain::conversation::{Channel, NewMessage, Role as MessageRole};
 use shared::domain::lead::LeadId;
-use shared::store::{DynamoStore, Store};
+use shared::store::prelude::*;
+use shared::store::DynamoStore;
 use wiizo_tests::{app_on, company, dynamo_store_on, dynamodb_endpoint, send, Event};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,8 +3,8 @@
 use std::process::Command;
 
 use serde_json::json;
+use shared::domain::company::CompanyChange;
 use shared::domain::lead::LeadQuery;
-use shared::store::CompanyChange;
 use wiizo_tests::{sqlite_store_at, temp_db_path};
 
 #[tokio::test]

@@ -652,7 +652,7 @@ pub async fn messages_keep_order_and_move_the_conversation(store: &dyn Store) {
 }
 
 pub async fn company_settings_change_and_names_stay_unique(store: &dyn Store) {
-    use shared::store::CompanyChange;
+    use shared::domain::company::CompanyChange;
     let a = store.create_company("Padaria Pão Quente").await.expect("a");
     let b = store.create_company("Oficina do Zé").await.expect("b");
     let settings = json!({"timezone": "America/Manaus", "rate_limits": {"leads": {"per_hour": 50, "burst": 5}}});

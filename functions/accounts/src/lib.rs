@@ -16,9 +16,10 @@ use serde_json::{json, Value};
 use shared::domain::account::{
     generate_api_key, patch_settings, ApiKeyInput, ChannelChange, NewApiKey, NewChannelAccount,
 };
+use shared::domain::company::CompanyChange;
 use shared::domain::parse_body;
 use shared::http::{respond, Ctx, Reply};
-use shared::store::{CompanyChange, StoreError};
+use shared::store::StoreError;
 use shared::{ApiError, App};
 use uuid::Uuid;
 

@@ -36,6 +36,14 @@ pub struct Company {
     pub updated_at: Timestamp,
 }
 
+/// A change to a company: absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyChange {
+    pub name: Option<String>,
+    pub domain: Option<Option<String>>,
+    pub settings: Option<serde_json::Value>,
+}
+
 /// A new company's settings: the product's defaults, changed later through `/api/company`.
 pub fn default_settings() -> Value {
     serde_json::json!({

@@ -1,5 +1,6 @@
-//! The store: one trait of domain operations, scoped by company, with interchangeable
-//! backends. Handlers see only this trait.
+//! The store: traits of domain operations, one per aggregate, scoped by company, with
+//! interchangeable backends (`docs/architecture.md`, "Store"). Handlers and use cases see
+//! only these traits; `use shared::store::prelude::*` brings them all into scope.
 
 pub mod dynamodb;
 mod sqlite;
@@ -12,11 +13,17 @@ use uuid::Uuid;
 pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
+/// Every aggregate's trait, so that `store.create_lead(…)` resolves on a `&dyn Store`.
+pub mod prelude {
+    pub use super::{AccountStore, ConversationStore, GuardStore, LeadStore, MessageStore, Store};
+}
+
 use crate::config::StoreConfig;
 use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
     NewChannelAccount,
 };
+use crate::domain::company::CompanyChange;
 use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationView, Message,
     NewMessage, StatusOutcome,
@@ -52,91 +59,19 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The whole store: every aggregate's operations, and a health check. Handlers and use
+/// cases take `&dyn Store`; a backend implements each aggregate's trait in a file named
+/// after it.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: LeadStore + ConversationStore + MessageStore + AccountStore + GuardStore {
     /// A cheap round trip, for the health route.
     async fn ping(&self) -> StoreResult<()>;
+}
 
-    async fn create_company(&self, name: &str) -> StoreResult<Company>;
-    async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>>;
-    async fn get_company(&self, id: &CompanyId) -> StoreResult<Company>;
-    async fn update_company(&self, id: &CompanyId, change: CompanyChange) -> StoreResult<Company>;
-
-    /// Stores a new key (its hash only) for the company.
-    async fn create_api_key(&self, company: &CompanyId, key: NewApiKey) -> StoreResult<ApiKey>;
-    async fn list_api_keys(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>>;
-    /// Revokes a key: it stays listed, inactive, and authenticates no more.
-    async fn revoke_api_key(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
-    /// The active key with this hash, whichever company it belongs to.
-    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
-    async fn touch_api_key(&self, company: &CompanyId, id: Uuid, at: Timestamp) -> StoreResult<()>;
-
-    /// Connects a channel account; its external id belongs to one company at most
-    /// ([`StoreError::Duplicate`] names the holder's channel id).
-    async fn create_channel(
-        &self,
-        company: &CompanyId,
-        channel: NewChannelAccount,
-    ) -> StoreResult<ChannelAccount>;
-    async fn list_channels(&self, company: &CompanyId) -> StoreResult<Vec<ChannelAccount>>;
-    async fn get_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelAccount>;
-    async fn update_channel(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-        change: ChannelChange,
-    ) -> StoreResult<ChannelAccount>;
-    async fn delete_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
-    /// The access token, for the code that calls Meta; nothing that answers a client asks.
-    async fn channel_token(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken>;
-    /// The account a webhook's channel id names, whichever company holds it.
-    async fn find_channel(
-        &self,
-        channel: Channel,
-        external_id: &str,
-    ) -> StoreResult<Option<ChannelAccount>>;
-
-    /// Creates a custom inbound endpoint with its signing secret.
-    async fn create_inbound_endpoint(
-        &self,
-        company: &CompanyId,
-        name: &str,
-        client_id: &str,
-        secret: &AccessToken,
-    ) -> StoreResult<InboundEndpoint>;
-    async fn list_inbound_endpoints(
-        &self,
-        company: &CompanyId,
-    ) -> StoreResult<Vec<InboundEndpoint>>;
-    async fn delete_inbound_endpoint(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
-    /// The endpoint a `client_id` names, with its secret, whichever company has it.
-    async fn find_inbound_endpoint(
-        &self,
-        client_id: &str,
-    ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>>;
-
-    /// Takes one token from the bucket `key`, atomically across every process.
-    async fn take_rate_token(&self, key: &str, limit: &Limit, now_ms: i64)
-        -> StoreResult<Decision>;
-
-    /// Claims an `Idempotency-Key` for a request with this fingerprint.
-    async fn claim_idempotency_key(
-        &self,
-        company: &CompanyId,
-        key: &str,
-        fingerprint: &str,
-        now: Timestamp,
-    ) -> StoreResult<Claim>;
-    /// Keeps the answer of a claimed key for replay.
-    async fn finish_idempotency_key(
-        &self,
-        company: &CompanyId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()>;
-    /// Releases a claimed key whose request failed, so a retry runs it again.
-    async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()>;
-
+/// Leads and their history: the CRM's aggregate root. Erasing a lead erases
+/// everything it owns (see [`OWNED_BY_A_LEAD`] and `docs/architecture.md`).
+#[async_trait]
+pub trait LeadStore: Send + Sync {
     /// Creates a lead and its `created` history entry. A phone (ninth-digit rule
     /// included) or e-mail already used in the company is a [`StoreError::Duplicate`].
     async fn create_lead(
@@ -158,7 +93,12 @@ pub trait Store: Send + Sync {
     /// Deletes the lead with its history, conversations and messages.
     async fn delete_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<()>;
     async fn lead_history(&self, company: &CompanyId, id: LeadId) -> StoreResult<Vec<LeadEvent>>;
+}
 
+/// Conversations of a lead on a channel, and the Instagram/Messenger users a lead
+/// writes from.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
     async fn create_conversation(
         &self,
         company: &CompanyId,
@@ -180,6 +120,33 @@ pub trait Store: Send + Sync {
         id: Uuid,
         change: ConversationChange,
     ) -> StoreResult<Conversation>;
+    /// The lead an Instagram or Messenger user (by scoped id) belongs to.
+    async fn find_contact(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+    ) -> StoreResult<Option<LeadId>>;
+    /// The scoped user id a lead writes from on `channel`, to answer them there.
+    async fn contact_of(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        channel: Channel,
+    ) -> StoreResult<Option<String>>;
+    /// Ties a scoped user id to a lead; [`StoreError::Duplicate`] names the lead it has.
+    async fn claim_contact(
+        &self,
+        company: &CompanyId,
+        channel: Channel,
+        user_id: &str,
+        lead: LeadId,
+    ) -> StoreResult<()>;
+}
+
+/// The messages of a conversation and their delivery statuses.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
     /// Stores a message and moves the conversation's clocks. A message with a channel id
     /// is stored once: another with the same id is a [`StoreError::Duplicate`] naming the
     /// stored one. A status that arrived before it is applied as it is stored.
@@ -189,6 +156,11 @@ pub trait Store: Send + Sync {
         conversation: Uuid,
         message: NewMessage,
     ) -> StoreResult<Message>;
+    async fn list_messages(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+    ) -> StoreResult<Vec<Message>>;
     /// Records what the channel said about a message this service sent: its channel id
     /// (then claimed like an inbound one's), its status and Meta's error. A status that
     /// arrived for that id before this is applied.
@@ -215,41 +187,92 @@ pub trait Store: Send + Sync {
         company: &CompanyId,
         external_id: &str,
     ) -> StoreResult<Option<Uuid>>;
-    /// The lead an Instagram or Messenger user (by scoped id) belongs to.
-    async fn find_contact(
-        &self,
-        company: &CompanyId,
-        channel: Channel,
-        user_id: &str,
-    ) -> StoreResult<Option<LeadId>>;
-    /// The scoped user id a lead writes from on `channel`, to answer them there.
-    async fn contact_of(
-        &self,
-        company: &CompanyId,
-        lead: LeadId,
-        channel: Channel,
-    ) -> StoreResult<Option<String>>;
-    /// Ties a scoped user id to a lead; [`StoreError::Duplicate`] names the lead it has.
-    async fn claim_contact(
-        &self,
-        company: &CompanyId,
-        channel: Channel,
-        user_id: &str,
-        lead: LeadId,
-    ) -> StoreResult<()>;
-    async fn list_messages(
-        &self,
-        company: &CompanyId,
-        conversation: Uuid,
-    ) -> StoreResult<Vec<Message>>;
 }
 
-/// A change to a company: absent fields stay as they are.
-#[derive(Debug, Clone, Default)]
-pub struct CompanyChange {
-    pub name: Option<String>,
-    pub domain: Option<Option<String>>,
-    pub settings: Option<serde_json::Value>,
+/// A company's own configuration: the company, its API keys, its channel accounts
+/// and its custom inbound endpoints.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn create_company(&self, name: &str) -> StoreResult<Company>;
+    async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>>;
+    async fn get_company(&self, id: &CompanyId) -> StoreResult<Company>;
+    async fn update_company(&self, id: &CompanyId, change: CompanyChange) -> StoreResult<Company>;
+    /// Stores a new key (its hash only) for the company.
+    async fn create_api_key(&self, company: &CompanyId, key: NewApiKey) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes a key: it stays listed, inactive, and authenticates no more.
+    async fn revoke_api_key(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
+    /// The active key with this hash, whichever company it belongs to.
+    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn touch_api_key(&self, company: &CompanyId, id: Uuid, at: Timestamp) -> StoreResult<()>;
+    /// Connects a channel account; its external id belongs to one company at most
+    /// ([`StoreError::Duplicate`] names the holder's channel id).
+    async fn create_channel(
+        &self,
+        company: &CompanyId,
+        channel: NewChannelAccount,
+    ) -> StoreResult<ChannelAccount>;
+    async fn list_channels(&self, company: &CompanyId) -> StoreResult<Vec<ChannelAccount>>;
+    async fn get_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelAccount>;
+    async fn update_channel(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        change: ChannelChange,
+    ) -> StoreResult<ChannelAccount>;
+    async fn delete_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
+    /// The access token, for the code that calls Meta; nothing that answers a client asks.
+    async fn channel_token(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken>;
+    /// The account a webhook's channel id names, whichever company holds it.
+    async fn find_channel(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<ChannelAccount>>;
+    /// Creates a custom inbound endpoint with its signing secret.
+    async fn create_inbound_endpoint(
+        &self,
+        company: &CompanyId,
+        name: &str,
+        client_id: &str,
+        secret: &AccessToken,
+    ) -> StoreResult<InboundEndpoint>;
+    async fn list_inbound_endpoints(
+        &self,
+        company: &CompanyId,
+    ) -> StoreResult<Vec<InboundEndpoint>>;
+    async fn delete_inbound_endpoint(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
+    /// The endpoint a `client_id` names, with its secret, whichever company has it.
+    async fn find_inbound_endpoint(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>>;
+}
+
+/// What guards a request before its route runs: rate-limit buckets and
+/// `Idempotency-Key` records.
+#[async_trait]
+pub trait GuardStore: Send + Sync {
+    /// Takes one token from the bucket `key`, atomically across every process.
+    async fn take_rate_token(&self, key: &str, limit: &Limit, now_ms: i64)
+        -> StoreResult<Decision>;
+    /// Claims an `Idempotency-Key` for a request with this fingerprint.
+    async fn claim_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<Claim>;
+    /// Keeps the answer of a claimed key for replay.
+    async fn finish_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Releases a claimed key whose request failed, so a retry runs it again.
+    async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()>;
 }
 
 /// Prepares the configured backend for use: applies SQLite's migrations, or creates the

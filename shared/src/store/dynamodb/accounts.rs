@@ -1,44 +1,51 @@
-//! DynamoDB: API keys, channel accounts, rate buckets and idempotency records.
-//!
-//! | entity | pk | sk | note |
-//! |---|---|---|---|
-//! | API key | `C#{company}` | `APIKEY#{id}` | listed by Query begins_with |
-//! | API key lookup | `APIKEYHASH#{sha256}` | `APIKEY` | authentication; deleted on revoke |
-//! | channel account | `C#{company}` | `CHANNEL#{id}` | holds the access token |
-//! | channel lookup | `CHANNELID#{channel}#{external id}` | `CHANNEL` | webhook routing; one company per id |
-//! | inbound endpoint | `C#{company}` | `INBOUND#{id}` | holds the signing secret |
-//! | inbound endpoint lookup | `INBOUNDID#{client_id}` | `INBOUND` | `POST /webhooks/{client_id}` |
-//! | rate bucket | `RATE#{company}:{group}` or `RATE#inbound:{client_id}` | `RATE` | GCRA: one conditional update; TTL |
-//! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
+//! DynamoDB: companies, API keys, channel accounts and custom inbound endpoints.
 
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use uuid::Uuid;
 
-use super::items::{get_n, get_s, item, key, n, opt_s, s, Item};
-use super::schema::{company_pk, TTL_ATTRIBUTE};
+use super::items::*;
+use super::keys::{self, company_pk};
 use super::{built, condition_failed, sdk_error, DynamoStore, TxError};
 use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
     NewChannelAccount,
 };
+use crate::domain::company::{default_settings, name_key, CompanyChange};
 use crate::domain::conversation::Channel;
-use crate::domain::idempotency::{self, Claim, StoredResponse};
-use crate::domain::rate_limit::{Decision, Gcra, Limit};
-use crate::domain::{CompanyId, Timestamp};
+use crate::domain::{Company, CompanyId, Timestamp};
+use crate::store::prelude::*;
 use crate::store::{StoreError, StoreResult};
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Internal(format!("unreadable {what} in the table"))
+pub fn company_item(c: &Company, name_key: &str) -> Item {
+    item([
+        ("pk", Some(s(keys::company(&c.id).0))),
+        ("sk", Some(s(keys::company(&c.id).1))),
+        ("id", Some(s(c.id.as_str()))),
+        ("name", Some(s(&c.name))),
+        ("name_key", Some(s(name_key))),
+        ("domain", c.domain.as_deref().map(s)),
+        ("settings", Some(s(c.settings.to_string()))),
+        ("created_at", Some(s(c.created_at.as_string()))),
+        ("updated_at", Some(s(c.updated_at.as_string()))),
+    ])
 }
 
-fn ts(i: &Item, k: &str) -> StoreResult<Timestamp> {
-    Timestamp::parse(&get_s(i, k)?).ok_or_else(|| corrupt(k))
+pub fn company_from(i: &Item) -> StoreResult<Company> {
+    Ok(Company {
+        id: CompanyId::new(get_s(i, "id")?),
+        name: get_s(i, "name")?,
+        domain: opt_s(i, "domain"),
+        settings: get_json(i, "settings")?,
+        created_at: get_ts(i, "created_at")?,
+        updated_at: get_ts(i, "updated_at")?,
+    })
 }
 
 fn key_item(company: &CompanyId, k: &ApiKey, hash: &str) -> StoreResult<Item> {
     Ok(item([
         ("pk", Some(s(company_pk(company)))),
-        ("sk", Some(s(format!("APIKEY#{}", k.id)))),
+        ("sk", Some(s(keys::api_key_sk(k.id)))),
         ("id", Some(s(k.id.to_string()))),
         ("company_id", Some(s(company.as_str()))),
         ("name", Some(s(&k.name))),
@@ -64,7 +71,7 @@ fn key_from(i: &Item) -> StoreResult<ApiKey> {
         prefix: get_s(i, "prefix")?,
         scopes: serde_json::from_str(&get_s(i, "scopes")?).map_err(|_| corrupt("scopes"))?,
         active: get_n(i, "active")? == 1,
-        created_at: ts(i, "created_at")?,
+        created_at: get_ts(i, "created_at")?,
         last_used_at: opt_s(i, "last_used_at").and_then(|t| Timestamp::parse(&t)),
         created_by: get_s(i, "created_by")?,
     })
@@ -78,40 +85,146 @@ fn channel_from(i: &Item) -> StoreResult<ChannelAccount> {
         external_id: get_s(i, "external_id")?,
         name: get_s(i, "name")?,
         token_hint: AccessToken::new(get_s(i, "access_token")?).hint(),
-        created_at: ts(i, "created_at")?,
-        updated_at: ts(i, "updated_at")?,
+        created_at: get_ts(i, "created_at")?,
+        updated_at: get_ts(i, "updated_at")?,
     })
 }
 
-fn channel_lookup_pk(channel: Channel, external_id: &str) -> String {
-    format!("CHANNELID#{}#{external_id}", channel.as_str())
+fn endpoint_from(i: &Item) -> StoreResult<(InboundEndpoint, AccessToken)> {
+    Ok((
+        InboundEndpoint {
+            id: Uuid::parse_str(&get_s(i, "id")?).map_err(|_| corrupt("id"))?,
+            company_id: CompanyId::new(get_s(i, "company_id")?),
+            client_id: get_s(i, "client_id")?,
+            name: get_s(i, "name")?,
+            created_at: get_ts(i, "created_at")?,
+        },
+        AccessToken::new(get_s(i, "secret")?),
+    ))
 }
 
 impl DynamoStore {
-    /// Deletes these items together, in one transaction.
-    async fn delete_all(&self, keys: Vec<Item>) -> StoreResult<()> {
-        let items = keys
-            .into_iter()
-            .map(|k| {
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(k))
-                    .build()
-                    .map(|d| TransactWriteItem::builder().delete(d).build())
-                    .map_err(built)
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.transact(items).await.map_err(|e| match e {
-            TxError::Conditions(_) => StoreError::NotFound,
-            TxError::Store(e) => e,
-        })
+    async fn channel_item(&self, company: &CompanyId, id: Uuid) -> StoreResult<Item> {
+        self.get(company_pk(company), keys::channel_sk(id))
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    async fn create_company(&self, name: &str) -> StoreResult<Company> {
+        let now = Timestamp::now();
+        let company = Company {
+            id: CompanyId::new(Uuid::now_v7().to_string()),
+            name: name.trim().to_string(),
+            domain: None,
+            settings: default_settings(),
+            created_at: now,
+            updated_at: now,
+        };
+        let key_name = name_key(name);
+        let name_item = item([
+            ("pk", Some(s(keys::company_name(&key_name).0))),
+            ("sk", Some(s(keys::company_name(&key_name).1))),
+            ("company_id", Some(s(company.id.as_str()))),
+        ]);
+        let items = vec![
+            self.create(name_item)?,
+            self.create(company_item(&company, &key_name))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(company),
+            Err(TxError::Conditions(_)) => match self.find_company_by_name(name).await? {
+                Some(existing) => Err(StoreError::Duplicate {
+                    field: "name",
+                    existing_id: existing.id.to_string(),
+                }),
+                None => Err(StoreError::Conflict(
+                    "the company name is being taken; try again".into(),
+                )),
+            },
+            Err(TxError::Store(e)) => Err(e),
+        }
     }
 
-    pub(super) async fn create_api_key_impl(
-        &self,
-        company: &CompanyId,
-        new: NewApiKey,
-    ) -> StoreResult<ApiKey> {
+    async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>> {
+        let Some(claim) = self
+            .get(
+                keys::company_name(&name_key(name)).0,
+                keys::company_name(&name_key(name)).1,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = CompanyId::new(get_s(&claim, "company_id")?);
+        match self.get_company(&id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_company(&self, id: &CompanyId) -> StoreResult<Company> {
+        let item = self
+            .get(keys::company(id).0, keys::company(id).1)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        company_from(&item)
+    }
+
+    async fn update_company(&self, id: &CompanyId, change: CompanyChange) -> StoreResult<Company> {
+        let mut company = self.get_company(id).await?;
+        let old_key = name_key(&company.name);
+        if let Some(name) = &change.name {
+            company.name = name.trim().to_string();
+        }
+        if let Some(domain) = change.domain {
+            company.domain = domain;
+        }
+        if let Some(settings) = change.settings {
+            company.settings = settings;
+        }
+        company.updated_at = Timestamp::now();
+        let new_key = name_key(&company.name);
+        let mut items = vec![self.put(
+            company_item(&company, &new_key),
+            Some("attribute_exists(pk)"),
+        )?];
+        if new_key != old_key {
+            items.push(self.create(item([
+                ("pk", Some(s(keys::company_name(&new_key).0))),
+                ("sk", Some(s(keys::company_name(&new_key).1))),
+                ("company_id", Some(s(id.as_str()))),
+            ]))?);
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some({
+                    let (pk, sk) = keys::company_name(&old_key);
+                    key(pk, sk)
+                }))
+                .build()
+                .map_err(built)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(company),
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(StoreError::NotFound),
+            Err(TxError::Conditions(_)) => match self.find_company_by_name(&company.name).await? {
+                Some(other) => Err(StoreError::Duplicate {
+                    field: "name",
+                    existing_id: other.id.to_string(),
+                }),
+                None => Err(StoreError::Conflict(
+                    "the name is being taken; try again".into(),
+                )),
+            },
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn create_api_key(&self, company: &CompanyId, new: NewApiKey) -> StoreResult<ApiKey> {
         let k = ApiKey {
             id: Uuid::now_v7(),
             company_id: company.clone(),
@@ -124,8 +237,8 @@ impl DynamoStore {
             created_by: new.created_by,
         };
         let lookup = item([
-            ("pk", Some(s(format!("APIKEYHASH#{}", new.hash)))),
-            ("sk", Some(s("APIKEY"))),
+            ("pk", Some(s(keys::api_key_lookup(&new.hash).0))),
+            ("sk", Some(s(keys::api_key_lookup(&new.hash).1))),
             ("company_id", Some(s(company.as_str()))),
             ("key_id", Some(s(k.id.to_string()))),
         ]);
@@ -142,22 +255,18 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn list_api_keys_impl(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>> {
-        self.query_prefix(&company_pk(company), "APIKEY#")
+    async fn list_api_keys(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>> {
+        self.query_prefix(&company_pk(company), keys::API_KEY_PREFIX)
             .await?
             .iter()
             .map(key_from)
             .collect()
     }
 
-    pub(super) async fn revoke_api_key_impl(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-    ) -> StoreResult<()> {
+    async fn revoke_api_key(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
         let pk = company_pk(company);
         let stored = self
-            .get(pk.clone(), format!("APIKEY#{id}"))
+            .get(pk.clone(), keys::api_key_sk(id))
             .await?
             .ok_or(StoreError::NotFound)?;
         let hash = get_s(&stored, "key_hash")?;
@@ -165,7 +274,10 @@ impl DynamoStore {
         revoked.insert("active".into(), n(0));
         let delete = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(format!("APIKEYHASH#{hash}"), "APIKEY")))
+            .set_key(Some({
+                let (pk, sk) = keys::api_key_lookup(&hash);
+                key(pk, sk)
+            }))
             .build()
             .map_err(built)?;
         let items = vec![
@@ -179,36 +291,28 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn find_api_key_impl(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
         let Some(lookup) = self
-            .get(format!("APIKEYHASH#{hash}"), "APIKEY".into())
+            .get(keys::api_key_lookup(hash).0, keys::api_key_lookup(hash).1)
             .await?
         else {
             return Ok(None);
         };
         let company = CompanyId::new(get_s(&lookup, "company_id")?);
         let id = get_s(&lookup, "key_id")?;
-        let Some(stored) = self
-            .get(company_pk(&company), format!("APIKEY#{id}"))
-            .await?
-        else {
+        let Some(stored) = self.get(company_pk(&company), keys::api_key_sk(id)).await? else {
             return Ok(None);
         };
         let k = key_from(&stored)?;
         Ok(k.active.then_some(k))
     }
 
-    pub(super) async fn touch_api_key_impl(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-        at: Timestamp,
-    ) -> StoreResult<()> {
+    async fn touch_api_key(&self, company: &CompanyId, id: Uuid, at: Timestamp) -> StoreResult<()> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(company_pk(company), format!("APIKEY#{id}"))))
+            .set_key(Some(key(company_pk(company), keys::api_key_sk(id))))
             .update_expression("SET last_used_at = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", s(at.as_string()))
@@ -221,7 +325,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn create_channel_impl(
+    async fn create_channel(
         &self,
         company: &CompanyId,
         c: NewChannelAccount,
@@ -230,7 +334,7 @@ impl DynamoStore {
         let id = Uuid::now_v7();
         let stored = item([
             ("pk", Some(s(company_pk(company)))),
-            ("sk", Some(s(format!("CHANNEL#{id}")))),
+            ("sk", Some(s(keys::channel_sk(id)))),
             ("id", Some(s(id.to_string()))),
             ("company_id", Some(s(company.as_str()))),
             ("channel", Some(s(c.channel.as_str()))),
@@ -241,8 +345,14 @@ impl DynamoStore {
             ("updated_at", Some(s(now.as_string()))),
         ]);
         let lookup = item([
-            ("pk", Some(s(channel_lookup_pk(c.channel, &c.external_id)))),
-            ("sk", Some(s("CHANNEL"))),
+            (
+                "pk",
+                Some(s(keys::channel_lookup(c.channel, &c.external_id).0)),
+            ),
+            (
+                "sk",
+                Some(s(keys::channel_lookup(c.channel, &c.external_id).1)),
+            ),
             ("company_id", Some(s(company.as_str()))),
             ("channel_id", Some(s(id.to_string()))),
         ]);
@@ -255,8 +365,8 @@ impl DynamoStore {
             Err(TxError::Conditions(_)) => {
                 let holder = self
                     .get(
-                        channel_lookup_pk(c.channel, &c.external_id),
-                        "CHANNEL".into(),
+                        keys::channel_lookup(c.channel, &c.external_id).0,
+                        keys::channel_lookup(c.channel, &c.external_id).1,
                     )
                     .await?;
                 match holder.as_ref().and_then(|h| opt_s(h, "channel_id")) {
@@ -273,32 +383,19 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn list_channels_impl(
-        &self,
-        company: &CompanyId,
-    ) -> StoreResult<Vec<ChannelAccount>> {
-        self.query_prefix(&company_pk(company), "CHANNEL#")
+    async fn list_channels(&self, company: &CompanyId) -> StoreResult<Vec<ChannelAccount>> {
+        self.query_prefix(&company_pk(company), keys::CHANNEL_PREFIX)
             .await?
             .iter()
             .map(channel_from)
             .collect()
     }
 
-    async fn channel_item(&self, company: &CompanyId, id: Uuid) -> StoreResult<Item> {
-        self.get(company_pk(company), format!("CHANNEL#{id}"))
-            .await?
-            .ok_or(StoreError::NotFound)
-    }
-
-    pub(super) async fn get_channel_impl(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-    ) -> StoreResult<ChannelAccount> {
+    async fn get_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelAccount> {
         channel_from(&self.channel_item(company, id).await?)
     }
 
-    pub(super) async fn update_channel_impl(
+    async fn update_channel(
         &self,
         company: &CompanyId,
         id: Uuid,
@@ -327,40 +424,35 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn delete_channel_impl(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-    ) -> StoreResult<()> {
+    async fn delete_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
         let stored = self.channel_item(company, id).await?;
         let channel =
             Channel::parse(&get_s(&stored, "channel")?).ok_or_else(|| corrupt("channel"))?;
         let external_id = get_s(&stored, "external_id")?;
-        self.delete_all(vec![
-            key(company_pk(company), format!("CHANNEL#{id}")),
-            key(channel_lookup_pk(channel, &external_id), "CHANNEL"),
-        ])
+        self.delete_all(vec![key(company_pk(company), keys::channel_sk(id)), {
+            let (pk, sk) = keys::channel_lookup(channel, &external_id);
+            key(pk, sk)
+        }])
         .await
     }
 
-    pub(super) async fn channel_token_impl(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-    ) -> StoreResult<AccessToken> {
+    async fn channel_token(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken> {
         Ok(AccessToken::new(get_s(
             &self.channel_item(company, id).await?,
             "access_token",
         )?))
     }
 
-    pub(super) async fn find_channel_impl(
+    async fn find_channel(
         &self,
         channel: Channel,
         external_id: &str,
     ) -> StoreResult<Option<ChannelAccount>> {
         let Some(lookup) = self
-            .get(channel_lookup_pk(channel, external_id), "CHANNEL".into())
+            .get(
+                keys::channel_lookup(channel, external_id).0,
+                keys::channel_lookup(channel, external_id).1,
+            )
             .await?
         else {
             return Ok(None);
@@ -368,209 +460,14 @@ impl DynamoStore {
         let company = CompanyId::new(get_s(&lookup, "company_id")?);
         let id =
             Uuid::parse_str(&get_s(&lookup, "channel_id")?).map_err(|_| corrupt("channel_id"))?;
-        match self.get_channel_impl(&company, id).await {
+        match self.get_channel(&company, id).await {
             Ok(c) => Ok(Some(c)),
             Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// One atomic conditional update per request (GCRA, see [`Gcra`]): contention costs
-    /// at most a switch between the "bucket in use" and "bucket rested" cases.
-    pub(super) async fn take_rate_token_impl(
-        &self,
-        bucket_key: &str,
-        limit: &Limit,
-        now_ms: i64,
-    ) -> StoreResult<Decision> {
-        let gcra = Gcra::of(limit);
-        let now_us = now_ms * 1000;
-        let k = key(format!("RATE#{bucket_key}"), "RATE");
-        let expires = now_ms / 1000 + i64::from(limit.period_secs) * 2 + 60;
-        for _ in 0..4 {
-            // The bucket is in use: move its arrival time on by one interval, if it fits.
-            let in_use = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(k.clone()))
-                .update_expression("SET tat = tat + :interval, #exp = :exp")
-                .condition_expression("tat > :now AND tat <= :max")
-                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                .expression_attribute_values(":interval", n(gcra.interval_us))
-                .expression_attribute_values(":now", n(now_us))
-                .expression_attribute_values(":max", n(gcra.max_tat_before(now_us)))
-                .expression_attribute_values(":exp", n(expires))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match in_use {
-                Ok(out) => {
-                    let bucket = out.attributes.unwrap_or_default();
-                    let tat = get_n(&bucket, "tat")?;
-                    // A process whose clock reading predates the bucket's last rest counts
-                    // from the rest, as SQLite counts no negative elapsed time: so
-                    // `X-RateLimit-Remaining` never repeats across processes.
-                    let rested_at = get_n(&bucket, "rested_at").unwrap_or(now_us);
-                    return Ok(gcra.allowed(tat, now_us.max(rested_at)));
-                }
-                Err(e) if condition_failed(&e) => {}
-                Err(e) => return Err(sdk_error(e)),
-            }
-            // The bucket rested (or is new): it starts again from now.
-            let rested = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(k.clone()))
-                .update_expression("SET tat = :tat, rested_at = :now, #exp = :exp")
-                .condition_expression("attribute_not_exists(tat) OR tat <= :now")
-                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                .expression_attribute_values(":tat", n(now_us + gcra.interval_us))
-                .expression_attribute_values(":now", n(now_us))
-                .expression_attribute_values(":exp", n(expires))
-                .send()
-                .await;
-            match rested {
-                Ok(_) => return Ok(gcra.allowed(now_us + gcra.interval_us, now_us)),
-                Err(e) if condition_failed(&e) => {}
-                Err(e) => return Err(sdk_error(e)),
-            }
-            // Neither: the bucket may be empty.
-            let Some(bucket) = self
-                .get(format!("RATE#{bucket_key}"), "RATE".into())
-                .await?
-            else {
-                continue;
-            };
-            let tat = get_n(&bucket, "tat")?;
-            if tat > gcra.max_tat_before(now_us) {
-                return Ok(gcra.refused(tat, now_us));
-            }
-        }
-        Err(StoreError::Unavailable(
-            "the rate-limit bucket is too contended".into(),
-        ))
-    }
-
-    pub(super) async fn claim_idempotency_key_impl(
-        &self,
-        company: &CompanyId,
-        idem_key: &str,
-        fingerprint: &str,
-        now: Timestamp,
-    ) -> StoreResult<Claim> {
-        let now_s = now.inner().timestamp();
-        let pk = company_pk(company);
-        let sk = format!("IDEM#{idem_key}");
-        for _ in 0..3 {
-            let claim = item([
-                ("pk", Some(s(&pk))),
-                ("sk", Some(s(&sk))),
-                ("fingerprint", Some(s(fingerprint))),
-                ("state", Some(s("in_progress"))),
-                ("lease_until", Some(n(now_s + idempotency::LEASE_SECS))),
-                (TTL_ATTRIBUTE, Some(n(now_s + idempotency::TTL_SECS))),
-            ]);
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(claim))
-                .condition_expression(
-                    "attribute_not_exists(pk) OR #exp < :now OR (#state = :running AND lease_until < :now AND fingerprint = :fp)",
-                )
-                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":now", n(now_s))
-                .expression_attribute_values(":running", s("in_progress"))
-                .expression_attribute_values(":fp", s(fingerprint))
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(Claim::Started),
-                Err(e) if condition_failed(&e) => {}
-                Err(e) => return Err(sdk_error(e)),
-            }
-            let Some(existing) = self.get(pk.clone(), sk.clone()).await? else {
-                continue;
-            };
-            if get_s(&existing, "fingerprint")? != fingerprint {
-                return Ok(Claim::Mismatch);
-            }
-            if get_s(&existing, "state")? == "done" {
-                let stored: StoredResponse = serde_json::from_str(&get_s(&existing, "response")?)
-                    .map_err(|_| corrupt("response"))?;
-                return Ok(Claim::Replay(stored));
-            }
-            return Ok(Claim::InProgress);
-        }
-        Err(StoreError::Conflict(
-            "the idempotency key is changing hands; retry".into(),
-        ))
-    }
-
-    pub(super) async fn finish_idempotency_key_impl(
-        &self,
-        company: &CompanyId,
-        idem_key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()> {
-        let text =
-            serde_json::to_string(response).map_err(|e| StoreError::Internal(e.to_string()))?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(company_pk(company), format!("IDEM#{idem_key}"))))
-            .update_expression("SET #state = :done, #response = :r")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#response", "response")
-            .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":r", s(text))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(())
-    }
-
-    pub(super) async fn abandon_idempotency_key_impl(
-        &self,
-        company: &CompanyId,
-        idem_key: &str,
-    ) -> StoreResult<()> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(company_pk(company), format!("IDEM#{idem_key}"))))
-            .condition_expression("#state = :running")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":running", s("in_progress"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(sdk_error(e)),
-        }
-    }
-}
-
-fn endpoint_from(i: &Item) -> StoreResult<(InboundEndpoint, AccessToken)> {
-    Ok((
-        InboundEndpoint {
-            id: Uuid::parse_str(&get_s(i, "id")?).map_err(|_| corrupt("id"))?,
-            company_id: CompanyId::new(get_s(i, "company_id")?),
-            client_id: get_s(i, "client_id")?,
-            name: get_s(i, "name")?,
-            created_at: ts(i, "created_at")?,
-        },
-        AccessToken::new(get_s(i, "secret")?),
-    ))
-}
-
-impl DynamoStore {
-    pub(super) async fn create_inbound_endpoint_impl(
+    async fn create_inbound_endpoint(
         &self,
         company: &CompanyId,
         name: &str,
@@ -586,7 +483,7 @@ impl DynamoStore {
         };
         let stored = item([
             ("pk", Some(s(company_pk(company)))),
-            ("sk", Some(s(format!("INBOUND#{}", endpoint.id)))),
+            ("sk", Some(s(keys::inbound_sk(endpoint.id)))),
             ("id", Some(s(endpoint.id.to_string()))),
             ("company_id", Some(s(company.as_str()))),
             ("client_id", Some(s(client_id))),
@@ -595,8 +492,8 @@ impl DynamoStore {
             ("created_at", Some(s(endpoint.created_at.as_string()))),
         ]);
         let lookup = item([
-            ("pk", Some(s(format!("INBOUNDID#{client_id}")))),
-            ("sk", Some(s("INBOUND"))),
+            ("pk", Some(s(keys::inbound_lookup(client_id).0))),
+            ("sk", Some(s(keys::inbound_lookup(client_id).1))),
             ("company_id", Some(s(company.as_str()))),
             ("endpoint_id", Some(s(endpoint.id.to_string()))),
         ]);
@@ -612,50 +509,46 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn list_inbound_endpoints_impl(
+    async fn list_inbound_endpoints(
         &self,
         company: &CompanyId,
     ) -> StoreResult<Vec<InboundEndpoint>> {
-        self.query_prefix(&company_pk(company), "INBOUND#")
+        self.query_prefix(&company_pk(company), keys::INBOUND_PREFIX)
             .await?
             .iter()
             .map(|i| endpoint_from(i).map(|(e, _)| e))
             .collect()
     }
 
-    pub(super) async fn delete_inbound_endpoint_impl(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-    ) -> StoreResult<()> {
+    async fn delete_inbound_endpoint(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
         let stored = self
-            .get(company_pk(company), format!("INBOUND#{id}"))
+            .get(company_pk(company), keys::inbound_sk(id))
             .await?
             .ok_or(StoreError::NotFound)?;
         let client_id = get_s(&stored, "client_id")?;
-        self.delete_all(vec![
-            key(company_pk(company), format!("INBOUND#{id}")),
-            key(format!("INBOUNDID#{client_id}"), "INBOUND"),
-        ])
+        self.delete_all(vec![key(company_pk(company), keys::inbound_sk(id)), {
+            let (pk, sk) = keys::inbound_lookup(&client_id);
+            key(pk, sk)
+        }])
         .await
     }
 
-    pub(super) async fn find_inbound_endpoint_impl(
+    async fn find_inbound_endpoint(
         &self,
         client_id: &str,
     ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>> {
         let Some(lookup) = self
-            .get(format!("INBOUNDID#{client_id}"), "INBOUND".into())
+            .get(
+                keys::inbound_lookup(client_id).0,
+                keys::inbound_lookup(client_id).1,
+            )
             .await?
         else {
             return Ok(None);
         };
         let company = CompanyId::new(get_s(&lookup, "company_id")?);
         let id = get_s(&lookup, "endpoint_id")?;
-        match self
-            .get(company_pk(&company), format!("INBOUND#{id}"))
-            .await?
-        {
+        match self.get(company_pk(&company), keys::inbound_sk(id)).await? {
             Some(i) => endpoint_from(&i).map(Some),
             None => Ok(None),
         }

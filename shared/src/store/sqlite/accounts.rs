@@ -1,18 +1,46 @@
-//! SQLite: API keys, channel accounts, rate buckets and idempotency records.
+//! SQLite: companies, API keys, channel accounts and custom inbound endpoints.
 
+use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::{map_err, ts, uuid, SqliteStore};
+use super::{json, map_err, ts, uuid, SqliteStore};
 use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
     NewChannelAccount,
 };
+use crate::domain::company::{default_settings, name_key, CompanyChange};
 use crate::domain::conversation::Channel;
-use crate::domain::idempotency::{self, Claim, StoredResponse};
-use crate::domain::rate_limit::{Bucket, Decision, Limit};
-use crate::domain::{CompanyId, Timestamp};
+use crate::domain::{Company, CompanyId, Timestamp};
+use crate::store::prelude::*;
 use crate::store::{StoreError, StoreResult};
+
+const COMPANY_COLUMNS: &str = "id, name, domain, settings, created_at, updated_at";
+
+type CompanyRow = (String, String, Option<String>, String, String, String);
+
+fn company_row(r: &Row<'_>) -> rusqlite::Result<CompanyRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn company_from(row: CompanyRow) -> StoreResult<Company> {
+    let (id, name, domain, settings, created_at, updated_at) = row;
+    Ok(Company {
+        id: CompanyId::new(id),
+        name,
+        domain,
+        settings: json(&settings)?,
+        created_at: ts(&created_at)?,
+        updated_at: ts(&updated_at)?,
+    })
+}
 
 const KEY_COLUMNS: &str =
     "id, company_id, name, prefix, scopes, active, created_by, created_at, last_used_at";
@@ -102,26 +130,138 @@ fn channel_from(row: ChannelRow) -> StoreResult<ChannelAccount> {
     })
 }
 
+type EndpointRow = (String, String, String, String, String, String);
+
+fn endpoint_from(row: EndpointRow) -> StoreResult<(InboundEndpoint, AccessToken)> {
+    let (id, company, client_id, name, secret, created_at) = row;
+    Ok((
+        InboundEndpoint {
+            id: uuid(&id)?,
+            company_id: CompanyId::new(company),
+            client_id,
+            name,
+            created_at: ts(&created_at)?,
+        },
+        AccessToken::new(secret),
+    ))
+}
+
+const ENDPOINT_COLUMNS: &str = "id, company_id, client_id, name, secret, created_at";
+
 impl SqliteStore {
-    /// Runs `sql` (company as `?1`, id as `?2`) on exactly one row of the company, or
-    /// answers NotFound.
-    fn change_one(&self, sql: &str, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+    fn channel_row_of(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelRow> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {CHANNEL_COLUMNS} FROM channel_accounts WHERE company_id = ?1 AND id = ?2"),
+                params![company.as_str(), id.to_string()],
+                channel_row,
+            )
+            .optional()
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_company(&self, name: &str) -> StoreResult<Company> {
+        let now = Timestamp::now();
+        let id = Uuid::now_v7().to_string();
+        let key = name_key(name);
         self.write(|tx| {
-            let changed = tx
-                .execute(sql, params![company.as_str(), id.to_string()])
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM companies WHERE name_key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()
                 .map_err(map_err)?;
-            if changed == 0 {
+            if let Some(existing_id) = existing {
+                return Err(StoreError::Duplicate {
+                    field: "name",
+                    existing_id,
+                });
+            }
+            tx.execute(
+                "INSERT INTO companies (id, name, name_key, settings, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![
+                    id,
+                    name.trim(),
+                    key,
+                    default_settings().to_string(),
+                    now.as_string()
+                ],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })?;
+        self.get_company(&CompanyId::new(id)).await
+    }
+
+    async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE name_key = ?1"),
+                [name_key(name)],
+                company_row,
+            )
+            .optional()
+            .map_err(map_err)?;
+        row.map(company_from).transpose()
+    }
+
+    async fn get_company(&self, id: &CompanyId) -> StoreResult<Company> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = ?1"),
+                [id.as_str()],
+                company_row,
+            )
+            .optional()
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        company_from(row)
+    }
+
+    async fn update_company(&self, id: &CompanyId, change: CompanyChange) -> StoreResult<Company> {
+        let now = Timestamp::now().as_string();
+        self.write(|tx| {
+            let settings = change.settings.as_ref().map(|s| s.to_string());
+            let (set_domain, domain) = match &change.domain {
+                Some(d) => (true, d.clone()),
+                None => (false, None),
+            };
+            let key = change.name.as_deref().map(name_key);
+            if let Some(key) = &key {
+                let other: Option<String> = tx
+                    .query_row("SELECT id FROM companies WHERE name_key = ?1 AND id <> ?2", params![key, id.as_str()], |r| r.get(0))
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some(existing_id) = other {
+                    return Err(StoreError::Duplicate { field: "name", existing_id });
+                }
+            }
+            let n = tx
+                .execute(
+                    "UPDATE companies SET name = COALESCE(?2, name), name_key = COALESCE(?3, name_key), \
+                     domain = CASE WHEN ?4 THEN ?5 ELSE domain END, settings = COALESCE(?6, settings), \
+                     updated_at = ?7 WHERE id = ?1",
+                    params![id.as_str(), change.name.as_deref().map(str::trim), key, set_domain, domain, settings, now],
+                )
+                .map_err(map_err)?;
+            if n == 0 {
                 return Err(StoreError::NotFound);
             }
             Ok(())
-        })
+        })?;
+        self.get_company(id).await
     }
 
-    pub(super) fn create_api_key_sync(
-        &self,
-        company: &CompanyId,
-        key: NewApiKey,
-    ) -> StoreResult<ApiKey> {
+    async fn create_api_key(&self, company: &CompanyId, key: NewApiKey) -> StoreResult<ApiKey> {
         let id = Uuid::now_v7();
         let now = Timestamp::now();
         let scopes =
@@ -148,7 +288,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn list_api_keys_sync(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>> {
+    async fn list_api_keys(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!(
@@ -162,7 +302,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) fn revoke_api_key_sync(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+    async fn revoke_api_key(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
         self.change_one(
             "UPDATE api_keys SET active = 0 WHERE company_id = ?1 AND id = ?2",
             company,
@@ -170,7 +310,7 @@ impl SqliteStore {
         )
     }
 
-    pub(super) fn find_api_key_sync(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+    async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
         let row = self
             .conn()
             .prepare_cached(&format!(
@@ -181,12 +321,7 @@ impl SqliteStore {
         row.map(key_from).transpose()
     }
 
-    pub(super) fn touch_api_key_sync(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-        at: Timestamp,
-    ) -> StoreResult<()> {
+    async fn touch_api_key(&self, company: &CompanyId, id: Uuid, at: Timestamp) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE api_keys SET last_used_at = ?3 WHERE company_id = ?1 AND id = ?2",
@@ -197,7 +332,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn create_channel_sync(
+    async fn create_channel(
         &self,
         company: &CompanyId,
         c: NewChannelAccount,
@@ -224,13 +359,10 @@ impl SqliteStore {
             .map_err(map_err)?;
             Ok(())
         })?;
-        self.get_channel_sync(company, id)
+        self.get_channel(company, id).await
     }
 
-    pub(super) fn list_channels_sync(
-        &self,
-        company: &CompanyId,
-    ) -> StoreResult<Vec<ChannelAccount>> {
+    async fn list_channels(&self, company: &CompanyId) -> StoreResult<Vec<ChannelAccount>> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!("SELECT {CHANNEL_COLUMNS} FROM channel_accounts WHERE company_id = ?1 ORDER BY created_at, id"))
@@ -242,27 +374,11 @@ impl SqliteStore {
             .collect()
     }
 
-    fn channel_row_sync(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelRow> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {CHANNEL_COLUMNS} FROM channel_accounts WHERE company_id = ?1 AND id = ?2"),
-                params![company.as_str(), id.to_string()],
-                channel_row,
-            )
-            .optional()
-            .map_err(map_err)?
-            .ok_or(StoreError::NotFound)
+    async fn get_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelAccount> {
+        channel_from(self.channel_row_of(company, id)?)
     }
 
-    pub(super) fn get_channel_sync(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-    ) -> StoreResult<ChannelAccount> {
-        channel_from(self.channel_row_sync(company, id)?)
-    }
-
-    pub(super) fn update_channel_sync(
+    async fn update_channel(
         &self,
         company: &CompanyId,
         id: Uuid,
@@ -282,10 +398,10 @@ impl SqliteStore {
             }
             Ok(())
         })?;
-        self.get_channel_sync(company, id)
+        self.get_channel(company, id).await
     }
 
-    pub(super) fn delete_channel_sync(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+    async fn delete_channel(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
         self.change_one(
             "DELETE FROM channel_accounts WHERE company_id = ?1 AND id = ?2",
             company,
@@ -293,15 +409,11 @@ impl SqliteStore {
         )
     }
 
-    pub(super) fn channel_token_sync(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-    ) -> StoreResult<AccessToken> {
-        Ok(AccessToken::new(self.channel_row_sync(company, id)?.5))
+    async fn channel_token(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken> {
+        Ok(AccessToken::new(self.channel_row_of(company, id)?.5))
     }
 
-    pub(super) fn find_channel_sync(
+    async fn find_channel(
         &self,
         channel: Channel,
         external_id: &str,
@@ -318,140 +430,7 @@ impl SqliteStore {
         row.map(channel_from).transpose()
     }
 
-    pub(super) fn take_rate_token_sync(
-        &self,
-        key: &str,
-        limit: &Limit,
-        now_ms: i64,
-    ) -> StoreResult<Decision> {
-        self.write(|tx| {
-            let current = tx
-                .query_row(
-                    "SELECT tokens, at_ms FROM rate_buckets WHERE key = ?1",
-                    [key],
-                    |r| {
-                        Ok(Bucket {
-                            tokens: r.get(0)?,
-                            at_ms: r.get(1)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(map_err)?;
-            let (bucket, decision) = Bucket::take(current, limit, now_ms);
-            tx.execute(
-                "INSERT INTO rate_buckets (key, tokens, at_ms) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at_ms = excluded.at_ms",
-                params![key, bucket.tokens, bucket.at_ms],
-            )
-            .map_err(map_err)?;
-            Ok(decision)
-        })
-    }
-
-    pub(super) fn claim_idempotency_key_sync(
-        &self,
-        company: &CompanyId,
-        key: &str,
-        fingerprint: &str,
-        now: Timestamp,
-    ) -> StoreResult<Claim> {
-        let now_s = now.inner().timestamp();
-        self.write(|tx| {
-            let existing: Option<(String, String, Option<String>, i64, i64)> = tx
-                .query_row(
-                    "SELECT fingerprint, state, response, lease_until, expires_at FROM idempotency_keys \
-                     WHERE company_id = ?1 AND key = ?2",
-                    params![company.as_str(), key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()
-                .map_err(map_err)?;
-            if let Some((fp, state, response, lease_until, expires_at)) = existing {
-                if expires_at > now_s {
-                    if fp != fingerprint {
-                        return Ok(Claim::Mismatch);
-                    }
-                    if state == "done" {
-                        let stored = response
-                            .as_deref()
-                            .and_then(|r| serde_json::from_str::<StoredResponse>(r).ok())
-                            .ok_or_else(|| StoreError::Internal("unreadable idempotent response".into()))?;
-                        return Ok(Claim::Replay(stored));
-                    }
-                    if lease_until > now_s {
-                        return Ok(Claim::InProgress);
-                    }
-                }
-            }
-            tx.execute(
-                "INSERT INTO idempotency_keys (company_id, key, fingerprint, state, response, lease_until, expires_at) \
-                 VALUES (?1, ?2, ?3, 'in_progress', NULL, ?4, ?5) ON CONFLICT (company_id, key) DO UPDATE SET \
-                 fingerprint = excluded.fingerprint, state = excluded.state, response = NULL, \
-                 lease_until = excluded.lease_until, expires_at = excluded.expires_at",
-                params![company.as_str(), key, fingerprint, now_s + idempotency::LEASE_SECS, now_s + idempotency::TTL_SECS],
-            )
-            .map_err(map_err)?;
-            // Expired records go as new ones come.
-            tx.execute("DELETE FROM idempotency_keys WHERE expires_at < ?1", [now_s]).map_err(map_err)?;
-            Ok(Claim::Started)
-        })
-    }
-
-    pub(super) fn finish_idempotency_key_sync(
-        &self,
-        company: &CompanyId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()> {
-        let text =
-            serde_json::to_string(response).map_err(|e| StoreError::Internal(e.to_string()))?;
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE idempotency_keys SET state = 'done', response = ?3 WHERE company_id = ?1 AND key = ?2",
-                params![company.as_str(), key, text],
-            )
-            .map_err(map_err)?;
-            Ok(())
-        })
-    }
-
-    pub(super) fn abandon_idempotency_key_sync(
-        &self,
-        company: &CompanyId,
-        key: &str,
-    ) -> StoreResult<()> {
-        self.write(|tx| {
-            tx.execute(
-                "DELETE FROM idempotency_keys WHERE company_id = ?1 AND key = ?2 AND state = 'in_progress'",
-                params![company.as_str(), key],
-            )
-            .map_err(map_err)?;
-            Ok(())
-        })
-    }
-}
-
-type EndpointRow = (String, String, String, String, String, String);
-
-fn endpoint_from(row: EndpointRow) -> StoreResult<(InboundEndpoint, AccessToken)> {
-    let (id, company, client_id, name, secret, created_at) = row;
-    Ok((
-        InboundEndpoint {
-            id: uuid(&id)?,
-            company_id: CompanyId::new(company),
-            client_id,
-            name,
-            created_at: ts(&created_at)?,
-        },
-        AccessToken::new(secret),
-    ))
-}
-
-const ENDPOINT_COLUMNS: &str = "id, company_id, client_id, name, secret, created_at";
-
-impl SqliteStore {
-    pub(super) fn create_inbound_endpoint_sync(
+    async fn create_inbound_endpoint(
         &self,
         company: &CompanyId,
         name: &str,
@@ -476,7 +455,7 @@ impl SqliteStore {
         Ok(endpoint)
     }
 
-    pub(super) fn list_inbound_endpoints_sync(
+    async fn list_inbound_endpoints(
         &self,
         company: &CompanyId,
     ) -> StoreResult<Vec<InboundEndpoint>> {
@@ -500,11 +479,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) fn delete_inbound_endpoint_sync(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-    ) -> StoreResult<()> {
+    async fn delete_inbound_endpoint(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
         self.change_one(
             "DELETE FROM inbound_endpoints WHERE company_id = ?1 AND id = ?2",
             company,
@@ -512,7 +487,7 @@ impl SqliteStore {
         )
     }
 
-    pub(super) fn find_inbound_endpoint_sync(
+    async fn find_inbound_endpoint(
         &self,
         client_id: &str,
     ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>> {

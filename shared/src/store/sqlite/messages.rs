@@ -1,21 +1,18 @@
-//! SQLite: channel messages (one per channel id), their delivery statuses, and the
-//! Instagram/Messenger users of leads.
+//! SQLite: channel messages (one per channel id) and their delivery statuses, which only
+//! move forward and wait for their message when they arrive first.
 
+use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{corrupt, json, map_err, read_conversation, ts, uuid, SqliteStore};
-use crate::domain::conversation::{
-    Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
-    ConversationView, LastMessage, Message, NewMessage, Role, StatusOutcome,
-};
+use super::conversations::read_conversation;
+use super::{corrupt, json, map_err, ts, uuid, SqliteStore};
+use crate::domain::conversation::{Message, NewMessage, Role, StatusOutcome};
 use crate::domain::inbound::DeliveryStatus;
-use crate::domain::lead::LeadId;
-use crate::domain::page::Page;
 use crate::domain::{CompanyId, Timestamp};
+use crate::store::prelude::*;
 use crate::store::{StoreError, StoreResult};
-use rusqlite::types::Value as SqlValue;
 
 /// Moves the message with this channel id forward, or keeps the status for when it comes.
 pub(super) fn apply_status(
@@ -126,8 +123,27 @@ fn read_message(tx: &Transaction<'_>, company: &CompanyId, id: &str) -> StoreRes
     message_from(row)
 }
 
-impl SqliteStore {
-    pub(super) fn add_message_sync(
+/// Applies (and forgets) a status that arrived for `external` before its message was known.
+fn apply_pending(tx: &Transaction<'_>, company: &CompanyId, external: &str) -> StoreResult<()> {
+    let pending: Option<(String, Option<String>)> = tx
+        .query_row(
+            "DELETE FROM pending_statuses WHERE company_id = ?1 AND external_id = ?2 RETURNING status, error",
+            params![company.as_str(), external],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(map_err)?;
+    if let Some((status, error)) = pending {
+        let status = DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
+        let error = error.as_deref().map(json).transpose()?;
+        apply_status(tx, company, external, status, error.as_ref())?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn add_message(
         &self,
         company: &CompanyId,
         conversation: Uuid,
@@ -183,7 +199,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn list_messages_sync(
+    async fn list_messages(
         &self,
         company: &CompanyId,
         conversation: Uuid,
@@ -205,169 +221,13 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) fn find_contact_sync(
-        &self,
-        company: &CompanyId,
-        channel: Channel,
-        user_id: &str,
-    ) -> StoreResult<Option<LeadId>> {
-        let id: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT lead_id FROM lead_contacts WHERE company_id = ?1 AND channel = ?2 AND user_id = ?3",
-                params![company.as_str(), channel.as_str(), user_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(map_err)?;
-        id.map(|i| uuid(&i).map(LeadId)).transpose()
-    }
-
-    pub(super) fn claim_contact_sync(
-        &self,
-        company: &CompanyId,
-        channel: Channel,
-        user_id: &str,
-        lead: LeadId,
-    ) -> StoreResult<()> {
-        self.write(|tx| {
-            let existing: Option<String> = tx
-                .query_row(
-                    "SELECT lead_id FROM lead_contacts WHERE company_id = ?1 AND channel = ?2 AND user_id = ?3",
-                    params![company.as_str(), channel.as_str(), user_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(map_err)?;
-            if let Some(existing_id) = existing {
-                return Err(StoreError::Duplicate { field: "contact", existing_id });
-            }
-            tx.execute(
-                "INSERT INTO lead_contacts (company_id, channel, user_id, lead_id) VALUES (?1, ?2, ?3, ?4)",
-                params![company.as_str(), channel.as_str(), user_id, lead.to_string()],
-            )
-            .map_err(map_err)?;
-            Ok(())
-        })
-    }
-}
-
-impl SqliteStore {
-    pub(super) fn list_conversations_sync(
-        &self,
-        company: &CompanyId,
-        q: &ConversationQuery,
-    ) -> StoreResult<Page<ConversationView>> {
-        let mut clauses = vec!["c.company_id = ?".to_string()];
-        let mut args: Vec<SqlValue> = vec![SqlValue::Text(company.as_str().to_string())];
-        if let Some(s) = q.status {
-            clauses.push("c.status = ?".into());
-            args.push(SqlValue::Text(s.as_str().into()));
-        }
-        if let Some(ch) = q.channel {
-            clauses.push("c.channel = ?".into());
-            args.push(SqlValue::Text(ch.as_str().into()));
-        }
-        if let Some(l) = q.lead_id {
-            clauses.push("c.lead_id = ?".into());
-            args.push(SqlValue::Text(l.to_string()));
-        }
-        let filter = clauses.join(" AND ");
-        let conn = self.conn();
-        let total: i64 = conn
-            .query_row(
-                &format!("SELECT COUNT(*) FROM conversations c WHERE {filter}"),
-                rusqlite::params_from_iter(args.iter()),
-                |r| r.get(0),
-            )
-            .map_err(map_err)?;
-        let ids: Vec<(String, String, Option<String>, Option<String>)> = {
-            let sql = format!(
-                "SELECT c.id, COALESCE(l.name, ''), \
-                 (SELECT content FROM messages m WHERE m.company_id = c.company_id AND m.conversation_id = c.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1), \
-                 (SELECT created_at FROM messages m WHERE m.company_id = c.company_id AND m.conversation_id = c.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1) \
-                 FROM conversations c LEFT JOIN leads l ON l.company_id = c.company_id AND l.id = c.lead_id \
-                 WHERE {filter} ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id DESC LIMIT {} OFFSET {}",
-                q.page.limit + 1,
-                q.page.offset()
-            );
-            let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .map_err(map_err)?;
-            rows.collect::<Result<_, _>>().map_err(map_err)?
-        };
-        let mut items = Vec::with_capacity(ids.len());
-        for (id, lead_name, content, at) in ids {
-            let conversation = read_conversation(&conn, company, uuid(&id)?)?;
-            let last_message = match (content, at) {
-                (Some(content), Some(at)) => Some(LastMessage {
-                    content,
-                    timestamp: ts(&at)?,
-                }),
-                _ => None,
-            };
-            items.push(ConversationView {
-                conversation,
-                lead_name,
-                last_message,
-            });
-        }
-        let has_more = items.len() > q.page.limit as usize;
-        items.truncate(q.page.limit as usize);
-        Ok(Page {
-            items,
-            total: u64::try_from(total).unwrap_or_default(),
-            has_more,
-        })
-    }
-
-    pub(super) fn update_conversation_sync(
-        &self,
-        company: &CompanyId,
-        id: Uuid,
-        change: ConversationChange,
-    ) -> StoreResult<Conversation> {
-        let now = Timestamp::now().as_string();
-        self.write(|tx| {
-            let current = read_conversation(tx, company, id)?;
-            let next = change.apply(&current);
-            if next.status == ConversationStatus::Active && current.status != ConversationStatus::Active {
-                let other: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM conversations WHERE company_id = ?1 AND lead_id = ?2 AND channel = ?3 \
-                         AND status = 'active' AND id <> ?4",
-                        params![company.as_str(), current.lead_id.to_string(), current.channel.as_str(), id.to_string()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(map_err)?;
-                if let Some(other) = other {
-                    return Err(StoreError::Conflict(format!(
-                        "The lead already has an active conversation on this channel: {other}"
-                    )));
-                }
-            }
-            tx.execute(
-                "UPDATE conversations SET status = ?3, metadata = ?4, updated_at = ?5 WHERE company_id = ?1 AND id = ?2",
-                params![company.as_str(), id.to_string(), next.status.as_str(), next.metadata.to_string(), now],
-            )
-            .map_err(map_err)?;
-            read_conversation(tx, company, id)
-        })
-    }
-}
-
-impl SqliteStore {
-    pub(super) fn record_delivery_sync(
+    async fn record_delivery(
         &self,
         company: &CompanyId,
         message: &Message,
         external_id: Option<&str>,
         status: DeliveryStatus,
-        error: Option<&Value>,
+        error: Option<Value>,
     ) -> StoreResult<Message> {
         let id = message.id.to_string();
         self.write(|tx| {
@@ -375,7 +235,7 @@ impl SqliteStore {
                 .execute(
                     "UPDATE messages SET external_id = COALESCE(?3, external_id), status = ?4, status_rank = ?5, \
                      error = ?6 WHERE company_id = ?1 AND id = ?2",
-                    params![company.as_str(), id, external_id, status.as_str(), status.rank(), error.map(Value::to_string)],
+                    params![company.as_str(), id, external_id, status.as_str(), status.rank(), error.as_ref().map(Value::to_string)],
                 )
                 .map_err(map_err)?;
             if changed == 0 {
@@ -387,22 +247,31 @@ impl SqliteStore {
             read_message(tx, company, &id)
         })
     }
-}
 
-/// Applies (and forgets) a status that arrived for `external` before its message was known.
-fn apply_pending(tx: &Transaction<'_>, company: &CompanyId, external: &str) -> StoreResult<()> {
-    let pending: Option<(String, Option<String>)> = tx
-        .query_row(
-            "DELETE FROM pending_statuses WHERE company_id = ?1 AND external_id = ?2 RETURNING status, error",
-            params![company.as_str(), external],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(map_err)?;
-    if let Some((status, error)) = pending {
-        let status = DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
-        let error = error.as_deref().map(json).transpose()?;
-        apply_status(tx, company, external, status, error.as_ref())?;
+    async fn apply_message_status(
+        &self,
+        company: &CompanyId,
+        external_id: &str,
+        status: DeliveryStatus,
+        error: Option<Value>,
+    ) -> StoreResult<StatusOutcome> {
+        self.write(|tx| apply_status(tx, company, external_id, status, error.as_ref()))
     }
-    Ok(())
+
+    async fn conversation_of_message(
+        &self,
+        company: &CompanyId,
+        external_id: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        let id: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT conversation_id FROM messages WHERE company_id = ?1 AND external_id = ?2",
+                params![company.as_str(), external_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        id.map(|i| uuid(&i)).transpose()
+    }
 }

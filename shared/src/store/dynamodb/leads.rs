@@ -1,0 +1,489 @@
+//! DynamoDB: leads, their uniqueness claims (phone, e-mail) and history, and the erasure
+//! of everything a lead owns.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::items::*;
+use super::keys::{self, active_sk, company_pk, email_sk, lead_sk, phone_sk, sort_index, sort_key};
+use super::{built, sdk_error, stale, DynamoStore, TxError};
+use crate::domain::conversation::Channel;
+use crate::domain::lead::{
+    Email, Lead, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadSort,
+    LeadUpdate,
+};
+use crate::domain::page::{Order, Page};
+use crate::domain::phone::Phone;
+use crate::domain::{CompanyId, Timestamp};
+use crate::store::prelude::*;
+use crate::store::{StoreError, StoreResult};
+
+pub fn lead_item(lead: &Lead) -> StoreResult<Item> {
+    let f = &lead.fields;
+    let id = lead.id.to_string();
+    let custom =
+        serde_json::to_string(&f.custom_fields).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut i = item([
+        ("pk", Some(s(company_pk(&lead.company_id)))),
+        ("sk", Some(s(lead_sk(lead.id)))),
+        ("kind", Some(s("lead"))),
+        ("id", Some(s(&id))),
+        ("company_id", Some(s(lead.company_id.as_str()))),
+        ("name", Some(s(&f.name))),
+        ("email", f.email.as_ref().map(|e| s(e.as_str()))),
+        ("phone", f.phone.as_ref().map(|p| s(p.as_str()))),
+        ("company", f.company.as_deref().map(s)),
+        ("source", f.source.as_deref().map(s)),
+        ("pipeline", Some(s(&f.pipeline))),
+        ("status", Some(s(&f.status))),
+        ("score", Some(n(f.score))),
+        ("custom_fields", Some(s(custom))),
+        ("notes", f.notes.as_deref().map(s)),
+        ("user_id", f.user_id.as_deref().map(s)),
+        ("search_text", Some(s(f.search_text()))),
+        ("version", Some(n(lead.version))),
+        ("created_at", Some(s(lead.created_at.as_string()))),
+        ("updated_at", Some(s(lead.updated_at.as_string()))),
+    ]);
+    for sort in LeadSort::ALL {
+        let (_, attribute) = sort_index(sort);
+        i.insert(
+            attribute.to_string(),
+            s(sort_key(sort, &lead.sort_value(sort), &id)),
+        );
+    }
+    Ok(i)
+}
+
+pub fn lead_from(i: &Item) -> StoreResult<Lead> {
+    let custom_fields = match get_json(i, "custom_fields")? {
+        Value::Object(m) => m,
+        _ => return Err(corrupt("custom_fields")),
+    };
+    Ok(Lead {
+        id: LeadId(get_uuid(i, "id")?),
+        company_id: CompanyId::new(get_s(i, "company_id")?),
+        fields: LeadFields {
+            name: get_s(i, "name")?,
+            email: opt_s(i, "email").map(Email::from_stored),
+            phone: opt_s(i, "phone")
+                .map(|p| Phone::parse(&p).map_err(|_| corrupt("phone")))
+                .transpose()?,
+            company: opt_s(i, "company"),
+            source: opt_s(i, "source"),
+            pipeline: get_s(i, "pipeline")?,
+            status: get_s(i, "status")?,
+            score: get_n(i, "score")?,
+            custom_fields,
+            notes: opt_s(i, "notes"),
+            user_id: opt_s(i, "user_id"),
+        },
+        created_at: get_ts(i, "created_at")?,
+        updated_at: get_ts(i, "updated_at")?,
+        version: get_n(i, "version")?,
+    })
+}
+
+/// A phone or e-mail claim: the item that makes the value belong to one lead.
+pub fn claim_item(company: &CompanyId, sk: String, lead: LeadId) -> Item {
+    item([
+        ("pk", Some(s(company_pk(company)))),
+        ("sk", Some(s(sk))),
+        ("lead_id", Some(s(lead.to_string()))),
+    ])
+}
+
+pub fn event_item(company: &CompanyId, e: &LeadEvent) -> Item {
+    item([
+        ("pk", Some(s(company_pk(company)))),
+        ("sk", Some(s(keys::lead_event_sk(e.lead_id, e.at, e.id)))),
+        ("id", Some(s(e.id.to_string()))),
+        ("lead_id", Some(s(e.lead_id.to_string()))),
+        ("kind", Some(s(e.kind.as_str()))),
+        ("from", e.from.as_deref().map(s)),
+        ("to", e.to.as_deref().map(s)),
+        ("at", Some(s(e.at.as_string()))),
+        ("by", e.by.as_deref().map(s)),
+    ])
+}
+
+pub fn event_from(i: &Item) -> StoreResult<LeadEvent> {
+    Ok(LeadEvent {
+        id: get_uuid(i, "id")?,
+        lead_id: LeadId(get_uuid(i, "lead_id")?),
+        kind: LeadEventKind::parse(&get_s(i, "kind")?).ok_or_else(|| corrupt("kind"))?,
+        from: opt_s(i, "from"),
+        to: opt_s(i, "to"),
+        at: get_ts(i, "at")?,
+        by: opt_s(i, "by"),
+    })
+}
+
+/// A list's filters as a DynamoDB filter expression.
+struct Filter {
+    expression: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Filter {
+    fn new(f: &LeadFilters) -> Filter {
+        let mut clauses = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut add = |attr: &str, op: &str, value: String| {
+            let (name, placeholder) = (format!("#{attr}"), format!(":{attr}{}", values.len()));
+            clauses.push(match op {
+                "contains" => format!("contains({name}, {placeholder})"),
+                _ => format!("{name} {op} {placeholder}"),
+            });
+            names.insert(name, attr.to_string());
+            values.insert(placeholder, s(value));
+        };
+        for (attr, value) in [
+            ("status", &f.status),
+            ("pipeline", &f.pipeline),
+            ("source", &f.source),
+            ("user_id", &f.user_id),
+        ] {
+            if let Some(v) = value {
+                add(attr, "=", v.clone());
+            }
+        }
+        if let Some(from) = f.created_from {
+            add("created_at", ">=", from.as_string());
+        }
+        if let Some(to) = f.created_to {
+            add("created_at", "<=", to.as_string());
+        }
+        if let Some(q) = &f.search {
+            add("search_text", "contains", q.clone());
+        }
+        Filter {
+            expression: (!clauses.is_empty()).then(|| clauses.join(" AND ")),
+            names,
+            values,
+        }
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self, company: &CompanyId) -> HashMap<String, AttributeValue> {
+        let mut v = self.values.clone();
+        v.insert(":pk".into(), s(company_pk(company)));
+        v
+    }
+}
+
+impl DynamoStore {
+    pub(super) async fn read_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<Lead> {
+        let item = self
+            .get(company_pk(company), lead_sk(id))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        lead_from(&item)
+    }
+
+    /// The puts and deletes that move a lead's phone and e-mail claims from `old` to
+    /// `new`, with the index of each put and the field it claims.
+    fn claim_changes(
+        &self,
+        company: &CompanyId,
+        id: LeadId,
+        old: Option<&LeadFields>,
+        new: Option<&LeadFields>,
+        items: &mut Vec<TransactWriteItem>,
+    ) -> StoreResult<Vec<(usize, &'static str, String)>> {
+        let keys = |f: Option<&LeadFields>| {
+            (
+                f.and_then(|f| f.phone.as_ref()).map(phone_sk),
+                f.and_then(|f| f.email.as_ref()).map(email_sk),
+            )
+        };
+        let (old_phone, old_email) = keys(old);
+        let (new_phone, new_email) = keys(new);
+        let mut claims = Vec::new();
+        for (field, before, after) in [
+            ("phone", old_phone, new_phone),
+            ("email", old_email, new_email),
+        ] {
+            if before == after {
+                continue;
+            }
+            if let Some(sk) = before {
+                items.push(self.delete_if_owned(key(company_pk(company), sk), id)?);
+            }
+            if let Some(sk) = after {
+                claims.push((items.len(), field, sk.clone()));
+                items.push(self.create(claim_item(company, sk, id))?);
+            }
+        }
+        Ok(claims)
+    }
+
+    async fn count_leads(&self, company: &CompanyId, filter: &Filter) -> StoreResult<u64> {
+        let (index, _) = sort_index(crate::domain::lead::LeadSort::CreatedAt);
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("pk = :pk")
+                .set_filter_expression(filter.expression.clone())
+                .set_expression_attribute_names(filter.names())
+                .set_expression_attribute_values(Some(filter.values(company)))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            total += u64::try_from(out.count).unwrap_or_default();
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LeadStore for DynamoStore {
+    async fn create_lead(
+        &self,
+        company: &CompanyId,
+        fields: LeadFields,
+        by: &str,
+    ) -> StoreResult<Lead> {
+        let now = Timestamp::now();
+        let lead = Lead {
+            id: LeadId(Uuid::now_v7()),
+            company_id: company.clone(),
+            fields,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let created = LeadEvent {
+            id: Uuid::now_v7(),
+            lead_id: lead.id,
+            kind: LeadEventKind::Created,
+            from: None,
+            to: Some(lead.fields.status.clone()),
+            at: now,
+            by: Some(by.to_string()),
+        };
+        let mut items = vec![self.create(lead_item(&lead)?)?];
+        let claims = self.claim_changes(company, lead.id, None, Some(&lead.fields), &mut items)?;
+        items.push(self.put(event_item(company, &created), None)?);
+        match self.transact(items).await {
+            Ok(()) => Ok(lead),
+            Err(TxError::Conditions(failed)) => {
+                for (index, field, sk) in claims {
+                    if failed.contains(&index) {
+                        return Err(self.claimant(company, sk, field).await);
+                    }
+                }
+                Err(StoreError::Conflict(
+                    "the lead could not be created; try again".into(),
+                ))
+            }
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<Lead> {
+        self.read_lead(company, id).await
+    }
+
+    async fn list_leads(&self, company: &CompanyId, query: &LeadQuery) -> StoreResult<Page<Lead>> {
+        let filter = Filter::new(&query.filters);
+        let total = self.count_leads(company, &filter).await?;
+        let (index, attribute) = sort_index(query.sort);
+        let page = &query.page;
+        let want = page.limit as usize + 1;
+        let mut skip = if page.cursor.is_some() {
+            0
+        } else {
+            page.offset()
+        };
+        let mut start = page.cursor.as_ref().map(|c| {
+            let mut k = key(company_pk(company), keys::lead_sk(&c.id));
+            k.insert(attribute.to_string(), s(sort_key(query.sort, &c.v, &c.id)));
+            k
+        });
+        // Without a filter or an offset, each item read is one to return.
+        let read_limit = (filter.expression.is_none() && skip == 0).then_some(want as i32);
+        let mut items = Vec::with_capacity(want);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("pk = :pk")
+                .set_filter_expression(filter.expression.clone())
+                .set_expression_attribute_names(filter.names())
+                .set_expression_attribute_values(Some(filter.values(company)))
+                .scan_index_forward(page.order == Order::Asc)
+                .set_limit(read_limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out.items() {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                items.push(lead_from(item)?);
+                if items.len() == want {
+                    break;
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && items.len() < want => start = Some(k),
+                _ => break,
+            }
+        }
+        let has_more = items.len() == want;
+        items.truncate(page.limit as usize);
+        Ok(Page {
+            items,
+            total,
+            has_more,
+        })
+    }
+
+    async fn update_lead(
+        &self,
+        company: &CompanyId,
+        id: LeadId,
+        update: LeadUpdate,
+    ) -> StoreResult<Lead> {
+        let current = self.read_lead(company, id).await?;
+        if current.version != update.expected_version {
+            return Err(stale());
+        }
+        let now = Timestamp::now();
+        let lead = Lead {
+            fields: update.fields,
+            updated_at: now,
+            version: current.version + 1,
+            ..current.clone()
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(lead_item(&lead)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(update.expected_version))
+            .build()
+            .map_err(built)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let claims = self.claim_changes(
+            company,
+            id,
+            Some(&current.fields),
+            Some(&lead.fields),
+            &mut items,
+        )?;
+        for change in &update.changes {
+            let event = LeadEvent {
+                id: Uuid::now_v7(),
+                lead_id: id,
+                kind: change.kind,
+                from: change.from.clone(),
+                to: change.to.clone(),
+                at: now,
+                by: Some(update.by.clone()),
+            };
+            items.push(self.put(event_item(company, &event), None)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(lead),
+            Err(TxError::Conditions(failed)) => {
+                for (index, field, sk) in claims {
+                    if failed.contains(&index) {
+                        return Err(self.claimant(company, sk, field).await);
+                    }
+                }
+                // The lead itself changed or went away meanwhile.
+                self.read_lead(company, id).await?;
+                Err(stale())
+            }
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn delete_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<()> {
+        let pk = company_pk(company);
+        let owned = self.query_prefix(&pk, &lead_sk(id)).await?;
+        let lead_key = lead_sk(id);
+        let lead = owned
+            .iter()
+            .find(|i| opt_s(i, "sk").as_deref() == Some(lead_key.as_str()))
+            .map(lead_from)
+            .transpose()?
+            .ok_or(StoreError::NotFound)?;
+        // Everything the lead owns goes first, the lead last: an interrupted delete leaves
+        // the lead in place, and deleting it again finishes the job.
+        let mut doomed = Vec::new();
+        for link in &owned {
+            let sk = get_s(link, "sk")?;
+            if let Some(conversation) = sk.split(keys::LEAD_CONVERSATION).nth(1) {
+                for i in self
+                    .query_prefix(&pk, &format!("{}{conversation}", keys::CONVERSATION_PREFIX))
+                    .await?
+                {
+                    if let Some(external) = opt_s(&i, "external_id") {
+                        doomed.push(key(pk.clone(), keys::message_id_sk(&external)));
+                    }
+                    doomed.push(key(pk.clone(), get_s(&i, "sk")?));
+                }
+            }
+            if let Some(contact) = sk.split(keys::LEAD_CONTACT).nth(1) {
+                doomed.push(key(pk.clone(), keys::contact_sk(contact)));
+            }
+            if sk != lead_key {
+                doomed.push(key(pk.clone(), sk));
+            }
+        }
+        for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Facebook] {
+            doomed.push(key(pk.clone(), active_sk(id, channel)));
+        }
+        self.batch_delete(doomed).await?;
+
+        let mut items = vec![{
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), lead_key)))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(built)?;
+            TransactWriteItem::builder().delete(delete).build()
+        }];
+        self.claim_changes(company, id, Some(&lead.fields), None, &mut items)?;
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Conditions(_)) => Err(StoreError::NotFound),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn lead_history(&self, company: &CompanyId, id: LeadId) -> StoreResult<Vec<LeadEvent>> {
+        self.read_lead(company, id).await?;
+        self.query_prefix(&company_pk(company), &format!("{}#EV#", lead_sk(id)))
+            .await?
+            .iter()
+            .map(event_from)
+            .collect()
+    }
+}

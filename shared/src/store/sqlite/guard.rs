@@ -1,0 +1,123 @@
+//! SQLite: rate-limit buckets and `Idempotency-Key` records.
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+
+use super::{map_err, SqliteStore};
+use crate::domain::idempotency::{self, Claim, StoredResponse};
+use crate::domain::rate_limit::{Bucket, Decision, Limit};
+use crate::domain::{CompanyId, Timestamp};
+use crate::store::prelude::*;
+use crate::store::{StoreError, StoreResult};
+
+#[async_trait]
+impl GuardStore for SqliteStore {
+    async fn take_rate_token(
+        &self,
+        key: &str,
+        limit: &Limit,
+        now_ms: i64,
+    ) -> StoreResult<Decision> {
+        self.write(|tx| {
+            let current = tx
+                .query_row(
+                    "SELECT tokens, at_ms FROM rate_buckets WHERE key = ?1",
+                    [key],
+                    |r| {
+                        Ok(Bucket {
+                            tokens: r.get(0)?,
+                            at_ms: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(map_err)?;
+            let (bucket, decision) = Bucket::take(current, limit, now_ms);
+            tx.execute(
+                "INSERT INTO rate_buckets (key, tokens, at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at_ms = excluded.at_ms",
+                params![key, bucket.tokens, bucket.at_ms],
+            )
+            .map_err(map_err)?;
+            Ok(decision)
+        })
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<Claim> {
+        let now_s = now.inner().timestamp();
+        self.write(|tx| {
+            let existing: Option<(String, String, Option<String>, i64, i64)> = tx
+                .query_row(
+                    "SELECT fingerprint, state, response, lease_until, expires_at FROM idempotency_keys \
+                     WHERE company_id = ?1 AND key = ?2",
+                    params![company.as_str(), key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            if let Some((fp, state, response, lease_until, expires_at)) = existing {
+                if expires_at > now_s {
+                    if fp != fingerprint {
+                        return Ok(Claim::Mismatch);
+                    }
+                    if state == "done" {
+                        let stored = response
+                            .as_deref()
+                            .and_then(|r| serde_json::from_str::<StoredResponse>(r).ok())
+                            .ok_or_else(|| StoreError::Internal("unreadable idempotent response".into()))?;
+                        return Ok(Claim::Replay(stored));
+                    }
+                    if lease_until > now_s {
+                        return Ok(Claim::InProgress);
+                    }
+                }
+            }
+            tx.execute(
+                "INSERT INTO idempotency_keys (company_id, key, fingerprint, state, response, lease_until, expires_at) \
+                 VALUES (?1, ?2, ?3, 'in_progress', NULL, ?4, ?5) ON CONFLICT (company_id, key) DO UPDATE SET \
+                 fingerprint = excluded.fingerprint, state = excluded.state, response = NULL, \
+                 lease_until = excluded.lease_until, expires_at = excluded.expires_at",
+                params![company.as_str(), key, fingerprint, now_s + idempotency::LEASE_SECS, now_s + idempotency::TTL_SECS],
+            )
+            .map_err(map_err)?;
+            // Expired records go as new ones come.
+            tx.execute("DELETE FROM idempotency_keys WHERE expires_at < ?1", [now_s]).map_err(map_err)?;
+            Ok(Claim::Started)
+        })
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        company: &CompanyId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
+        let text =
+            serde_json::to_string(response).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE idempotency_keys SET state = 'done', response = ?3 WHERE company_id = ?1 AND key = ?2",
+                params![company.as_str(), key, text],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM idempotency_keys WHERE company_id = ?1 AND key = ?2 AND state = 'in_progress'",
+                params![company.as_str(), key],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+    }
+}
