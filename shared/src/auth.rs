@@ -1,4 +1,5 @@
-//! Who is calling: a JWT (HS256, Supabase-compatible claims) or, later, an API key.
+//! Who is calling: a JWT (HS256, Supabase-compatible claims) or an API key. What each
+//! role may do is declared per route (`crate::http::Access`).
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -47,26 +48,6 @@ pub struct Principal {
     pub company_id: CompanyId,
     pub role: Role,
     pub email: Option<String>,
-}
-
-impl Principal {
-    /// Viewers read only.
-    pub fn require_write(&self) -> Result<(), ApiError> {
-        if self.role == Role::Viewer {
-            return Err(ApiError::Forbidden("Viewers have read-only access".into()));
-        }
-        Ok(())
-    }
-
-    /// Keys, channels, agents and webhooks are managed by admins and owners.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if !matches!(self.role, Role::Owner | Role::Admin) {
-            return Err(ApiError::Forbidden(
-                "This needs the admin or owner role".into(),
-            ));
-        }
-        Ok(())
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,59 +1,79 @@
-//! The one error type every route returns, and the one place it becomes an HTTP answer.
-
-use std::collections::BTreeMap;
+//! The one error type every route returns, and the one place it becomes an HTTP answer:
+//! store and domain errors are turned into it here and nowhere else.
 
 use serde_json::{json, Value};
 
+use crate::domain::error::DomainError;
+pub use crate::domain::error::FieldErrors;
 use crate::store::StoreError;
 
-/// Field name → messages, the `details` of a 422.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct FieldErrors {
-    fields: BTreeMap<String, Vec<String>>,
-    missing_required: bool,
+/// What a 404 or a 409 is about: each names its own code and words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// A record the code did not name (a store error converted without context).
+    Resource,
+    Route,
+    Lead,
+    Conversation,
+    Company,
+    ApiKey,
+    Channel,
+    InboundEndpoint,
 }
 
-impl FieldErrors {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.fields
-            .entry(field.into())
-            .or_default()
-            .push(message.into());
-    }
-
-    pub fn missing(&mut self, field: impl Into<String>) {
-        self.missing_required = true;
-        self.add(field, "is required");
-    }
-
-    pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
-        let mut e = Self::new();
-        e.add(field, message);
-        e
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
-    /// `Ok(())` when nothing was recorded, else the 422.
-    pub fn into_result(self) -> Result<(), ApiError> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self))
+impl Entity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Entity::Resource => "Resource",
+            Entity::Route => "Route",
+            Entity::Lead => "Lead",
+            Entity::Conversation => "Conversation",
+            Entity::Company => "Company",
+            Entity::ApiKey => "API key",
+            Entity::Channel => "Channel",
+            Entity::InboundEndpoint => "Inbound webhook",
         }
     }
 
-    pub fn merge(&mut self, other: FieldErrors) {
-        self.missing_required |= other.missing_required;
-        for (field, messages) in other.fields {
-            self.fields.entry(field).or_default().extend(messages);
+    fn not_found_code(self) -> &'static str {
+        match self {
+            Entity::Lead => "LEAD_NOT_FOUND",
+            Entity::Conversation => "CONVERSATION_NOT_FOUND",
+            _ => "NOT_FOUND",
         }
+    }
+
+    /// The id in a path or body: one that is not a UUID names nothing, so it is a 404
+    /// like any other id this company does not have.
+    pub fn id(self, s: &str) -> Result<uuid::Uuid, ApiError> {
+        uuid::Uuid::parse_str(s).map_err(|_| ApiError::NotFound(self))
+    }
+
+    /// A store error in this entity's words: its 404, and the 409 of a duplicate.
+    pub fn store_error(self, e: StoreError) -> ApiError {
+        match (e, self) {
+            (StoreError::NotFound, _) => ApiError::NotFound(self),
+            (StoreError::Duplicate { field, existing_id }, Entity::Lead) => ApiError::Conflict {
+                message: format!("A lead with this {field} already exists: {existing_id}"),
+                details: Some(json!({ "field": field, "existing_lead_id": existing_id })),
+            },
+            (StoreError::Duplicate { .. }, Entity::Company) => ApiError::Conflict {
+                message: "Another company has this name".into(),
+                details: None,
+            },
+            (other, _) => other.into(),
+        }
+    }
+}
+
+/// Store results in the words of the entity they are about.
+pub trait Concerning<T> {
+    fn concerning(self, what: Entity) -> Result<T, ApiError>;
+}
+
+impl<T> Concerning<T> for Result<T, StoreError> {
+    fn concerning(self, what: Entity) -> Result<T, ApiError> {
+        self.map_err(|e| what.store_error(e))
     }
 }
 
@@ -67,10 +87,11 @@ pub enum ApiError {
     InvalidApiKey,
     #[error("forbidden: {0}")]
     Forbidden(String),
-    #[error("not found: {1}")]
-    NotFound(&'static str, String),
+    #[error("not found: {0:?}")]
+    NotFound(Entity),
+    /// The path exists; these methods are what it answers to (`Allow`).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(Vec<&'static str>),
     #[error("conflict: {message}")]
     Conflict {
         message: String,
@@ -101,14 +122,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn not_found(what: &str) -> Self {
-        ApiError::NotFound("NOT_FOUND", format!("{what} not found"))
-    }
-
-    pub fn lead_not_found() -> Self {
-        ApiError::NotFound("LEAD_NOT_FOUND", "Lead not found".into())
-    }
-
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Validation(FieldErrors::one(field, message))
     }
@@ -119,7 +132,7 @@ impl ApiError {
             ApiError::Unauthorized(_) | ApiError::InvalidApiKey => 401,
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(..) => 404,
-            ApiError::MethodNotAllowed => 405,
+            ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Validation(_) => 422,
@@ -138,11 +151,11 @@ impl ApiError {
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
             ApiError::InvalidApiKey => "INVALID_API_KEY",
             ApiError::Forbidden(_) => "FORBIDDEN",
-            ApiError::NotFound(code, _) => code,
-            ApiError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ApiError::NotFound(what) => what.not_found_code(),
+            ApiError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             ApiError::Conflict { .. } => "CONFLICT",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            ApiError::Validation(e) if e.missing_required => "MISSING_REQUIRED_FIELD",
+            ApiError::Validation(e) if e.missing_required() => "MISSING_REQUIRED_FIELD",
             ApiError::Validation(_) => "VALIDATION_ERROR",
             ApiError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             ApiError::StoreUnavailable(_) => "STORE_UNAVAILABLE",
@@ -160,20 +173,20 @@ impl ApiError {
                 (m.clone(), None)
             }
             ApiError::InvalidApiKey => ("The API key is invalid or has been revoked".into(), None),
-            ApiError::NotFound(_, m) => (m.clone(), None),
-            ApiError::MethodNotAllowed => ("Method not allowed on this route".into(), None),
+            ApiError::NotFound(what) => (format!("{} not found", what.name()), None),
+            ApiError::MethodNotAllowed(_) => ("Method not allowed on this route".into(), None),
             ApiError::Conflict { message, details } => (message.clone(), details.clone()),
             ApiError::PayloadTooLarge { limit } => (
                 format!("Request body exceeds the limit of {limit} bytes"),
                 None,
             ),
             ApiError::Validation(e) => (
-                if e.missing_required {
+                if e.missing_required() {
                     "Required fields are missing".into()
                 } else {
                     "Validation failed".into()
                 },
-                Some(json!(e.fields)),
+                Some(json!(e.fields())),
             ),
             ApiError::RateLimited { retry_after } => (
                 "Rate limit exceeded".into(),
@@ -203,7 +216,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => ApiError::not_found("Resource"),
+            StoreError::NotFound => ApiError::NotFound(Entity::Resource),
             StoreError::Duplicate { field, existing_id } => ApiError::Conflict {
                 message: format!("A record with this {field} already exists"),
                 details: Some(json!({ "field": field, "existing_id": existing_id })),
@@ -214,6 +227,21 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Unavailable(m) => ApiError::StoreUnavailable(m),
             StoreError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(e: FieldErrors) -> Self {
+        ApiError::Validation(e)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid(fields) => ApiError::Validation(fields),
+            DomainError::NoRandomness(m) => ApiError::Internal(m),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod meta;
 pub mod signature;
 pub mod store;
 pub mod telemetry;
+pub mod usecase;
 
 pub use app::App;
 pub use error::{ApiError, FieldErrors};

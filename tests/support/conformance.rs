@@ -542,9 +542,9 @@ pub async fn cursor_pages_are_stable_under_inserts(store: &dyn Store) {
             let last = page.items.last().expect("a full page has a last item");
             cursor = Some(
                 Cursor {
-                    s: sort.into(),
-                    o: q.page.order,
-                    v: last.sort_value(q.sort),
+                    sort: sort.into(),
+                    order: q.page.order,
+                    value: last.sort_value(q.sort),
                     id: last.id.to_string(),
                 }
                 .encode(),

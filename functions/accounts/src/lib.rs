@@ -1,15 +1,8 @@
-//! accounts: a company's own configuration.
-//!
-//! | route | handler | who |
-//! |---|---|---|
-//! | `GET /api/company` | [`get_company`] | anyone of the company |
-//! | `PATCH /api/company` | [`update_company`] (settings merge-patched) | admin, owner |
-//! | `GET/POST /api/api-keys`, `DELETE /api/api-keys/{id}` | [`list_keys`], [`create_key`], [`revoke_key`] | admin, owner |
-//! | `GET/POST /api/channels`, `GET/PATCH/DELETE /api/channels/{id}` | [`list_channels`], [`create_channel`], [`get_channel`], [`update_channel`], [`delete_channel`] | reads: anyone; writes: admin, owner |
+//! accounts: a company's own configuration. [`ROUTES`] is the function: who may call
+//! what, and which handler answers.
 
 use std::convert::Infallible;
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,51 +11,26 @@ use shared::domain::account::{
 };
 use shared::domain::company::CompanyChange;
 use shared::domain::parse_body;
-use shared::http::{respond, Ctx, Reply};
+use shared::error::{Concerning, Entity};
+use shared::http::{respond, Ctx, Reply, Route};
 use shared::store::StoreError;
-use shared::{ApiError, App};
-use uuid::Uuid;
+use shared::{route, ApiError, App};
+
+pub const ROUTES: &[Route] = &[
+    route!(GET "/api/company", Read, get_company),
+    route!(PATCH "/api/company", Admin, update_company),
+    route!(GET "/api/api-keys", Admin, list_keys),
+    route!(POST "/api/api-keys", Admin, create_key),
+    route!(DELETE "/api/api-keys/{id}", Admin, revoke_key),
+    route!(GET "/api/channels", Read, list_channels),
+    route!(POST "/api/channels", Admin, create_channel),
+    route!(GET "/api/channels/{id}", Read, get_channel),
+    route!(PATCH "/api/channels/{id}", Admin, update_channel),
+    route!(DELETE "/api/channels/{id}", Admin, delete_channel),
+];
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    Ok(respond(app, req, |ctx| route(app, ctx)).await)
-}
-
-async fn route(app: &App, ctx: Ctx) -> Result<Reply, ApiError> {
-    let path = ctx.path.clone();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match (segments.as_slice(), &ctx.method) {
-        (["api", "company"], &Method::GET) => get_company(app, &ctx).await,
-        (["api", "company"], &Method::PATCH) => update_company(app, &ctx).await,
-        (["api", "api-keys"], &Method::GET) => list_keys(app, &ctx).await,
-        (["api", "api-keys"], &Method::POST) => create_key(app, &ctx).await,
-        (["api", "api-keys", id], &Method::DELETE) => revoke_key(app, &ctx, id).await,
-        (["api", "channels"], &Method::GET) => list_channels(app, &ctx).await,
-        (["api", "channels"], &Method::POST) => create_channel(app, &ctx).await,
-        (["api", "channels", id], &Method::GET) => get_channel(app, &ctx, id).await,
-        (["api", "channels", id], &Method::PATCH) => update_channel(app, &ctx, id).await,
-        (["api", "channels", id], &Method::DELETE) => delete_channel(app, &ctx, id).await,
-        (
-            ["api", "company"]
-            | ["api", "api-keys"]
-            | ["api", "api-keys", _]
-            | ["api", "channels"]
-            | ["api", "channels", _],
-            _,
-        ) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::not_found("Route")),
-    }
-}
-
-fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::NotFound => ApiError::not_found(what),
-        other => other.into(),
-    }
-}
-
-/// An id that is not a UUID names nothing.
-fn id(s: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(s).map_err(|_| ApiError::not_found(what))
+    Ok(respond(app, req, ROUTES).await)
 }
 
 pub async fn get_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -71,7 +39,7 @@ pub async fn get_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .store
         .get_company(company)
         .await
-        .map_err(not_found("Company"))?;
+        .concerning(Entity::Company)?;
     Reply::ok(&found)
 }
 
@@ -91,13 +59,12 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 pub async fn update_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
     let patch: CompanyPatch = parse_body(ctx.json_object()?)?;
     let company = app
         .store
         .get_company(&principal.company_id)
         .await
-        .map_err(not_found("Company"))?;
+        .concerning(Entity::Company)?;
     let mut errors = shared::FieldErrors::new();
     let name = patch.name.map(|n| n.trim().to_string());
     if name
@@ -132,26 +99,18 @@ pub async fn update_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
             },
         )
         .await
-        .map_err(|e| match e {
-            StoreError::Duplicate { .. } => ApiError::Conflict {
-                message: "Another company has this name".into(),
-                details: None,
-            },
-            other => not_found("Company")(other),
-        })?;
+        .concerning(Entity::Company)?;
     app.forget_company_settings(&principal.company_id);
     Reply::ok(&updated)
 }
 
 pub async fn list_keys(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
     Reply::ok(app.store.list_api_keys(&principal.company_id).await?)
 }
 
 pub async fn create_key(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
     let (name, scopes) = ApiKeyInput::parse(ctx.json_object()?)?;
     let (hash, prefix, key) = generate_api_key()?;
     let stored = app
@@ -172,14 +131,13 @@ pub async fn create_key(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::created(data)?.with_message("Store this key now: it is shown only once"))
 }
 
-pub async fn revoke_key(app: &App, ctx: &Ctx, key_id: &str) -> Result<Reply, ApiError> {
+pub async fn revoke_key(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
-    let key_id = id(key_id, "API key")?;
+    let key_id = ctx.id(Entity::ApiKey)?;
     app.store
         .revoke_api_key(&principal.company_id, key_id)
         .await
-        .map_err(not_found("API key"))?;
+        .concerning(Entity::ApiKey)?;
     Ok(Reply::message("API key revoked"))
 }
 
@@ -193,14 +151,14 @@ pub async fn list_channels(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
 
 pub async fn create_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
     let new = NewChannelAccount::parse(ctx.json_object()?)?;
     let company = &principal.company_id;
     match app.store.create_channel(company, new).await {
         Ok(channel) => Reply::created(&channel),
         Err(StoreError::Duplicate { existing_id, .. }) => {
             // Name the existing channel only when it is this company's own.
-            let ours = Uuid::parse_str(&existing_id)
+            let ours = Entity::Channel
+                .id(&existing_id)
                 .ok()
                 .map(|id| app.store.get_channel(company, id));
             let details = match ours {
@@ -216,36 +174,34 @@ pub async fn create_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     }
 }
 
-pub async fn get_channel(app: &App, ctx: &Ctx, channel_id: &str) -> Result<Reply, ApiError> {
-    let channel_id = id(channel_id, "Channel")?;
+pub async fn get_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let channel_id = ctx.id(Entity::Channel)?;
     let found = app
         .store
         .get_channel(&ctx.principal()?.company_id, channel_id)
         .await
-        .map_err(not_found("Channel"))?;
+        .concerning(Entity::Channel)?;
     Reply::ok(&found)
 }
 
-pub async fn update_channel(app: &App, ctx: &Ctx, channel_id: &str) -> Result<Reply, ApiError> {
+pub async fn update_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
-    let channel_id = id(channel_id, "Channel")?;
+    let channel_id = ctx.id(Entity::Channel)?;
     let change = ChannelChange::parse(ctx.json_object()?)?;
     let updated = app
         .store
         .update_channel(&principal.company_id, channel_id, change)
         .await
-        .map_err(not_found("Channel"))?;
+        .concerning(Entity::Channel)?;
     Reply::ok(&updated)
 }
 
-pub async fn delete_channel(app: &App, ctx: &Ctx, channel_id: &str) -> Result<Reply, ApiError> {
+pub async fn delete_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
-    let channel_id = id(channel_id, "Channel")?;
+    let channel_id = ctx.id(Entity::Channel)?;
     app.store
         .delete_channel(&principal.company_id, channel_id)
         .await
-        .map_err(not_found("Channel"))?;
+        .concerning(Entity::Channel)?;
     Ok(Reply::message("Channel disconnected"))
 }

@@ -3,9 +3,12 @@
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
-use shared::http::respond;
-use shared::{ApiError, App};
+use shared::http::{respond, Route};
+use shared::App;
+
+/// No routes yet: every path but the health route answers 404.
+pub const ROUTES: &[Route] = &[];
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    Ok(respond(app, req, |_ctx| async { Err(ApiError::not_found("Route")) }).await)
+    Ok(respond(app, req, ROUTES).await)
 }

@@ -3,20 +3,19 @@
 
 use serde_json::{json, Map, Value};
 use shared::domain::account::{parse_inbound_endpoint, random_token, AccessToken};
-use shared::domain::lead::{LeadFields, LeadId, LeadUpdate};
+use shared::domain::lead::{LeadFields, LeadId};
 use shared::domain::rate_limit::{group_for, limit_for};
 use shared::domain::{CompanyId, Timestamp};
+use shared::error::{Concerning, Entity};
 use shared::http::{Ctx, Reply};
-use shared::store::StoreError;
+use shared::usecase::{self, Outcome};
 use shared::{ApiError, App};
-use uuid::Uuid;
 
 /// How far a delivery's `timestamp` may be from now before it is taken for a replay.
 const MAX_SKEW_SECS: i64 = 300;
 
 pub async fn list(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
     Reply::ok(
         app.store
             .list_inbound_endpoints(&principal.company_id)
@@ -26,7 +25,6 @@ pub async fn list(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
 
 pub async fn create(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
     let name = parse_inbound_endpoint(ctx.json_object()?)?;
     let client_id = random_token("wh_", 16)?;
     let secret = AccessToken::new(random_token("whsec_", 32)?);
@@ -41,27 +39,24 @@ pub async fn create(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::created(data)?.with_message("Store the secret now: it is shown only once"))
 }
 
-pub async fn delete(app: &App, ctx: &Ctx, id: &str) -> Result<Reply, ApiError> {
+pub async fn delete(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
-    principal.require_admin()?;
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("Inbound webhook"))?;
+    let id = ctx.id(Entity::InboundEndpoint)?;
     app.store
         .delete_inbound_endpoint(&principal.company_id, id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("Inbound webhook"),
-            other => other.into(),
-        })?;
+        .concerning(Entity::InboundEndpoint)?;
     Ok(Reply::message("Inbound webhook deleted"))
 }
 
 /// `POST /webhooks/{client_id}`: limited per endpoint, signed, fresh, then applied.
-pub async fn receive(app: &App, ctx: &Ctx, client_id: &str) -> Result<Reply, ApiError> {
+pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let client_id = ctx.param("client_id");
     let (endpoint, secret) = app
         .store
         .find_inbound_endpoint(client_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Inbound webhook"))?;
+        .ok_or(ApiError::NotFound(Entity::InboundEndpoint))?;
     let company = &endpoint.company_id;
     // The limit comes before the signature check, so guessing signatures is limited too.
     let decision = match group_for(&ctx.path) {
@@ -151,32 +146,19 @@ async fn upsert_lead(
     }
     let fields = LeadFields::parse(Value::Object(create))?;
     let by = format!("webhook:{endpoint}");
-    let existing = match app.store.create_lead(company, fields, &by).await {
-        Ok(lead) => return Ok((lead.id, "created")),
-        Err(StoreError::Duplicate { existing_id, .. }) => LeadId::parse(&existing_id)
-            .ok_or_else(|| ApiError::Internal("unreadable lead id".into()))?,
-        Err(e) => return Err(e.into()),
+    let store = app.store.as_ref();
+    let existing = match usecase::leads::create_or_find(store, company, fields, &by).await? {
+        Outcome::Created(id) => return Ok((id, "created")),
+        Outcome::Existing(id) => id,
     };
-    let current = app.store.get_lead(company, existing).await?;
-    let next = current.fields.patched(&Value::Object(data.clone()))?;
-    if next == current.fields {
-        return Ok((existing, "unchanged"));
-    }
-    let update = LeadUpdate {
-        changes: current.fields.changes_to(&next),
-        fields: next,
-        expected_version: current.version,
-        by,
-    };
-    app.store
-        .update_lead(company, existing, update)
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate { existing_id, field } => ApiError::Conflict {
-                message: format!("Another lead has this {field}: {existing_id}"),
-                details: Some(json!({"field": field, "existing_lead_id": existing_id})),
-            },
-            other => other.into(),
-        })?;
-    Ok((existing, "updated"))
+    let patched =
+        usecase::leads::patch(store, company, existing, &Value::Object(data.clone()), &by).await?;
+    Ok((
+        existing,
+        if patched.changed {
+            "updated"
+        } else {
+            "unchanged"
+        },
+    ))
 }

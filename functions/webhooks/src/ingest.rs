@@ -4,15 +4,12 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::json;
 use shared::domain::account::ChannelAccount;
 use shared::domain::conversation::{Channel, NewMessage, Role};
-use shared::domain::inbound::{self, Contact, Event, InboundMessage};
-use shared::domain::lead::{LeadFields, LeadId};
+use shared::domain::inbound::{self, Event, InboundMessage};
 use shared::domain::CompanyId;
-use shared::store::{StoreError, StoreResult};
-use shared::App;
-use uuid::Uuid;
+use shared::store::StoreError;
+use shared::{usecase, ApiError, App};
 
 /// What a batch did, as the answer reports it.
 #[derive(Debug, Default, Serialize)]
@@ -23,7 +20,7 @@ pub struct Counts {
     pub ignored: usize,
 }
 
-pub async fn batch(app: &App, body: &serde_json::Value) -> StoreResult<Counts> {
+pub async fn batch(app: &App, body: &serde_json::Value) -> Result<Counts, ApiError> {
     let mut counts = Counts::default();
     let mut accounts: HashMap<(Channel, String), Option<ChannelAccount>> = HashMap::new();
     for event in inbound::parse(body) {
@@ -64,7 +61,18 @@ pub async fn batch(app: &App, body: &serde_json::Value) -> StoreResult<Counts> {
                     .apply_message_status(company, &s.external_id, s.status, s.error)
                     .await?;
                 if window_closed {
-                    close_window(app, company, &s.external_id).await?;
+                    if let Some(conversation) = app
+                        .store
+                        .conversation_of_message(company, &s.external_id)
+                        .await?
+                    {
+                        usecase::conversations::close_window(
+                            app.store.as_ref(),
+                            company,
+                            conversation,
+                        )
+                        .await?;
+                    }
                 }
                 counts.statuses += 1;
             }
@@ -75,17 +83,16 @@ pub async fn batch(app: &App, body: &serde_json::Value) -> StoreResult<Counts> {
 }
 
 /// Stores one inbound message; `false` when it was stored before.
-async fn store_message(app: &App, company: &CompanyId, m: InboundMessage) -> StoreResult<bool> {
-    let lead = lead_for(app, company, m.channel, &m.contact).await?;
-    let conversation = match app
-        .store
-        .create_conversation(company, lead, m.channel)
-        .await
-    {
-        Ok(c) => c.id,
-        Err(StoreError::Duplicate { existing_id, .. }) => parse_id(&existing_id)?,
-        Err(e) => return Err(e),
-    };
+async fn store_message(
+    app: &App,
+    company: &CompanyId,
+    m: InboundMessage,
+) -> Result<bool, ApiError> {
+    let store = app.store.as_ref();
+    let lead = usecase::leads::of_contact(store, company, m.channel, &m.contact, "webhook").await?;
+    let conversation = usecase::conversations::ensure_active(store, company, lead, m.channel)
+        .await?
+        .into_inner();
     let message = NewMessage {
         role: Role::User,
         content: m.content,
@@ -95,101 +102,9 @@ async fn store_message(app: &App, company: &CompanyId, m: InboundMessage) -> Sto
         external_id: Some(m.external_id),
         status: None,
     };
-    match app.store.add_message(company, conversation, message).await {
+    match store.add_message(company, conversation, message).await {
         Ok(_) => Ok(true),
         Err(StoreError::Duplicate { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-fn parse_id(s: &str) -> StoreResult<Uuid> {
-    Uuid::parse_str(s).map_err(|_| StoreError::Internal(format!("unreadable id {s}")))
-}
-
-/// The contact's lead, created (name from the profile, source = the channel) if new.
-async fn lead_for(
-    app: &App,
-    company: &CompanyId,
-    channel: Channel,
-    contact: &Contact,
-) -> StoreResult<LeadId> {
-    let by = "webhook";
-    match contact {
-        Contact::Phone { phone, name } => {
-            let fields = new_lead(
-                name.as_deref().unwrap_or(phone.as_str()),
-                Some(phone.as_str()),
-                channel,
-            )?;
-            match app.store.create_lead(company, fields, by).await {
-                Ok(lead) => Ok(lead.id),
-                // The number (with or without the ninth digit) is a lead already.
-                Err(StoreError::Duplicate { existing_id, .. }) => {
-                    parse_id(&existing_id).map(LeadId)
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Contact::Scoped { user_id, name } => {
-            if let Some(lead) = app.store.find_contact(company, channel, user_id).await? {
-                return Ok(lead);
-            }
-            let label = match channel {
-                Channel::Instagram => "Instagram",
-                Channel::Facebook => "Messenger",
-                Channel::Whatsapp => "WhatsApp",
-            };
-            let default_name = format!("{label} {user_id}");
-            let fields = new_lead(name.as_deref().unwrap_or(&default_name), None, channel)?;
-            let lead = app.store.create_lead(company, fields, by).await?;
-            match app
-                .store
-                .claim_contact(company, channel, user_id, lead.id)
-                .await
-            {
-                Ok(()) => Ok(lead.id),
-                // Another delivery created the user's lead meanwhile: use that one.
-                Err(StoreError::Duplicate { existing_id, .. }) => {
-                    app.store.delete_lead(company, lead.id).await?;
-                    parse_id(&existing_id).map(LeadId)
-                }
-                Err(e) => Err(e),
-            }
-        }
-    }
-}
-
-fn new_lead(name: &str, phone: Option<&str>, channel: Channel) -> StoreResult<LeadFields> {
-    let name: String = name.chars().filter(|c| !c.is_control()).take(255).collect();
-    let name = if name.trim().is_empty() {
-        "Sem nome".to_string()
-    } else {
-        name
-    };
-    LeadFields::parse(json!({"name": name, "phone": phone, "source": channel.as_str()}))
-        .map_err(|e| StoreError::Internal(format!("lead from a contact: {e}")))
-}
-
-/// Meta's 131047 says the customer's 24 hours are over: free-form messages stop until the
-/// customer writes again.
-async fn close_window(app: &App, company: &CompanyId, external_id: &str) -> StoreResult<()> {
-    let Some(conversation) = app
-        .store
-        .conversation_of_message(company, external_id)
-        .await?
-    else {
-        return Ok(());
-    };
-    let change = shared::domain::conversation::ConversationChange {
-        status: None,
-        metadata: Some(json!({"window_closed_at": shared::domain::Timestamp::now()})),
-    };
-    match app
-        .store
-        .update_conversation(company, conversation, change)
-        .await
-    {
-        Ok(_) | Err(StoreError::NotFound) => Ok(()),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,11 +1,6 @@
-//! webhooks: what Meta's platform delivers.
-//!
-//! | route | handler |
-//! |---|---|
-//! | `GET /webhooks/meta` | [`verify`]: the subscription handshake |
-//! | `POST /webhooks/meta` | [`receive`]: WhatsApp, Instagram and Messenger batches, signed |
-//! | `GET/POST /api/webhooks/inbound`, `DELETE /api/webhooks/inbound/{id}` | a company's custom inbound endpoints (admin) |
-//! | `POST /webhooks/{client_id}` | a custom inbound delivery: `lead.created` / `lead.updated`, signed |
+//! webhooks: what Meta's platform and a company's own systems deliver, and a company's
+//! inbound endpoints. [`ROUTES`] is the function: who may call what, and which handler
+//! answers.
 //!
 //! Delivery is at least once and in any order: every message is stored once by its channel
 //! id, statuses only move forward, and a store failure answers 500 so that Meta retries.
@@ -15,13 +10,21 @@ mod ingest;
 
 use std::convert::Infallible;
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use shared::config::ConfigError;
-use shared::http::{respond, Ctx, Reply};
-use shared::{ApiError, App};
+use shared::http::{respond, Ctx, Reply, Route};
+use shared::{route, ApiError, App};
 use subtle::ConstantTimeEq;
+
+pub const ROUTES: &[Route] = &[
+    route!(GET "/webhooks/meta", Public, verify),
+    route!(POST "/webhooks/meta", Public, receive),
+    route!(POST "/webhooks/{client_id}", Public, custom::receive),
+    route!(GET "/api/webhooks/inbound", Admin, custom::list),
+    route!(POST "/api/webhooks/inbound", Admin, custom::create),
+    route!(DELETE "/api/webhooks/inbound/{id}", Admin, custom::delete),
+];
 
 /// Meta sends batches of up to a few megabytes.
 pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -43,43 +46,18 @@ pub fn check_config(app: &App) -> Result<(), ConfigError> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    Ok(respond(app, req, |ctx| route(app, ctx)).await)
-}
-
-async fn route(app: &App, ctx: Ctx) -> Result<Reply, ApiError> {
-    let path = ctx.path.clone();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match (segments.as_slice(), &ctx.method) {
-        (["webhooks", "meta"], &Method::GET) => verify(app, &ctx),
-        (["webhooks", "meta"], &Method::POST) => receive(app, &ctx).await,
-        (["webhooks", "meta"], _) => Err(ApiError::MethodNotAllowed),
-        (["webhooks", client_id], &Method::POST) => custom::receive(app, &ctx, client_id).await,
-        (["api", "webhooks", "inbound"], &Method::GET) => custom::list(app, &ctx).await,
-        (["api", "webhooks", "inbound"], &Method::POST) => custom::create(app, &ctx).await,
-        (["api", "webhooks", "inbound", id], &Method::DELETE) => {
-            custom::delete(app, &ctx, id).await
-        }
-        (
-            ["webhooks", _] | ["api", "webhooks", "inbound"] | ["api", "webhooks", "inbound", _],
-            _,
-        ) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::not_found("Route")),
-    }
-}
-
-fn query<'a>(ctx: &'a Ctx, name: &str) -> Option<&'a str> {
-    ctx.query
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    Ok(respond(app, req, ROUTES).await)
 }
 
 /// `hub.mode=subscribe` with the right `hub.verify_token` gets `hub.challenge` back as text.
-pub fn verify(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
+pub async fn verify(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let expected = app.config.meta_verify_token.as_deref().unwrap_or_default();
-    let given = query(ctx, "hub.verify_token").unwrap_or_default();
+    let given = ctx.query_param("hub.verify_token").unwrap_or_default();
     let token_ok = !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()));
-    match (query(ctx, "hub.mode"), query(ctx, "hub.challenge")) {
+    match (
+        ctx.query_param("hub.mode"),
+        ctx.query_param("hub.challenge"),
+    ) {
         (Some("subscribe"), Some(challenge)) if token_ok => Ok(Reply::text(
             200,
             "text/plain; charset=utf-8",

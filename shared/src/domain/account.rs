@@ -12,7 +12,7 @@ use validator::Validate;
 
 use super::conversation::Channel;
 use super::{CompanyId, Timestamp};
-use crate::error::{ApiError, FieldErrors};
+use super::{DomainError, DomainResult, FieldErrors};
 
 /// What a key may do: `read` reads, `write` also writes, `admin` also manages the company.
 pub const SCOPES: &[&str] = &["read", "write", "admin"];
@@ -44,10 +44,10 @@ pub struct NewApiKey {
 }
 
 /// A fresh random key (256 bits), and its hash and prefix.
-pub fn generate_api_key() -> Result<(String, String, String), ApiError> {
+pub fn generate_api_key() -> DomainResult<(String, String, String)> {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes)
-        .map_err(|e| ApiError::Internal(format!("no randomness for a key: {e}")))?;
+        .map_err(|e| DomainError::NoRandomness(format!("for a key: {e}")))?;
     let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let prefix = key.chars().take(12).collect();
     Ok((hash_api_key(&key), prefix, key))
@@ -72,7 +72,7 @@ pub struct ApiKeyInput {
 
 impl ApiKeyInput {
     /// The key's name and scopes (default `read` and `write`).
-    pub fn parse(body: Value) -> Result<(String, Vec<String>), ApiError> {
+    pub fn parse(body: Value) -> Result<(String, Vec<String>), FieldErrors> {
         let input: ApiKeyInput = super::parse_body(body)?;
         let mut errors = super::validation_errors(input.validate());
         let mut scopes = input
@@ -168,7 +168,7 @@ struct ChannelInput {
 }
 
 impl NewChannelAccount {
-    pub fn parse(body: Value) -> Result<NewChannelAccount, ApiError> {
+    pub fn parse(body: Value) -> Result<NewChannelAccount, FieldErrors> {
         let input: ChannelInput = super::parse_body(body)?;
         let mut errors = super::validation_errors(input.validate());
         let channel = input.channel.as_deref().and_then(Channel::parse);
@@ -206,7 +206,7 @@ struct ChannelChangeInput {
 }
 
 impl ChannelChange {
-    pub fn parse(body: Value) -> Result<ChannelChange, ApiError> {
+    pub fn parse(body: Value) -> Result<ChannelChange, FieldErrors> {
         let input: ChannelChangeInput = super::parse_body(body)?;
         super::validation_errors(input.validate()).into_result()?;
         Ok(ChannelChange {
@@ -217,11 +217,11 @@ impl ChannelChange {
 }
 
 /// A company's settings after a merge patch, checked as a whole.
-pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, ApiError> {
+pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, FieldErrors> {
     let mut settings = current.clone();
     super::merge_patch::apply(&mut settings, patch);
     let Value::Object(map) = &settings else {
-        return Err(ApiError::validation("settings", "must be a JSON object"));
+        return Err(FieldErrors::one("settings", "must be a JSON object"));
     };
     let mut errors = FieldErrors::new();
     for (key, value) in map {
@@ -296,16 +296,15 @@ struct InboundEndpointInput {
 }
 
 /// A new endpoint's name from a request body.
-pub fn parse_inbound_endpoint(body: Value) -> Result<String, ApiError> {
+pub fn parse_inbound_endpoint(body: Value) -> Result<String, FieldErrors> {
     let input: InboundEndpointInput = super::parse_body(body)?;
     super::validation_errors(input.validate()).into_result()?;
     Ok(input.name.unwrap_or_default().trim().to_string())
 }
 
 /// `prefix` and 32 random bytes, URL-safe: client ids and signing secrets.
-pub fn random_token(prefix: &str, bytes: usize) -> Result<String, ApiError> {
+pub fn random_token(prefix: &str, bytes: usize) -> DomainResult<String> {
     let mut buf = vec![0u8; bytes];
-    getrandom::getrandom(&mut buf)
-        .map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    getrandom::getrandom(&mut buf).map_err(|e| DomainError::NoRandomness(e.to_string()))?;
     Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(buf)))
 }

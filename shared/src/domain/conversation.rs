@@ -25,6 +25,15 @@ impl Channel {
         }
     }
 
+    /// The product's name for the channel, as people say it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Channel::Whatsapp => "WhatsApp",
+            Channel::Instagram => "Instagram",
+            Channel::Facebook => "Messenger",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Channel> {
         match s {
             "whatsapp" => Some(Channel::Whatsapp),
@@ -184,7 +193,7 @@ pub struct ConversationQuery {
 }
 
 impl ConversationQuery {
-    pub fn parse(params: &[(String, String)]) -> Result<ConversationQuery, crate::error::ApiError> {
+    pub fn parse(params: &[(String, String)]) -> Result<ConversationQuery, super::FieldErrors> {
         let get = |k: &str| {
             params
                 .iter()
@@ -248,7 +257,7 @@ pub struct ConversationChange {
 }
 
 impl ConversationChange {
-    pub fn parse(body: Value) -> Result<ConversationChange, crate::error::ApiError> {
+    pub fn parse(body: Value) -> Result<ConversationChange, super::FieldErrors> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Input {

@@ -3,10 +3,12 @@
 pub mod account;
 pub mod company;
 pub mod conversation;
+pub mod error;
 pub mod idempotency;
 pub mod inbound;
 pub mod lead;
 pub mod merge_patch;
+pub mod outgoing;
 pub mod page;
 pub mod phone;
 pub mod rate_limit;
@@ -20,10 +22,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use validator::ValidationErrors;
 
-use crate::error::{ApiError, FieldErrors};
+pub use error::{DomainError, DomainResult, FieldErrors};
 
 /// Deserialises a request body; a field of the wrong type is a 422 naming it.
-pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, FieldErrors> {
     serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
@@ -37,8 +39,8 @@ pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
             .strip_prefix("unknown field `")
             .and_then(|m| m.split('`').next())
         {
-            Some(unknown) => ApiError::validation(unknown, "is not a known field"),
-            None => ApiError::validation(field, message),
+            Some(unknown) => FieldErrors::one(unknown, "is not a known field"),
+            None => FieldErrors::one(field, message),
         }
     })
 }

@@ -17,14 +17,19 @@ pub enum Order {
     Desc,
 }
 
-/// Where a keyset page starts: after the row with this sort value and id.
+/// Where a keyset page starts: after the row with this sort value and id. Encoded with
+/// one-letter keys, so that a cursor in a URL stays short.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
     /// The sort field the cursor was made for.
-    pub s: String,
-    pub o: Order,
+    #[serde(rename = "s")]
+    pub sort: String,
+    #[serde(rename = "o")]
+    pub order: Order,
     /// The last row's sort value.
-    pub v: Value,
+    #[serde(rename = "v")]
+    pub value: Value,
+    /// The last row's id, the tie-breaker.
     pub id: String,
 }
 
@@ -86,7 +91,7 @@ pub fn parse_page(
         }
     };
     let cursor = get("cursor").and_then(|c| match Cursor::decode(&c) {
-        Some(cur) if cur.s == sort && cur.o == order => Some(cur),
+        Some(cur) if cur.sort == sort && cur.order == order => Some(cur),
         Some(_) => {
             errors.add("cursor", "was made for another sort or order");
             None

@@ -3,7 +3,7 @@ use lambda_http::{Body, Request, RequestExt};
 use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, Entity};
 use crate::App;
 
 /// One request as a route sees it: parsed, size-checked and, under `/api/`, authenticated.
@@ -15,6 +15,8 @@ pub struct Ctx {
     pub body: Body,
     pub request_id: String,
     pub principal: Option<Principal>,
+    /// The matched route's path parameters (`{id}` → `("id", "…")`).
+    pub params: super::router::Params,
 }
 
 impl Ctx {
@@ -47,6 +49,7 @@ impl Ctx {
             body,
             request_id,
             principal,
+            params: Vec::new(),
         })
     }
 
@@ -57,9 +60,25 @@ impl Ctx {
             .ok_or_else(|| ApiError::Unauthorized("Authentication required".into()))
     }
 
-    /// The path's segments, for matching routes: `/api/leads/1` → `["api", "leads", "1"]`.
-    pub fn segments(&self) -> Vec<&str> {
-        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    /// A path parameter of the matched route; empty when the route has none by that name.
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The `{id}` of the path as the id of `what`: not a UUID is that entity's 404.
+    pub fn id(&self, what: Entity) -> Result<uuid::Uuid, ApiError> {
+        what.id(self.param("id"))
+    }
+
+    /// A query parameter's value, the first if repeated.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

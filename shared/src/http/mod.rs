@@ -1,20 +1,22 @@
 //! The HTTP glue every function shares: [`respond`] turns a gateway request into an
-//! answer, doing what all routes have in common around the function's own router.
+//! answer, doing what all routes have in common around the function's route table.
 
 mod ctx;
 mod guard;
 mod reply;
+mod router;
 
-use std::future::Future;
 use std::time::Instant;
 
-use lambda_http::http::{header, HeaderValue, Method};
+use lambda_http::http::{header, HeaderValue};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 pub use ctx::Ctx;
 use guard::Guard;
+pub use lambda_http::http::Method;
 pub use reply::Reply;
+pub use router::{Access, Handler, HandlerFuture, Route};
 
 use crate::domain::Timestamp;
 use crate::error::ApiError;
@@ -25,14 +27,12 @@ const CORS_ALLOW_HEADERS: &str =
     "authorization, x-client-info, apikey, content-type, x-api-key, idempotency-key, x-request-id";
 const CORS_ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 
-/// Answers one request: preflight and health here, everything else through `route`,
-/// with request id, CORS and security headers, the envelope, and one log line.
-/// Paths under `/api/` are authenticated before `route` sees them.
-pub async fn respond<F, Fut>(app: &App, req: Request, route: F) -> Response<Body>
-where
-    F: FnOnce(Ctx) -> Fut,
-    Fut: Future<Output = Result<Reply, ApiError>>,
-{
+/// Answers one request: preflight and health here, everything else through the route
+/// `routes` declares for it, with request id, CORS and security headers, the envelope,
+/// and one log line. In order: paths under `/api/` are authenticated, the route is
+/// matched (404, 405), its access checked (401, 403), the guard passed (429, replay),
+/// and only then does the handler run.
+pub async fn respond(app: &App, req: Request, routes: &[Route]) -> Response<Body> {
     let started = Instant::now();
     let cold_start = telemetry::take_cold_start();
     let lambda_request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
@@ -55,11 +55,20 @@ where
         Ok(reply)
     } else {
         match Ctx::new(app, req, request_id.clone()).await {
-            Ok(ctx) => {
+            Ok(mut ctx) => {
                 company_id = ctx.principal.as_ref().map(|p| p.company_id.to_string());
-                match guard.enter(app, &ctx).await {
-                    Ok(Some(replay)) => Ok(replay),
-                    Ok(None) => route(ctx).await,
+                match router::find(routes, &ctx.method, &ctx.path) {
+                    Ok((route, params)) => {
+                        ctx.params = params;
+                        match route.access.check(ctx.principal.as_ref()) {
+                            Ok(()) => match guard.enter(app, &ctx).await {
+                                Ok(Some(replay)) => Ok(replay),
+                                Ok(None) => (route.handler)(app, &ctx).await,
+                                Err(e) => Err(e),
+                            },
+                            Err(e) => Err(e),
+                        }
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -146,7 +155,9 @@ async fn health(app: &App, method: &Method, path: &str) -> Option<Reply> {
         return None;
     }
     if method != Method::GET {
-        return Some(Reply::error(&ApiError::MethodNotAllowed));
+        return Some(Reply::error(&ApiError::MethodNotAllowed(vec![
+            "GET", "OPTIONS",
+        ])));
     }
     let started = Instant::now();
     let store = app.store.ping().await;

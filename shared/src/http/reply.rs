@@ -133,8 +133,14 @@ impl Reply {
             body: ReplyBody::Envelope(m),
             headers: Vec::new(),
         };
-        if let ApiError::RateLimited { retry_after } = e {
-            reply = reply.header("retry-after", retry_after.to_string());
+        match e {
+            ApiError::RateLimited { retry_after } => {
+                reply = reply.header("retry-after", retry_after.to_string());
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                reply = reply.header("allow", allow.join(", "));
+            }
+            _ => {}
         }
         reply
     }

@@ -317,7 +317,10 @@ impl LeadStore for DynamoStore {
         };
         let mut start = page.cursor.as_ref().map(|c| {
             let mut k = key(company_pk(company), keys::lead_sk(&c.id));
-            k.insert(attribute.to_string(), s(sort_key(query.sort, &c.v, &c.id)));
+            k.insert(
+                attribute.to_string(),
+                s(sort_key(query.sort, &c.value, &c.id)),
+            );
             k
         });
         // Without a filter or an offset, each item read is one to return.

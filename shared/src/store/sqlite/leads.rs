@@ -315,7 +315,7 @@ impl LeadStore for SqliteStore {
                 clauses.push(format!(
                     "({column} {cmp} ? OR ({column} = ? AND id {cmp} ?))"
                 ));
-                let v = match &c.v {
+                let v = match &c.value {
                     Value::Number(n) => SqlValue::Integer(n.as_i64().unwrap_or_default()),
                     other => SqlValue::Text(other.as_str().unwrap_or_default().to_string()),
                 };

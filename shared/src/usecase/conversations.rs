@@ -1,0 +1,49 @@
+//! Conversations as the functions meet them: the lead's active one on a channel, and the
+//! 24-hour window Meta closes.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Outcome;
+use crate::domain::conversation::{Channel, ConversationChange};
+use crate::domain::lead::LeadId;
+use crate::domain::{CompanyId, Timestamp};
+use crate::error::{ApiError, Entity};
+use crate::store::{Store, StoreError};
+
+/// The lead's active conversation on `channel`, started if it has none.
+pub async fn ensure_active(
+    store: &dyn Store,
+    company: &CompanyId,
+    lead: LeadId,
+    channel: Channel,
+) -> Result<Outcome<Uuid>, ApiError> {
+    match store.create_conversation(company, lead, channel).await {
+        Ok(c) => Ok(Outcome::Created(c.id)),
+        Err(StoreError::Duplicate { existing_id, .. }) => {
+            Ok(Outcome::Existing(Entity::Conversation.id(&existing_id)?))
+        }
+        // The conversation would be the lead's: no lead, no conversation.
+        Err(e) => Err(Entity::Lead.store_error(e)),
+    }
+}
+
+/// Meta said (131047) that the customer's 24 hours are over: free-form messages stop
+/// until the customer writes again.
+pub async fn close_window(
+    store: &dyn Store,
+    company: &CompanyId,
+    conversation: Uuid,
+) -> Result<(), ApiError> {
+    let change = ConversationChange {
+        status: None,
+        metadata: Some(json!({"window_closed_at": Timestamp::now()})),
+    };
+    match store
+        .update_conversation(company, conversation, change)
+        .await
+    {
+        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
