@@ -5,13 +5,8 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use shared::auth::Role;
-use shared::domain::conversation::{Channel, NewMessage, Role as MessageRole};
-use shared::domain::lead::LeadId;
-use shared::store::prelude::*;
-use shared::store::DynamoStore;
 use wiizo_tests::{app_on, company, dynamo_store_on, dynamodb_endpoint, send, Event};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -65,135 +60,6 @@ async fn twenty_concurrent_creates_with_one_phone_make_one_lead() {
     .await;
     assert_eq!(list.json["pagination"]["total"], 1);
     assert_eq!(list.json["data"][0]["id"].as_str(), created_id.as_deref());
-}
-
-/// Every item of the table, read the way an auditor would.
-async fn table_items(store: &DynamoStore) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .client()
-            .scan()
-            .table_name(store.table())
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        for item in page.items() {
-            let mut flat: Vec<String> = item
-                .iter()
-                .map(|(k, v)| match v {
-                    AttributeValue::S(s) => format!("{k}={s}"),
-                    other => format!("{k}={other:?}"),
-                })
-                .collect();
-            flat.sort();
-            out.push(flat.join(" "));
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return out,
-        }
-    }
-}
-
-#[tokio::test]
-async fn deleting_a_lead_leaves_no_item_of_it_behind() {
-    let store = dynamo_store_on(&dynamodb_endpoint()).await;
-    let c = company();
-    let fields = |v| shared::domain::lead::LeadFields::parse(v).expect("fields");
-    let doomed = store
-        .create_lead(
-            &c,
-            fields(
-                json!({"name": "Apagar", "phone": "+5511987650001", "email": "apagar@x.com.br"}),
-            ),
-            "t",
-        )
-        .await
-        .expect("lead");
-    let kept = store
-        .create_lead(
-            &c,
-            fields(json!({"name": "Manter", "phone": "+5511987650002"})),
-            "t",
-        )
-        .await
-        .expect("lead");
-    let moved = fields(
-        json!({"name": "Apagar", "phone": "+5511987650001", "email": "apagar@x.com.br", "status": "qualificado"}),
-    );
-    let update = shared::domain::lead::LeadUpdate {
-        changes: doomed.fields.changes_to(&moved),
-        fields: moved,
-        expected_version: doomed.version,
-        by: "t".into(),
-    };
-    store
-        .update_lead(&c, doomed.id, update)
-        .await
-        .expect("update");
-    let mut conversations = Vec::new();
-    for (lead, channel) in [
-        (doomed.id, Channel::Whatsapp),
-        (doomed.id, Channel::Instagram),
-        (kept.id, Channel::Whatsapp),
-    ] {
-        let conv = store
-            .create_conversation(&c, lead, channel)
-            .await
-            .expect("conversation");
-        for i in 0..30 {
-            let message = NewMessage {
-                role: MessageRole::User,
-                content: format!("mensagem {i}"),
-                kind: "text".into(),
-                metadata: json!({}),
-                created_at: None,
-                external_id: Some(format!("wamid.{}.{i}", conv.id)),
-                status: None,
-            };
-            store
-                .add_message(&c, conv.id, message)
-                .await
-                .expect("message");
-        }
-        conversations.push(conv.id);
-    }
-    let before = table_items(&store).await;
-
-    store.delete_lead(&c, doomed.id).await.expect("delete");
-
-    let after = table_items(&store).await;
-    let traces = [
-        doomed.id.to_string(),
-        conversations[0].to_string(),
-        conversations[1].to_string(),
-        "+5511987650001".into(),
-        "apagar@x.com.br".into(),
-    ];
-    for item in &after {
-        for t in &traces {
-            assert!(!item.contains(t.as_str()), "{item} still mentions {t}");
-        }
-    }
-    // Only the deleted lead's items went: 1 lead, 2 claims, 2 events, 2 links,
-    // 2 conversations with 30 messages each and their 60 message-id claims,
-    // 2 active-conversation markers.
-    assert_eq!(before.len() - after.len(), 1 + 2 + 2 + 2 + 2 + 60 + 60 + 2);
-    assert_eq!(
-        store
-            .list_messages(&c, conversations[2])
-            .await
-            .expect("kept")
-            .len(),
-        30
-    );
-    assert_eq!(
-        store.get_lead(&c, LeadId(doomed.id.0)).await.map(|_| ()),
-        Err(shared::store::StoreError::NotFound)
-    );
 }
 
 struct Moto(Child);

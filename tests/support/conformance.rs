@@ -1,7 +1,9 @@
 //! The store conformance suite: every backend runs these very cases, unchanged.
 //!
 //! A backend's test module writes `wiizo_tests::conformance_tests!(<future of an
-//! Arc<dyn Store> on an empty store>);` and gets one test per case.
+//! Arc<dyn Store> on an empty store>);` and gets one test per case, and a test that fails
+//! when a `pub async fn …(store: &dyn Store)` of this file is missing from the list below:
+//! a case that is written is a case that runs, on every backend.
 
 use serde_json::{json, Value};
 use shared::domain::conversation::{Channel, NewMessage, Role};
@@ -41,6 +43,11 @@ macro_rules! conformance_tests {
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
+        #[test]
+        fn every_case_is_registered() {
+            $crate::conformance::assert_registered(&[$(stringify!($case)),*]);
+        }
+
         $(
             #[tokio::test]
             async fn $case() {
@@ -49,6 +56,26 @@ macro_rules! conformance_tests {
             }
         )*
     };
+}
+
+/// Fails unless `registered` names exactly the cases this file defines.
+pub fn assert_registered(registered: &[&str]) {
+    let defined: Vec<&str> = include_str!("conformance.rs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub async fn "))
+        .filter(|l| l.contains("(store: &dyn Store)"))
+        .filter_map(|l| l.split('(').next())
+        .collect();
+    for case in &defined {
+        assert!(
+            registered.contains(case),
+            "the conformance case {case} is defined but not listed in conformance_tests!, so it never runs"
+        );
+    }
+    for case in registered {
+        assert!(defined.contains(case), "{case} is listed but not defined");
+    }
+    assert!(defined.len() >= 20, "the case scan found only {defined:?}");
 }
 
 fn fields(v: Value) -> LeadFields {

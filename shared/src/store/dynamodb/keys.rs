@@ -94,7 +94,7 @@ pub fn email_sk(email: &Email) -> String {
     format!("EMAIL#{}", email.dedupe_key())
 }
 
-pub fn conversation_sk(id: Uuid) -> String {
+pub fn conversation_sk(id: impl std::fmt::Display) -> String {
     format!("CONV#{id}")
 }
 

@@ -182,6 +182,40 @@ impl Filter {
 }
 
 impl DynamoStore {
+    /// Everything a lead owns, declared once: the items under its prefix (history, and the
+    /// links to its conversations and contacts), each linked conversation's items with its
+    /// messages' channel-id claims, each linked contact's claim, and its active-conversation
+    /// claims. Its phone and e-mail claims go with the lead itself. A new item kind a lead
+    /// owns is linked here, or the erasure test finds it in the table after an erasure.
+    async fn owned_by_lead(&self, pk: &str, id: LeadId, links: &[Item]) -> StoreResult<Vec<Item>> {
+        let lead_key = lead_sk(id);
+        let mut doomed = Vec::new();
+        for link in links {
+            let sk = get_s(link, "sk")?;
+            if let Some(conversation) = sk.split(keys::LEAD_CONVERSATION).nth(1) {
+                for i in self
+                    .query_prefix(pk, &keys::conversation_sk(conversation))
+                    .await?
+                {
+                    if let Some(external) = opt_s(&i, "external_id") {
+                        doomed.push(key(pk, keys::message_id_sk(&external)));
+                    }
+                    doomed.push(key(pk, get_s(&i, "sk")?));
+                }
+            }
+            if let Some(contact) = sk.split(keys::LEAD_CONTACT).nth(1) {
+                doomed.push(key(pk, keys::contact_sk(contact)));
+            }
+            if sk != lead_key {
+                doomed.push(key(pk, sk));
+            }
+        }
+        for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Facebook] {
+            doomed.push(key(pk, active_sk(id, channel)));
+        }
+        Ok(doomed)
+    }
+
     pub(super) async fn read_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<Lead> {
         let item = self
             .get(company_pk(company), lead_sk(id))
@@ -438,30 +472,7 @@ impl LeadStore for DynamoStore {
             .ok_or(StoreError::NotFound)?;
         // Everything the lead owns goes first, the lead last: an interrupted delete leaves
         // the lead in place, and deleting it again finishes the job.
-        let mut doomed = Vec::new();
-        for link in &owned {
-            let sk = get_s(link, "sk")?;
-            if let Some(conversation) = sk.split(keys::LEAD_CONVERSATION).nth(1) {
-                for i in self
-                    .query_prefix(&pk, &format!("{}{conversation}", keys::CONVERSATION_PREFIX))
-                    .await?
-                {
-                    if let Some(external) = opt_s(&i, "external_id") {
-                        doomed.push(key(pk.clone(), keys::message_id_sk(&external)));
-                    }
-                    doomed.push(key(pk.clone(), get_s(&i, "sk")?));
-                }
-            }
-            if let Some(contact) = sk.split(keys::LEAD_CONTACT).nth(1) {
-                doomed.push(key(pk.clone(), keys::contact_sk(contact)));
-            }
-            if sk != lead_key {
-                doomed.push(key(pk.clone(), sk));
-            }
-        }
-        for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Facebook] {
-            doomed.push(key(pk.clone(), active_sk(id, channel)));
-        }
+        let doomed = self.owned_by_lead(&pk, id, &owned).await?;
         self.batch_delete(doomed).await?;
 
         let mut items = vec![{
