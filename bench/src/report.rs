@@ -1,4 +1,4 @@
-//! Figures, ratios to the floor, the design's budgets, as a table and as JSON.
+//! Figures, ratios to the floor, the performance budgets, as a table and as JSON.
 
 use std::path::Path;
 use std::time::Duration;
@@ -141,7 +141,8 @@ impl Report {
             .and_then(|r| r.figures.as_ref().ok())
     }
 
-    /// Section 12 of the design, against this run's figures.
+    /// The performance budgets (`docs/architecture.md`, "Performance budgets"), against this
+    /// run's figures.
     fn judge(&self) -> Vec<Budget> {
         let mut out = Vec::new();
         let floor = self.floor().cloned();
@@ -275,7 +276,7 @@ impl Report {
                 Err(e) => println!("{:<40} {e}", r.name),
             }
         }
-        println!("\nbudgets (design section 12):");
+        println!("\nbudgets (docs/architecture.md, \"Performance budgets\"):");
         for b in &self.budgets {
             let verdict = match b.met {
                 Some(true) => "met",

@@ -1,5 +1,5 @@
 //! The Meta Graph API client: sends on a channel account's behalf, retrying what Meta
-//! says is transient (design section 7) and nothing else.
+//! says is transient and nothing else (`docs/architecture.md`, "Meta").
 
 use std::time::Duration;
 

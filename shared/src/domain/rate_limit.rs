@@ -63,7 +63,7 @@ pub struct Group {
     pub default: Limit,
 }
 
-/// The route groups of design section 10; `api` covers the rest of `/api`.
+/// The route groups (`docs/architecture.md`, "Limits"); `api` covers the rest of `/api`.
 pub const GROUPS: &[Group] = &[
     Group {
         name: "leads",

@@ -1,5 +1,6 @@
-//! The single-table design, and every key of it: no other file spells a key. Every item of a company lives in its partition, so a
-//! request never touches another company's data, and no request path needs a Scan.
+//! The single-table design, and every key of it: no other file spells a key. Every item
+//! of a company lives in its partition, so a request never touches another company's
+//! data, and no request path needs a Scan.
 //!
 //! | entity | pk | sk | used by |
 //! |---|---|---|---|
