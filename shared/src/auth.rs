@@ -100,7 +100,11 @@ impl Authenticator {
     pub fn new(config: &JwtConfig) -> Self {
         // Only HS256 is accepted: `alg: none` and any other algorithm fail verification.
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience is required, not merely checked when present.
+        let mut required = vec!["exp", "sub"];
+        required.extend(config.issuer.as_ref().map(|_| "iss"));
+        required.extend(config.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         validation.leeway = 30;
         match &config.audience {

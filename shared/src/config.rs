@@ -129,18 +129,7 @@ impl Config {
         let secret =
             var("JWT_SECRET").ok_or_else(|| ConfigError::new("JWT_SECRET", "is required"))?;
         if environment == Environment::Production {
-            if secret == DEV_JWT_SECRET {
-                return Err(ConfigError::new(
-                    "JWT_SECRET",
-                    "is the local development secret; set a real one (or WIIZO_ENV=development)",
-                ));
-            }
-            if secret.len() < 32 {
-                return Err(ConfigError::new(
-                    "JWT_SECRET",
-                    "must be at least 32 bytes in production",
-                ));
-            }
+            check_production_secrets(&var)?;
         }
 
         let allowed_origins = match var("ALLOWED_ORIGINS").as_deref() {
@@ -187,6 +176,46 @@ impl Config {
     }
 }
 
+/// The secrets `dev.env` gives `make dev`: anyone who reads the repository knows them.
+const DEV_ENV: &str = include_str!("../../dev.env");
+
+/// Secrets this service chooses itself, so it can insist they are long; the others
+/// (Meta's app secret, OpenAI's key) are whatever the provider issued.
+const OURS_TO_CHOOSE: &[&str] = &["JWT_SECRET", "META_VERIFY_TOKEN"];
+const SECRETS: &[&str] = &[
+    "JWT_SECRET",
+    "META_APP_SECRET",
+    "META_VERIFY_TOKEN",
+    "OPENAI_API_KEY",
+];
+
+/// In production no secret may be one of `dev.env`'s values, and a secret of ours must be
+/// at least 32 bytes; the error names the variable.
+fn check_production_secrets(var: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    let published: Vec<&str> = DEV_ENV
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(_, v)| v.trim()))
+        .filter(|v| !v.is_empty())
+        .collect();
+    for name in SECRETS {
+        let Some(value) = var(name) else { continue };
+        if published.contains(&value.as_str()) {
+            return Err(ConfigError::new(
+                name,
+                "is a published development value from dev.env; set a real secret (or WIIZO_ENV=development)",
+            ));
+        }
+        if OURS_TO_CHOOSE.contains(name) && value.len() < 32 {
+            return Err(ConfigError::new(
+                name,
+                "must be at least 32 bytes in production",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn url_var(
     var: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -224,6 +253,41 @@ mod tests {
         assert_eq!(err.var, "JWT_SECRET");
         let ok = config(&[("JWT_SECRET", DEV_JWT_SECRET), ("WIIZO_ENV", "development")]);
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn production_refuses_every_published_development_secret() {
+        let strong = "0123456789abcdef0123456789abcdef-strong";
+        let dev_env: Vec<(&str, &str)> =
+            DEV_ENV.lines().filter_map(|l| l.split_once('=')).collect();
+        let dev = |name: &str| {
+            dev_env
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| *v)
+                .expect("dev.env sets it")
+        };
+        for name in SECRETS {
+            let mut vars = vec![("JWT_SECRET", strong)];
+            vars.retain(|(k, _)| k != name);
+            vars.push((name, dev(name)));
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.var, *name);
+            assert!(err.reason.contains("dev.env"), "{}", err.reason);
+            vars.push(("WIIZO_ENV", "development"));
+            assert!(config(&vars).is_ok(), "{name} is fine in development");
+        }
+    }
+
+    #[test]
+    fn production_wants_long_secrets_where_they_are_ours() {
+        let strong = ("JWT_SECRET", "0123456789abcdef0123456789abcdef-strong");
+        let err = config(&[strong, ("META_VERIFY_TOKEN", "short-token")]).unwrap_err();
+        assert_eq!(err.var, "META_VERIFY_TOKEN");
+        let err = config(&[("JWT_SECRET", "short-but-not-published")]).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+        // Meta's app secret and OpenAI's key are what the provider issued.
+        assert!(config(&[strong, ("META_APP_SECRET", "0f1e2d3c")]).is_ok());
     }
 
     #[test]

@@ -360,7 +360,12 @@ async fn the_same_idempotency_key_replays_the_first_answer() {
         shared::domain::idempotency::fingerprint("POST", "/api/leads", b"{\"name\":\"Lenta\"}");
     leads_fn
         .store
-        .claim_idempotency_key(&c, "lento", &fp, shared::domain::Timestamp::now())
+        .claim_idempotency_key(
+            &c,
+            &shared::domain::idempotency::scoped_key("user-agent", "POST", "/api/leads", "lento"),
+            &fp,
+            shared::domain::Timestamp::now(),
+        )
         .await
         .expect("claim");
     let busy = send(

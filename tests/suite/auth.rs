@@ -119,6 +119,53 @@ async fn issuer_and_audience_are_checked_when_configured() {
 }
 
 #[tokio::test]
+async fn a_configured_issuer_and_audience_are_required() {
+    let config = wiizo_tests::test_config(&[
+        ("JWT_ISSUER", "https://auth.wiizo.chat"),
+        ("JWT_AUDIENCE", "wiizo-api"),
+    ]);
+    let app = shared::App::new("leads-management", config, wiizo_tests::sqlite_store());
+    let c = company();
+    let base = json!({"sub": "u", "company_id": c.as_str(), "exp": now() + 600});
+    for (missing, claims) in [
+        ("iss", {
+            let mut v = base.clone();
+            v["aud"] = json!("wiizo-api");
+            v
+        }),
+        ("aud", {
+            let mut v = base.clone();
+            v["iss"] = json!("https://auth.wiizo.chat");
+            v
+        }),
+        ("both", base.clone()),
+    ] {
+        let a = send(
+            &app,
+            &list().bearer(&sign(&claims, Algorithm::HS256, TEST_JWT_SECRET)),
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.error_code()),
+            (401, "UNAUTHORIZED"),
+            "without {missing}"
+        );
+    }
+    // Without the settings, neither claim is needed.
+    let open = shared::App::new(
+        "leads-management",
+        wiizo_tests::test_config(&[]),
+        wiizo_tests::sqlite_store(),
+    );
+    let a = send(
+        &open,
+        &list().bearer(&sign(&base, Algorithm::HS256, TEST_JWT_SECRET)),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
+#[tokio::test]
 async fn a_valid_token_for_each_role_is_accepted() {
     let app = app("leads-management");
     let c = company();

@@ -128,7 +128,9 @@ pub async fn create_key(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .await?;
     let mut data = serde_json::to_value(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
     data["key"] = json!(key);
-    Ok(Reply::created(data)?.with_message("Store this key now: it is shown only once"))
+    Ok(Reply::created(data)?
+        .with_message("Store this key now: it is shown only once")
+        .with_secret("key"))
 }
 
 pub async fn revoke_key(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {

@@ -3,16 +3,47 @@
 
 use serde_json::{json, Map, Value};
 use shared::domain::account::{parse_inbound_endpoint, random_token, AccessToken};
+use shared::domain::idempotency::{self, Claim, StoredResponse};
 use shared::domain::lead::{LeadFields, LeadId};
-use shared::domain::rate_limit::{group_for, limit_for};
+use shared::domain::rate_limit::{self, limit_for, Limit};
 use shared::domain::{CompanyId, Timestamp};
 use shared::error::{Concerning, Entity};
 use shared::http::{Ctx, Reply};
+use shared::usecase::limits;
 use shared::usecase::{self, Outcome};
 use shared::{ApiError, App};
 
 /// How far a delivery's `timestamp` may be from now before it is taken for a replay.
 const MAX_SKEW_SECS: i64 = 300;
+
+/// The route deliveries come to, as idempotency records name it.
+const ROUTE: &str = "/webhooks/{client_id}";
+
+/// Requests that fail the signature check: their own bucket, per endpoint.
+const UNSIGNED_LIMIT: Limit = Limit::new(100, 60, 20);
+
+/// A delivery's id: the sender's `Webhook-Id` / `X-Webhook-Id`, else the hash of the
+/// signed body (a byte-identical repeat is the same delivery).
+fn delivery_id(ctx: &Ctx) -> String {
+    ctx.header("webhook-id")
+        .or_else(|| ctx.header("x-webhook-id"))
+        .map(str::trim)
+        .filter(|id| (1..=255).contains(&id.len()))
+        .map_or_else(
+            || idempotency::fingerprint("POST", ROUTE, &ctx.body),
+            str::to_string,
+        )
+}
+
+/// The endpoint's limit: the company's `webhooks` override, else the default.
+async fn limit_for_endpoint(
+    app: &App,
+    company: &CompanyId,
+    default: Limit,
+) -> Result<Limit, ApiError> {
+    let settings = app.company_settings(company).await?;
+    Ok(rate_limit::group("webhooks").map_or(default, |g| limit_for(g, &settings)))
+}
 
 pub async fn list(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
@@ -36,7 +67,9 @@ pub async fn create(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         serde_json::to_value(&endpoint).map_err(|e| ApiError::Internal(e.to_string()))?;
     data["secret"] = json!(secret.expose());
     data["url_path"] = json!(format!("/webhooks/{client_id}"));
-    Ok(Reply::created(data)?.with_message("Store the secret now: it is shown only once"))
+    Ok(Reply::created(data)?
+        .with_message("Store the secret now: it is shown only once")
+        .with_secret("secret"))
 }
 
 pub async fn delete(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -58,30 +91,21 @@ pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .await?
         .ok_or(ApiError::NotFound(Entity::InboundEndpoint))?;
     let company = &endpoint.company_id;
-    // The limit comes before the signature check, so guessing signatures is limited too.
-    let decision = match group_for(&ctx.path) {
-        Some(group) => {
-            let limit = limit_for(group, &app.company_settings(company).await?);
-            let now = Timestamp::now().inner().timestamp_millis();
-            Some(
-                app.store
-                    .take_rate_token(&format!("inbound:{client_id}"), &limit, now)
-                    .await?,
-            )
-        }
-        None => None,
-    };
-    if let Some(d) = decision.filter(|d| !d.allowed) {
-        return Err(ApiError::RateLimited {
-            retry_after: d.retry_after_secs,
-        });
-    }
+    let limit = rate_limit::group("webhooks")
+        .map(|g| limit_for(g, &Value::Null))
+        .unwrap_or(UNSIGNED_LIMIT);
     let signature = ctx.header("x-webhook-signature");
     if !shared::signature::verify_sha256(secret.expose().as_bytes(), &ctx.body, signature) {
+        // Guesses have their own bucket: they cannot spend the signed sender's.
+        let key = format!("inbound-unsigned:{client_id}");
+        limits::check(&limits::take_key(app, &key, &UNSIGNED_LIMIT).await?)?;
         return Err(ApiError::Unauthorized(
             "Invalid or missing X-Webhook-Signature".into(),
         ));
     }
+    let limit = limit_for_endpoint(app, company, limit).await?;
+    let decision = limits::take_key(app, &format!("inbound:{client_id}"), &limit).await?;
+    limits::check(&decision)?;
     let body: Value = serde_json::from_slice(&ctx.body)
         .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
     let sent_at = match &body["timestamp"] {
@@ -98,24 +122,57 @@ pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let Value::Object(data) = &body["data"] else {
         return Err(ApiError::validation("data", "must be a JSON object"));
     };
-    let (lead, action) = match body["event"].as_str() {
-        Some("lead.created" | "lead.updated") => {
-            upsert_lead(app, company, data, &endpoint.name).await?
+    // Applied once: a repeat of the same delivery (by its id, else its body) is
+    // acknowledged and changes nothing.
+    let delivery = delivery_id(ctx);
+    let key = idempotency::scoped_key(&format!("inbound:{client_id}"), "POST", ROUTE, &delivery);
+    let fingerprint = idempotency::fingerprint("POST", ROUTE, &ctx.body);
+    match app
+        .store
+        .claim_idempotency_key(company, &key, &fingerprint, Timestamp::now())
+        .await?
+    {
+        Claim::Started => {}
+        Claim::Replay(_) | Claim::InProgress => {
+            return Reply::ok(json!({"duplicate": true, "delivery_id": delivery}));
         }
-        _ => {
-            return Err(ApiError::validation(
-                "event",
-                "must be one of: lead.created, lead.updated",
-            ))
+        Claim::Mismatch => {
+            return Err(ApiError::Conflict {
+                message: "This delivery id was already used for another delivery".into(),
+                details: Some(json!({"delivery_id": delivery})),
+            })
+        }
+    }
+    let applied = match body["event"].as_str() {
+        Some("lead.created" | "lead.updated") => {
+            upsert_lead(app, company, data, &endpoint.name).await
+        }
+        _ => Err(ApiError::validation(
+            "event",
+            "must be one of: lead.created, lead.updated",
+        )),
+    };
+    let (lead, action) = match applied {
+        Ok(done) => {
+            let kept = StoredResponse {
+                status: 200,
+                content_type: "application/json".into(),
+                body: json!({"lead_id": done.0, "action": done.1}).to_string(),
+            };
+            app.store
+                .finish_idempotency_key(company, &key, &kept)
+                .await?;
+            done
+        }
+        Err(e) => {
+            // Not applied: the sender may correct it and send it again.
+            app.store.abandon_idempotency_key(company, &key).await?;
+            return Err(e);
         }
     };
-    let mut reply = Reply::ok(json!({"lead_id": lead, "action": action}))?;
-    if let Some(d) = decision {
-        reply = reply
-            .header("x-ratelimit-limit", d.limit.to_string())
-            .header("x-ratelimit-remaining", d.remaining.to_string());
-    }
-    Ok(reply)
+    Ok(Reply::ok(json!({"lead_id": lead, "action": action}))?
+        .header("x-ratelimit-limit", decision.limit.to_string())
+        .header("x-ratelimit-remaining", decision.remaining.to_string()))
 }
 
 /// Creates the lead, or updates the one that has its phone or e-mail already.

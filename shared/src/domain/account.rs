@@ -251,7 +251,7 @@ fn setting_rule(key: &str) -> &'static str {
     match key {
         "timezone" => "must be an IANA time zone such as America/Sao_Paulo",
         "ai_budget_usd" => "must be a number of at least 0",
-        "rate_limits" => "must map route groups (leads, conversations, ai, whatsapp, analytics, webhooks, api) to {\"per_minute\"|\"per_hour\"|\"per_day\": n, \"burst\": n}",
+        "rate_limits" => "must map route groups (leads, conversations, ai, whatsapp, analytics, webhooks, api) to a caller's limit {\"per_minute\"|\"per_hour\"|\"per_day\": 1 to 1000000, \"burst\": 1 to 100000}, optionally with the company-wide ceiling in the same form as \"company\"",
         _ => "must be a non-empty list of statuses",
     }
 }
@@ -269,9 +269,13 @@ fn valid_timezone(tz: &str) -> bool {
 }
 
 fn valid_rate_limits(map: &Map<String, Value>) -> bool {
-    map.iter().all(|(group, limit)| {
-        super::rate_limit::GROUPS.iter().any(|g| g.name == group)
-            && super::rate_limit::Limit::from_setting(limit).is_some()
+    use super::rate_limit::{group, Limit};
+    map.iter().all(|(name, limit)| {
+        group(name).is_some()
+            && Limit::from_setting(limit).is_some()
+            && limit
+                .get("company")
+                .is_none_or(|c| c.get("company").is_none() && Limit::from_setting(c).is_some())
     })
 }
 

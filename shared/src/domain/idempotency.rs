@@ -37,6 +37,17 @@ pub fn valid_key(key: &str) -> bool {
 }
 
 /// What identifies "the same request": method, path and body.
+/// The key an idempotency record is stored under: the client's key bound to its caller,
+/// method and route, hashed to a fixed length whatever the caller's id.
+pub fn scoped_key(caller: &str, method: &str, route: &str, key: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [caller, method, route, key] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(method.as_bytes());

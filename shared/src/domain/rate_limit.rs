@@ -1,4 +1,5 @@
-//! Rate limits: a token bucket per company and route group, with burst.
+//! Rate limits: a token bucket per caller (user or API key) and route group, with burst,
+//! under a company-wide ceiling per group that bounds what all callers take together.
 //!
 //! The arithmetic lives here; a store keeps each bucket and applies [`Bucket::take`]
 //! atomically, so every Lambda instance shares one bucket.
@@ -22,12 +23,27 @@ impl Limit {
         }
     }
 
+    /// Requests per second in the long run, to compare limits of different periods.
+    pub fn per_second(&self) -> f64 {
+        f64::from(self.per_period) / f64::from(self.period_secs.max(1))
+    }
+
     fn refill_per_ms(&self) -> f64 {
         f64::from(self.per_period) / (f64::from(self.period_secs) * 1000.0)
     }
 
+    /// The company-wide ceiling that goes with a caller's limit: ten callers' worth.
+    pub const fn ceiling(&self) -> Limit {
+        Limit::new(
+            self.per_period.saturating_mul(CEILING_FACTOR),
+            self.period_secs,
+            self.burst.saturating_mul(CEILING_FACTOR),
+        )
+    }
+
     /// A company's override from its settings: `{"per_hour": 1000, "burst": 200}`
-    /// (or `per_minute` / `per_day`).
+    /// (or `per_minute` / `per_day`), each count within [`MAX_PER_PERIOD`] and
+    /// [`MAX_BURST`]; `company` may hold the ceiling in the same form.
     pub fn from_setting(v: &Value) -> Option<Limit> {
         let obj = v.as_object()?;
         let mut periods = [
@@ -41,20 +57,30 @@ impl Limit {
         if periods.next().is_some() {
             return None;
         }
-        let per_period = u32::try_from(count.as_u64()?).ok().filter(|n| *n >= 1)?;
+        let per_period = u32::try_from(count.as_u64()?)
+            .ok()
+            .filter(|n| (1..=MAX_PER_PERIOD).contains(n))?;
         let burst = match obj.get("burst") {
-            Some(b) => u32::try_from(b.as_u64()?).ok().filter(|n| *n >= 1)?,
-            None => per_period,
+            Some(b) => u32::try_from(b.as_u64()?)
+                .ok()
+                .filter(|n| (1..=MAX_BURST).contains(n))?,
+            None => per_period.min(MAX_BURST),
         };
-        if obj
-            .keys()
-            .any(|k| !["per_minute", "per_hour", "per_day", "burst"].contains(&k.as_str()))
-        {
+        if obj.keys().any(|k| {
+            !["per_minute", "per_hour", "per_day", "burst", "company"].contains(&k.as_str())
+        }) {
             return None;
         }
         Some(Limit::new(per_period, period_secs, burst))
     }
 }
+
+/// The most requests a setting may allow per period, and the largest burst: generous for
+/// any real company, and small enough that no bucket arithmetic can overflow.
+pub const MAX_PER_PERIOD: u32 = 1_000_000;
+pub const MAX_BURST: u32 = 100_000;
+/// A company's ceiling per group is this many callers' limits, unless its settings say.
+pub const CEILING_FACTOR: u32 = 10;
 
 pub struct Group {
     pub name: &'static str,
@@ -72,7 +98,7 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "conversations",
-        prefixes: &["/api/conversations", "/api/messages"],
+        prefixes: &["/api/conversations", "/api/messages", "/api/whatsapp"],
         default: Limit::new(300, 3600, 50),
     },
     Group {
@@ -80,9 +106,11 @@ pub const GROUPS: &[Group] = &[
         prefixes: &["/api/openai-proxy", "/api/ai", "/api/agents"],
         default: Limit::new(1000, 3600, 200),
     },
+    // No route counts against it by path: every WhatsApp message sent, whichever route
+    // sends it, takes from it (`usecase::send`).
     Group {
         name: "whatsapp",
-        prefixes: &["/api/whatsapp"],
+        prefixes: &[],
         default: Limit::new(1000, 86_400, 1000),
     },
     Group {
@@ -102,7 +130,7 @@ pub const GROUPS: &[Group] = &[
     },
 ];
 
-/// The group a path counts against, if any.
+/// The group a route (by its pattern, never the raw path) counts against, if any.
 pub fn group_for(path: &str) -> Option<&'static Group> {
     GROUPS.iter().find(|g| {
         g.prefixes.iter().any(|p| {
@@ -112,13 +140,30 @@ pub fn group_for(path: &str) -> Option<&'static Group> {
     })
 }
 
-/// The limit in force for `group`: the company's override from its settings, else the default.
+/// The group by name.
+pub fn group(name: &str) -> Option<&'static Group> {
+    GROUPS.iter().find(|g| g.name == name)
+}
+
+/// The limit in force for each caller in `group`: the company's override from its
+/// settings, else the default.
 pub fn limit_for(group: &Group, settings: &Value) -> Limit {
-    settings
-        .get("rate_limits")
-        .and_then(|r| r.get(group.name))
+    setting(group, settings)
         .and_then(Limit::from_setting)
         .unwrap_or(group.default)
+}
+
+/// The company-wide ceiling for `group`: `company` in the override, else ten times the
+/// caller's limit.
+pub fn ceiling_for(group: &Group, settings: &Value) -> Limit {
+    setting(group, settings)
+        .and_then(|s| s.get("company"))
+        .and_then(Limit::from_setting)
+        .unwrap_or_else(|| limit_for(group, settings).ceiling())
+}
+
+fn setting<'a>(group: &Group, settings: &'a Value) -> Option<&'a Value> {
+    settings.get("rate_limits").and_then(|r| r.get(group.name))
 }
 
 /// A bucket as stored: tokens left at a moment.
@@ -213,6 +258,10 @@ mod tests {
             Some("ai")
         );
         assert_eq!(group_for("/webhooks/abc").map(|g| g.name), Some("webhooks"));
+        assert_eq!(
+            group_for("/api/whatsapp/send-message").map(|g| g.name),
+            Some("conversations")
+        );
         assert_eq!(group_for("/api/company").map(|g| g.name), Some("api"));
         assert_eq!(group_for("/health").map(|g| g.name), None);
     }
@@ -249,28 +298,36 @@ pub struct Gcra {
 
 impl Gcra {
     pub fn of(limit: &Limit) -> Gcra {
-        let interval_us =
-            (i64::from(limit.period_secs) * 1_000_000 / i64::from(limit.per_period.max(1))).max(1);
+        // Saturating: no `Limit`, however extreme, can overflow (see the property test).
+        let interval_us = (i64::from(limit.period_secs).saturating_mul(1_000_000)
+            / i64::from(limit.per_period.max(1)))
+        .max(1);
         Gcra {
             interval_us,
-            tolerance_us: interval_us * i64::from(limit.burst),
+            tolerance_us: interval_us.saturating_mul(i64::from(limit.burst)),
             burst: limit.burst,
         }
     }
 
     /// The largest `tat` from which one more request fits.
     pub fn max_tat_before(&self, now_us: i64) -> i64 {
-        now_us + self.tolerance_us - self.interval_us
+        now_us
+            .saturating_add(self.tolerance_us)
+            .saturating_sub(self.interval_us)
     }
 
     /// The headers' figures after a request was allowed and moved `tat` to `new_tat`.
     pub fn allowed(&self, new_tat: i64, now_us: i64) -> Decision {
-        let left = (now_us + self.tolerance_us - new_tat).max(0) / self.interval_us;
+        let left = now_us
+            .saturating_add(self.tolerance_us)
+            .saturating_sub(new_tat)
+            .max(0)
+            / self.interval_us;
         Decision {
             allowed: true,
             limit: self.burst,
             remaining: u32::try_from(left).unwrap_or(0),
-            reset_secs: ceil_secs(new_tat - now_us),
+            reset_secs: ceil_secs(new_tat.saturating_sub(now_us)),
             retry_after_secs: 0,
         }
     }
@@ -281,12 +338,17 @@ impl Gcra {
             allowed: false,
             limit: self.burst,
             remaining: 0,
-            reset_secs: ceil_secs(tat - now_us),
-            retry_after_secs: ceil_secs(tat + self.interval_us - self.tolerance_us - now_us).max(1),
+            reset_secs: ceil_secs(tat.saturating_sub(now_us)),
+            retry_after_secs: ceil_secs(
+                tat.saturating_add(self.interval_us)
+                    .saturating_sub(self.tolerance_us)
+                    .saturating_sub(now_us),
+            )
+            .max(1),
         }
     }
 }
 
 fn ceil_secs(us: i64) -> u64 {
-    u64::try_from((us.max(0) + 999_999) / 1_000_000).unwrap_or(0)
+    u64::try_from(us.max(0).saturating_add(999_999) / 1_000_000).unwrap_or(0)
 }

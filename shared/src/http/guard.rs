@@ -1,14 +1,18 @@
-//! What stands between an authenticated request and its route: the company's rate limit
-//! for the route group, and `Idempotency-Key` replay.
+//! What stands between an authorized request and its handler: the caller's rate limit for
+//! the route's group, and `Idempotency-Key` replay (`docs/architecture.md`, "Limits").
 
 use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Response};
+use serde_json::Value;
 
+use super::router::{Access, Route};
 use super::{Ctx, Reply};
+use crate::auth::Role;
 use crate::domain::idempotency::{self, Claim, StoredResponse};
-use crate::domain::rate_limit::{group_for, limit_for, Decision};
+use crate::domain::rate_limit::{group_for, Decision};
 use crate::domain::{CompanyId, Timestamp};
 use crate::error::ApiError;
+use crate::usecase::limits::{self, Caller};
 use crate::App;
 
 #[derive(Default)]
@@ -21,31 +25,29 @@ pub(super) struct Guard {
 
 impl Guard {
     /// Takes a rate-limit token and claims the idempotency key, if any. `Ok(Some(reply))`
-    /// is a replay of an earlier answer: the route does not run again.
-    pub(super) async fn enter(&mut self, app: &App, ctx: &Ctx) -> Result<Option<Reply>, ApiError> {
+    /// is a replay of this caller's earlier answer: the handler does not run again.
+    pub(super) async fn enter(
+        &mut self,
+        app: &App,
+        ctx: &Ctx,
+        route: &Route,
+    ) -> Result<Option<Reply>, ApiError> {
         let Some(principal) = &ctx.principal else {
             return Ok(None);
         };
         let company = &principal.company_id;
-        if let Some(group) = group_for(&ctx.path) {
-            let settings = app.company_settings(company).await?;
-            let limit = limit_for(group, &settings);
-            let now = Timestamp::now();
-            self.decided_at = now.inner().timestamp();
-            let decision = app
-                .store
-                .take_rate_token(
-                    &format!("{company}:{}", group.name),
-                    &limit,
-                    now.inner().timestamp_millis(),
-                )
-                .await?;
+        // The group is the matched route's, so no spelling of a path can change it.
+        if let Some(group) = group_for(route.pattern) {
+            self.decided_at = Timestamp::now().inner().timestamp();
+            let caller = Caller {
+                company,
+                id: &principal.user_id,
+                managing: route.access == Access::Admin
+                    && matches!(principal.role, Role::Owner | Role::Admin),
+            };
+            let decision = limits::take(app, group, &caller).await?;
             self.decision = Some(decision);
-            if !decision.allowed {
-                return Err(ApiError::RateLimited {
-                    retry_after: decision.retry_after_secs,
-                });
-            }
+            limits::check(&decision)?;
         }
         let Some(key) = ctx
             .header("idempotency-key")
@@ -59,14 +61,18 @@ impl Guard {
                 "must be 1 to 255 visible ASCII characters",
             ));
         }
+        // A key is the caller's own, for one method and route: another caller reusing it
+        // runs (or is refused) on its own.
+        let key =
+            idempotency::scoped_key(&principal.user_id, ctx.method.as_str(), route.pattern, key);
         let fingerprint = idempotency::fingerprint(ctx.method.as_str(), &ctx.path, &ctx.body);
         match app
             .store
-            .claim_idempotency_key(company, key, &fingerprint, Timestamp::now())
+            .claim_idempotency_key(company, &key, &fingerprint, Timestamp::now())
             .await?
         {
             Claim::Started => {
-                self.claimed = Some((company.clone(), key.to_string()));
+                self.claimed = Some((company.clone(), key));
                 Ok(None)
             }
             Claim::Replay(stored) => Ok(Some(
@@ -84,9 +90,9 @@ impl Guard {
         }
     }
 
-    /// Keeps the answer for the claimed key (or frees the key after a server error),
-    /// and adds the rate-limit headers.
-    pub(super) async fn leave(self, app: &App, response: &mut Response<Body>) {
+    /// Keeps the answer for the claimed key (or frees the key after a server error), with
+    /// the `secrets` of its data masked, and adds the rate-limit headers.
+    pub(super) async fn leave(self, app: &App, response: &mut Response<Body>, secrets: &[&str]) {
         if let Some((company, key)) = self.claimed {
             let status = response.status().as_u16();
             let result = if status >= 500 {
@@ -100,7 +106,7 @@ impl Guard {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("application/json")
                         .to_string(),
-                    body: String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+                    body: masked(response.body().as_ref(), secrets),
                 };
                 app.store
                     .finish_idempotency_key(&company, &key, &stored)
@@ -124,4 +130,26 @@ impl Guard {
             }
         }
     }
+}
+
+/// The answer as an idempotency record keeps it: a secret shown once (a new API key, a
+/// webhook secret) is never stored; a replay shows its first characters and says why.
+fn masked(body: &[u8], secrets: &[&str]) -> String {
+    let text = String::from_utf8_lossy(body).into_owned();
+    if secrets.is_empty() {
+        return text;
+    }
+    let Ok(mut json) = serde_json::from_slice::<Value>(body) else {
+        return text;
+    };
+    for field in secrets {
+        if let Some(v) = json["data"].get_mut(*field) {
+            let hint: String = v.as_str().unwrap_or_default().chars().take(8).collect();
+            *v = Value::String(format!("{hint}…"));
+        }
+    }
+    json["message"] = Value::String(
+        "Replayed answer: the secret was shown only in the first answer and is masked here".into(),
+    );
+    json.to_string()
 }

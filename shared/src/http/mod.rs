@@ -61,7 +61,7 @@ pub async fn respond(app: &App, req: Request, routes: &[Route]) -> Response<Body
                     Ok((route, params)) => {
                         ctx.params = params;
                         match route.access.check(ctx.principal.as_ref()) {
-                            Ok(()) => match guard.enter(app, &ctx).await {
+                            Ok(()) => match guard.enter(app, &ctx, route).await {
                                 Ok(Some(replay)) => Ok(replay),
                                 Ok(None) => (route.handler)(app, &ctx).await,
                                 Err(e) => Err(e),
@@ -76,8 +76,12 @@ pub async fn respond(app: &App, req: Request, routes: &[Route]) -> Response<Body
         }
     };
 
+    let mut secrets: Vec<&'static str> = Vec::new();
     let mut response = match result {
-        Ok(reply) => reply.into_response(),
+        Ok(reply) => {
+            secrets = reply.secrets().to_vec();
+            reply.into_response()
+        }
         Err(e) => {
             if e.status() >= 500 {
                 tracing::error!(correlation_id = %request_id, error = %e, "request failed");
@@ -86,7 +90,7 @@ pub async fn respond(app: &App, req: Request, routes: &[Route]) -> Response<Body
         }
     };
 
-    guard.leave(app, &mut response).await;
+    guard.leave(app, &mut response, &secrets).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-request-id", v);

@@ -13,6 +13,8 @@ pub struct Reply {
     status: u16,
     body: ReplyBody,
     headers: Vec<(&'static str, String)>,
+    /// Fields of `data` that hold a secret shown once: never kept for a replay.
+    secrets: Vec<&'static str>,
 }
 
 #[derive(Debug)]
@@ -52,6 +54,7 @@ impl Reply {
             status,
             body: ReplyBody::Envelope(m),
             headers: Vec::new(),
+            secrets: Vec::new(),
         })
     }
 
@@ -71,6 +74,7 @@ impl Reply {
             status: 200,
             body: ReplyBody::Envelope(m),
             headers: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -88,6 +92,7 @@ impl Reply {
             status: 200,
             body: ReplyBody::Envelope(m),
             headers: Vec::new(),
+            secrets: Vec::new(),
         })
     }
 
@@ -97,6 +102,7 @@ impl Reply {
             status,
             body: ReplyBody::Json(value),
             headers: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -106,6 +112,7 @@ impl Reply {
             status,
             body: ReplyBody::Stored(content_type, body),
             headers: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -114,6 +121,7 @@ impl Reply {
             status,
             body: ReplyBody::Text(content_type, text),
             headers: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -122,6 +130,7 @@ impl Reply {
             status: 204,
             body: ReplyBody::Empty,
             headers: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -132,6 +141,7 @@ impl Reply {
             status: e.status(),
             body: ReplyBody::Envelope(m),
             headers: Vec::new(),
+            secrets: Vec::new(),
         };
         match e {
             ApiError::RateLimited { retry_after } => {
@@ -143,6 +153,16 @@ impl Reply {
             _ => {}
         }
         reply
+    }
+
+    /// Marks a field of `data` as a secret shown only in this answer.
+    pub fn with_secret(mut self, field: &'static str) -> Reply {
+        self.secrets.push(field);
+        self
+    }
+
+    pub fn secrets(&self) -> &[&'static str] {
+        &self.secrets
     }
 
     /// Adds a response header.

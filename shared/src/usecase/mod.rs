@@ -3,6 +3,7 @@
 
 pub mod conversations;
 pub mod leads;
+pub mod limits;
 pub mod send;
 
 /// A record a use case made, or the one that was there already.

@@ -9,9 +9,11 @@ use crate::domain::account::{AccessToken, ChannelAccount};
 use crate::domain::conversation::{Channel, Message, NewMessage, Role};
 use crate::domain::inbound::DeliveryStatus;
 use crate::domain::outgoing::{window_open, Outgoing};
+use crate::domain::rate_limit;
 use crate::domain::CompanyId;
 use crate::error::{ApiError, Concerning, Entity};
 use crate::meta::GraphError;
+use crate::usecase::limits::{self, Caller};
 use crate::App;
 
 /// Sends `outgoing` on `conversation` for `sent_by` and answers with the recorded message.
@@ -58,6 +60,17 @@ pub async fn send(
     };
     let (account, token) = channel_account(app, company, conv.channel).await?;
     let graph = app.graph()?;
+    if conv.channel == Channel::Whatsapp {
+        // WhatsApp's daily cap counts every message sent, whichever route sends it.
+        if let Some(group) = rate_limit::group("whatsapp") {
+            let caller = Caller {
+                company,
+                id: sent_by,
+                managing: false,
+            };
+            limits::check(&limits::take(app, group, &caller).await?)?;
+        }
+    }
 
     // Recorded first: whatever happens to the call, the message is not lost.
     let mut record = NewMessage::plain(Role::Assistant, &outgoing.summary, &outgoing.kind);
