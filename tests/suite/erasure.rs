@@ -46,6 +46,12 @@ async fn lead_with_everything(
         by: "t".into(),
     };
     store.update_lead(c, lead.id, update).await.expect("update");
+    assert_eq!(
+        store
+            .advance_lead_mark(c, lead.id, "webhook:ERP", 100)
+            .await,
+        Ok(true)
+    );
     let contact = format!("ig-user-{}", lead.id);
     store
         .claim_contact(c, Channel::Instagram, &contact, lead.id)
@@ -149,8 +155,9 @@ async fn an_erased_lead_leaves_no_row_in_any_sqlite_table() {
         out
     };
     let erased = erase_and_audit(store.as_ref(), rows).await;
-    // The lead, its 2 history entries, 2 conversations with their messages, 1 contact.
-    assert_eq!(erased, 1 + 2 + 2 + 2 * MESSAGES + 1);
+    // The lead, its 2 history entries, 2 conversations with their messages, 1 contact,
+    // 1 mark.
+    assert_eq!(erased, 1 + 2 + 2 + 2 * MESSAGES + 1 + 1);
 }
 
 /// Every item of the table, read with a Scan (never on a request path).
@@ -190,6 +197,6 @@ async fn an_erased_lead_leaves_no_dynamodb_item() {
     let erased = erase_and_audit(&store, || table_items(&store)).await;
     // The lead, its phone and e-mail claims, 2 history entries, 2 conversation links,
     // 1 contact link and 1 contact claim, 2 conversations with their messages and each
-    // message's channel-id claim, and 2 active-conversation claims.
-    assert_eq!(erased, 1 + 2 + 2 + 2 + 2 + 2 + 2 * MESSAGES * 2 + 2);
+    // message's channel-id claim, 2 active-conversation claims, and 1 mark.
+    assert_eq!(erased, 1 + 2 + 2 + 2 + 2 + 2 + 2 * MESSAGES * 2 + 2 + 1);
 }

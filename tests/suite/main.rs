@@ -6,6 +6,7 @@ mod conformance;
 mod conversations;
 mod dynamodb;
 mod erasure;
+mod hardening;
 mod http_layer;
 mod leads;
 mod multiprocess;

@@ -583,7 +583,7 @@ async fn custom_inbound_upserts_leads_by_phone_and_email() {
             &secret,
             "lead.created",
             json!({"name": "Rafa", "phone": "+55 11 9 8765-1234", "email": "rafa@loja.com.br"}),
-            0,
+            20,
         ),
     )
     .await;

@@ -40,6 +40,8 @@ macro_rules! conformance_tests {
             delivery_statuses_move_forward_and_wait_for_their_message,
             scoped_contacts_belong_to_one_lead,
             inbound_endpoints_are_found_by_client_id,
+            lead_marks_only_move_forward,
+            rate_buckets_hold_at_every_accepted_extreme,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1314,4 +1316,81 @@ pub async fn inbound_endpoints_are_found_by_client_id(store: &dyn Store) {
         store.find_inbound_endpoint(&client_id).await.expect("find"),
         None
     );
+}
+
+pub async fn lead_marks_only_move_forward(store: &dyn Store) {
+    let c = company();
+    let lead = create(store, &c, json!({"name": "Marcada"})).await;
+    let mark = |at| store.advance_lead_mark(&c, lead.id, "webhook:ERP", at);
+    assert_eq!(mark(100).await, Ok(true), "the first mark");
+    assert_eq!(mark(100).await, Ok(true), "the same time again");
+    assert_eq!(mark(99).await, Ok(false), "an older change");
+    assert_eq!(mark(150).await, Ok(true), "a newer one");
+    assert_eq!(mark(120).await, Ok(false), "older than the newest");
+    // Each source has its own mark; another company's lead is not found.
+    assert_eq!(
+        store.advance_lead_mark(&c, lead.id, "webhook:CRM", 1).await,
+        Ok(true)
+    );
+    assert_eq!(
+        store
+            .advance_lead_mark(&company(), lead.id, "webhook:ERP", 500)
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Every limit a setting may hold, at its extremes and between them, at clock readings from
+/// the epoch to the year 2100: a full bucket allows exactly its burst, never overflows, and
+/// tells a refused caller when to come back.
+pub async fn rate_buckets_hold_at_every_accepted_extreme(store: &dyn Store) {
+    use shared::domain::rate_limit::{Limit, MAX_BURST, MAX_PER_PERIOD};
+    let counts = [1, 2, 7, 999, MAX_PER_PERIOD / 3, MAX_PER_PERIOD];
+    let bursts = [1, 3, MAX_BURST];
+    let periods = [60, 3600, 86_400];
+    let clocks = [0_i64, 1_700_000_000_000, 4_102_444_800_000];
+    let mut seed = 0x9e37_79b9_u64;
+    let mut cases = 0;
+    for (i, per_period) in counts.iter().enumerate() {
+        for burst in bursts {
+            for period_secs in periods {
+                // One clock per combination, spread over the three.
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let now = clocks[(seed >> 33) as usize % clocks.len()];
+                let limit = Limit::new(*per_period, period_secs, burst);
+                let key = format!("extreme:{}:{i}:{burst}:{period_secs}", uuid::Uuid::new_v4());
+                let first = store
+                    .take_rate_token(&key, &limit, now)
+                    .await
+                    .expect("take");
+                assert!(first.allowed, "{limit:?} at {now}");
+                assert_eq!(first.limit, burst);
+                assert_eq!(first.remaining, burst - 1, "{limit:?}");
+                if burst <= 3 {
+                    for _ in 1..burst {
+                        let d = store
+                            .take_rate_token(&key, &limit, now)
+                            .await
+                            .expect("take");
+                        assert!(d.allowed, "{limit:?}");
+                    }
+                    let refused = store
+                        .take_rate_token(&key, &limit, now)
+                        .await
+                        .expect("take");
+                    assert!(!refused.allowed, "{limit:?}: more than the burst at once");
+                    assert!(refused.retry_after_secs >= 1, "{limit:?}");
+                    assert!(
+                        refused.retry_after_secs <= u64::from(period_secs),
+                        "{limit:?}: {}",
+                        refused.retry_after_secs
+                    );
+                }
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, counts.len() * bursts.len() * periods.len());
 }

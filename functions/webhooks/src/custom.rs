@@ -14,7 +14,7 @@ use shared::usecase::{self, Outcome};
 use shared::{ApiError, App};
 
 /// How far a delivery's `timestamp` may be from now before it is taken for a replay.
-const MAX_SKEW_SECS: i64 = 300;
+const MAX_SKEW_SECS: u64 = 300;
 
 /// The route deliveries come to, as idempotency records name it.
 const ROUTE: &str = "/webhooks/{client_id}";
@@ -114,7 +114,7 @@ pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         _ => None,
     }
     .ok_or_else(|| ApiError::validation("timestamp", "is required: RFC 3339 or Unix seconds"))?;
-    if (Timestamp::now().inner().timestamp() - sent_at).abs() > MAX_SKEW_SECS {
+    if Timestamp::now().inner().timestamp().abs_diff(sent_at) > MAX_SKEW_SECS {
         return Err(ApiError::Unauthorized(
             "The timestamp is more than 5 minutes from now".into(),
         ));
@@ -145,7 +145,12 @@ pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     }
     let applied = match body["event"].as_str() {
         Some("lead.created" | "lead.updated") => {
-            upsert_lead(app, company, data, &endpoint.name).await
+            let sent = Sent {
+                endpoint: &endpoint.name,
+                client_id,
+                at: sent_at,
+            };
+            upsert_lead(app, company, data, &sent).await
         }
         _ => Err(ApiError::validation(
             "event",
@@ -175,13 +180,23 @@ pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .header("x-ratelimit-remaining", decision.remaining.to_string()))
 }
 
-/// Creates the lead, or updates the one that has its phone or e-mail already.
+/// Who sent a delivery, and as of when.
+struct Sent<'a> {
+    endpoint: &'a str,
+    client_id: &'a str,
+    /// The delivery's own `timestamp`, Unix seconds.
+    at: i64,
+}
+
+/// Creates the lead, or updates the one that has its phone or e-mail already, unless this
+/// endpoint already applied a newer change to it.
 async fn upsert_lead(
     app: &App,
     company: &CompanyId,
     data: &Map<String, Value>,
-    endpoint: &str,
+    sent: &Sent<'_>,
 ) -> Result<(LeadId, &'static str), ApiError> {
+    let endpoint = sent.endpoint;
     let mut create = data.clone();
     if !create.contains_key("source") {
         create.insert(
@@ -204,8 +219,15 @@ async fn upsert_lead(
     let fields = LeadFields::parse(Value::Object(create))?;
     let by = format!("webhook:{endpoint}");
     let store = app.store.as_ref();
-    let existing = match usecase::leads::create_or_find(store, company, fields, &by).await? {
+    let source = format!("webhook:{}", sent.client_id);
+    let outcome = usecase::leads::create_or_find(store, company, fields, &by).await?;
+    let fresh = store
+        .advance_lead_mark(company, outcome.into_inner(), &source, sent.at)
+        .await
+        .concerning(Entity::Lead)?;
+    let existing = match outcome {
         Outcome::Created(id) => return Ok((id, "created")),
+        Outcome::Existing(_) if !fresh => return Ok((outcome.into_inner(), "ignored_stale")),
         Outcome::Existing(id) => id,
     };
     let patched =

@@ -196,7 +196,8 @@ impl Bucket {
         };
         let allowed = tokens >= 1.0;
         let left = if allowed { tokens - 1.0 } else { tokens };
-        let secs = |missing: f64| (missing / rate / 1000.0).ceil().max(0.0) as u64;
+        // Less a nanosecond: float division must not round a whole second up to the next.
+        let secs = |missing: f64| (missing / rate / 1000.0 - 1e-9).ceil().max(0.0) as u64;
         let decision = Decision {
             allowed,
             limit: limit.burst,

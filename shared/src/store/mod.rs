@@ -93,6 +93,16 @@ pub trait LeadStore: Send + Sync {
     /// Deletes the lead with its history, conversations and messages.
     async fn delete_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<()>;
     async fn lead_history(&self, company: &CompanyId, id: LeadId) -> StoreResult<Vec<LeadEvent>>;
+    /// Records that `source` changed the lead as of `at` (Unix seconds): `true` when `at`
+    /// is not older than what `source` applied before, `false` (nothing written) when it
+    /// is. A missing lead is [`StoreError::NotFound`]. Owned by the lead: erased with it.
+    async fn advance_lead_mark(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        source: &str,
+        at: i64,
+    ) -> StoreResult<bool>;
 }
 
 /// Conversations of a lead on a channel, and the Instagram/Messenger users a lead

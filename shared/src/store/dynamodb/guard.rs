@@ -25,12 +25,14 @@ impl GuardStore for DynamoStore {
         now_ms: i64,
     ) -> StoreResult<Decision> {
         let gcra = Gcra::of(limit);
-        let now_us = now_ms * 1000;
+        let now_us = now_ms.saturating_mul(1000);
         let k = {
             let (pk, sk) = keys::rate_bucket(bucket_key);
             key(pk, sk)
         };
-        let expires = now_ms / 1000 + i64::from(limit.period_secs) * 2 + 60;
+        let expires = (now_ms / 1000)
+            .saturating_add(i64::from(limit.period_secs) * 2)
+            .saturating_add(60);
         for _ in 0..4 {
             // The bucket is in use: move its arrival time on by one interval, if it fits.
             let in_use = self

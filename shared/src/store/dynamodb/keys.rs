@@ -122,6 +122,12 @@ pub fn lead_conversation_sk(lead: LeadId, conversation: Uuid) -> String {
     format!("{}{LEAD_CONVERSATION}{conversation}", lead_sk(lead))
 }
 
+/// The newest change time an outside source applied to a lead; under the lead's prefix,
+/// so it is erased with the lead.
+pub fn lead_mark_sk(lead: LeadId, source: &str) -> String {
+    format!("{}#MARK#{source}", lead_sk(lead))
+}
+
 /// The link from a lead to an Instagram/Messenger user it writes as.
 pub fn lead_contact_sk(lead: LeadId, contact: &str) -> String {
     format!("{}{LEAD_CONTACT}{contact}", lead_sk(lead))

@@ -500,4 +500,37 @@ impl LeadStore for DynamoStore {
             .map(event_from)
             .collect()
     }
+
+    async fn advance_lead_mark(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        source: &str,
+        at: i64,
+    ) -> StoreResult<bool> {
+        let pk = company_pk(company);
+        let mark = item([
+            ("pk", Some(s(&pk))),
+            ("sk", Some(s(keys::lead_mark_sk(lead, source)))),
+            ("at", Some(n(at))),
+        ]);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(mark))
+            .condition_expression("attribute_not_exists(pk) OR #at <= :at")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", n(at))
+            .build()
+            .map_err(built)?;
+        let items = vec![
+            self.exists(key(pk.clone(), lead_sk(lead)))?,
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(StoreError::NotFound),
+            Err(TxError::Conditions(_)) => Ok(false),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
 }

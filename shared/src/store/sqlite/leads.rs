@@ -114,6 +114,7 @@ const OWNED_BY_A_LEAD: &[&str] = &[
     "DELETE FROM conversations WHERE company_id = ?1 AND lead_id = ?2",
     "DELETE FROM lead_events WHERE company_id = ?1 AND lead_id = ?2",
     "DELETE FROM lead_contacts WHERE company_id = ?1 AND lead_id = ?2",
+    "DELETE FROM lead_marks WHERE company_id = ?1 AND lead_id = ?2",
 ];
 
 /// Refuses a phone or e-mail that another lead of the company already has.
@@ -453,5 +454,26 @@ impl LeadStore for SqliteStore {
             });
         }
         Ok(events)
+    }
+
+    async fn advance_lead_mark(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        source: &str,
+        at: i64,
+    ) -> StoreResult<bool> {
+        self.write(|tx| {
+            read_lead(tx, company, lead)?;
+            let changed = tx
+                .execute(
+                    "INSERT INTO lead_marks (company_id, lead_id, source, at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (company_id, lead_id, source) DO UPDATE SET at = excluded.at \
+                     WHERE lead_marks.at <= excluded.at",
+                    params![company.as_str(), lead.to_string(), source, at],
+                )
+                .map_err(map_err)?;
+            Ok(changed > 0)
+        })
     }
 }

@@ -1,0 +1,347 @@
+//! The attacks a hostile tenant or a careless integrator tried, each as a story that runs
+//! on SQLite and on DynamoDB: idempotency bound to its caller, per-caller limits under a
+//! company ceiling, groups from the matched route, bounded settings, and custom inbound
+//! webhooks that check signatures first and apply a delivery once.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use shared::auth::{mint, Role, TokenClaims};
+use shared::domain::CompanyId;
+use shared::signature::sign_sha256;
+use shared::store::Store;
+use shared::App;
+use wiizo_tests::{app_on, send, Event, TEST_JWT_SECRET};
+
+/// Runs a story on a fresh SQLite store and on a fresh DynamoDB table.
+macro_rules! on_both_stores {
+    ($story:ident) => {
+        mod $story {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$story(wiizo_tests::sqlite_store()).await;
+            }
+
+            #[tokio::test]
+            async fn on_dynamodb() {
+                super::$story(wiizo_tests::dynamo_store().await).await;
+            }
+        }
+    };
+}
+
+async fn company_in(store: &dyn Store) -> CompanyId {
+    store
+        .create_company(&format!("Empresa {}", uuid::Uuid::new_v4()))
+        .await
+        .expect("company")
+        .id
+}
+
+/// A request from the person `sub` of company `c` with `role`.
+fn by(c: &CompanyId, sub: &str, role: Role, method: &str, path: &str) -> Event {
+    let token = mint(TEST_JWT_SECRET, &TokenClaims::new(sub, c, role, 3600)).expect("token");
+    Event::load("leads-management/list.json")
+        .bearer(&token)
+        .method(method)
+        .path(path)
+}
+
+async fn set_rate_limits(accounts: &App, c: &CompanyId, limits: Value) {
+    let a = send(
+        accounts,
+        &by(c, "owner-1", Role::Owner, "PATCH", "/api/company")
+            .json(&json!({"settings": {"rate_limits": limits}})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
+on_both_stores!(idempotency_is_bound_to_the_caller_and_keeps_no_secret);
+async fn idempotency_is_bound_to_the_caller_and_keeps_no_secret(store: Arc<dyn Store>) {
+    // GIVEN an owner who created an API key with an Idempotency-Key
+    let c = company_in(store.as_ref()).await;
+    let accounts = app_on("accounts", store);
+    let create = |sub: &str, role: Role| {
+        by(&c, sub, role, "POST", "/api/api-keys")
+            .header("idempotency-key", "k1")
+            .json(&json!({"name": "ERP", "scopes": ["admin"]}))
+    };
+    let first = send(&accounts, &create("owner-1", Role::Owner)).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let key = first.json["data"]["key"]
+        .as_str()
+        .expect("the key")
+        .to_string();
+
+    // WHEN a viewer sends the same key and body THEN it is refused, not replayed
+    let viewer = send(&accounts, &create("viewer-1", Role::Viewer)).await;
+    assert_eq!((viewer.status, viewer.error_code()), (403, "FORBIDDEN"));
+    assert!(!viewer.text.contains(&key));
+
+    // WHEN another admin sends them THEN its own request runs: a new key, no replay
+    let admin = send(&accounts, &create("admin-2", Role::Admin)).await;
+    assert_eq!(admin.status, 201, "{}", admin.text);
+    assert_eq!(admin.header("idempotent-replayed"), None);
+    assert_ne!(admin.json["data"]["id"], first.json["data"]["id"]);
+    assert_ne!(admin.json["data"]["key"].as_str(), Some(key.as_str()));
+
+    // WHEN the owner retries THEN the answer is replayed with the secret masked, and says so
+    let again = send(&accounts, &create("owner-1", Role::Owner)).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json["data"]["id"], first.json["data"]["id"]);
+    assert!(!again.text.contains(&key), "the replay holds the secret");
+    let masked = again.json["data"]["key"].as_str().expect("a masked key");
+    assert!(masked.ends_with('…') && key.starts_with(masked.trim_end_matches('…')));
+    assert!(again.json["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("masked"));
+}
+
+on_both_stores!(one_caller_cannot_starve_the_company);
+async fn one_caller_cannot_starve_the_company(store: Arc<dyn Store>) {
+    // GIVEN a company whose `api` group allows 3 requests per caller
+    let c = company_in(store.as_ref()).await;
+    let accounts = app_on("accounts", store.clone());
+    let leads = app_on("leads-management", store);
+    set_rate_limits(&accounts, &c, json!({"api": {"per_hour": 3, "burst": 3}})).await;
+    let key = send(
+        &accounts,
+        &by(&c, "owner-1", Role::Owner, "POST", "/api/api-keys")
+            .json(&json!({"name": "leaked", "scopes": ["read"]})),
+    )
+    .await;
+    let (key_id, secret) = (
+        key.json["data"]["id"].as_str().expect("id").to_string(),
+        key.json["data"]["key"].as_str().expect("key").to_string(),
+    );
+    // WHEN a leaked read-only key spends its bucket
+    let with_key = || {
+        Event::load("leads-management/list.json")
+            .without_header("authorization")
+            .header("x-api-key", &secret)
+            .path("/api/company")
+    };
+    let statuses: Vec<u16> = {
+        let mut s = Vec::new();
+        for _ in 0..5 {
+            s.push(send(&accounts, &with_key()).await.status);
+        }
+        s
+    };
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    // THEN the owner still changes settings and revokes the key
+    for _ in 0..4 {
+        let a = send(
+            &accounts,
+            &by(&c, "owner-1", Role::Owner, "PATCH", "/api/company")
+                .json(&json!({"settings": {"timezone": "America/Sao_Paulo"}})),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    let revoke = send(
+        &accounts,
+        &by(
+            &c,
+            "owner-1",
+            Role::Owner,
+            "DELETE",
+            &format!("/api/api-keys/{key_id}"),
+        ),
+    )
+    .await;
+    assert_eq!(revoke.status, 200, "{}", revoke.text);
+    // AND two agents have a bucket each, under a company ceiling of 8
+    set_rate_limits(
+        &accounts,
+        &c,
+        json!({"leads": {"per_hour": 5, "burst": 5, "company": {"per_hour": 8, "burst": 8}}}),
+    )
+    .await;
+    let mut allowed = std::collections::HashMap::new();
+    for sub in ["agent-1", "agent-2"] {
+        for _ in 0..6 {
+            let a = send(&leads, &by(&c, sub, Role::Agent, "GET", "/api/leads")).await;
+            if a.status == 200 {
+                *allowed.entry(sub).or_insert(0) += 1;
+            } else {
+                assert_eq!((a.status, a.error_code()), (429, "RATE_LIMIT_EXCEEDED"));
+                assert!(a.header("retry-after").is_some());
+            }
+        }
+    }
+    assert_eq!(allowed.get("agent-1"), Some(&5), "a caller's own bucket");
+    assert_eq!(
+        allowed.get("agent-2"),
+        Some(&3),
+        "the company's ceiling: 8 in all"
+    );
+}
+
+on_both_stores!(the_group_comes_from_the_matched_route);
+async fn the_group_comes_from_the_matched_route(store: Arc<dyn Store>) {
+    let c = company_in(store.as_ref()).await;
+    let leads = app_on("leads-management", store);
+    for path in ["/api/leads", "/api//leads", "/api/leads/"] {
+        let a = send(&leads, &by(&c, "agent-1", Role::Agent, "GET", path)).await;
+        assert_eq!(a.status, 200, "{path}");
+        // The `leads` group's burst, not the `api` group's 200.
+        assert_eq!(a.header("x-ratelimit-limit"), Some("100"), "{path}");
+    }
+}
+
+on_both_stores!(settings_are_bounded_and_cannot_lock_the_owner_out);
+async fn settings_are_bounded_and_cannot_lock_the_owner_out(store: Arc<dyn Store>) {
+    let c = company_in(store.as_ref()).await;
+    let accounts = app_on("accounts", store);
+    let patch = |limits: Value| {
+        by(&c, "owner-1", Role::Owner, "PATCH", "/api/company")
+            .json(&json!({"settings": {"rate_limits": limits}}))
+    };
+    for beyond in [
+        json!({"api": {"per_day": 1, "burst": 4294967295u64}}),
+        json!({"api": {"per_minute": 1_000_001}}),
+        json!({"api": {"per_hour": 10, "burst": 100_001}}),
+        json!({"api": {"per_hour": 10, "company": {"per_hour": 0}}}),
+        json!({"api": {"per_hour": 10, "company": {"per_hour": 5, "company": {"per_hour": 1}}}}),
+        json!({"nope": {"per_hour": 10}}),
+    ] {
+        let a = send(&accounts, &patch(beyond.clone())).await;
+        assert_eq!(
+            (a.status, a.error_code()),
+            (422, "VALIDATION_ERROR"),
+            "{beyond}"
+        );
+        assert!(a.json["error"]["details"]["settings.rate_limits"].is_array());
+    }
+    // The tightest accepted setting still leaves the owner its company route.
+    let tight = send(
+        &accounts,
+        &patch(json!({"api": {"per_day": 1, "burst": 1}})),
+    )
+    .await;
+    assert_eq!(tight.status, 200, "{}", tight.text);
+    for _ in 0..5 {
+        let a = send(
+            &accounts,
+            &patch(json!({"api": {"per_day": 1, "burst": 1}})),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    // Other callers are held to it.
+    let agent = |_| by(&c, "agent-1", Role::Agent, "GET", "/api/company");
+    assert_eq!(send(&accounts, &agent(1)).await.status, 200);
+    assert_eq!(send(&accounts, &agent(2)).await.status, 429);
+}
+
+fn custom_delivery(client_id: &str, secret: &str, data: Value, age_secs: i64) -> Event {
+    let at = chrono::Utc::now().timestamp() - age_secs;
+    let body = json!({"event": "lead.updated", "data": data, "timestamp": at}).to_string();
+    Event::load("webhooks/whatsapp-messages.json")
+        .path(&format!("/webhooks/{client_id}"))
+        .raw_body(&body)
+        .without_header("x-hub-signature-256")
+        .header(
+            "x-webhook-signature",
+            &sign_sha256(secret.as_bytes(), body.as_bytes()),
+        )
+}
+
+on_both_stores!(custom_webhooks_check_the_signature_first_and_apply_once);
+async fn custom_webhooks_check_the_signature_first_and_apply_once(store: Arc<dyn Store>) {
+    // GIVEN a company's inbound endpoint
+    let c = company_in(store.as_ref()).await;
+    let webhooks = app_on("webhooks", store.clone());
+    let created = send(
+        &webhooks,
+        &by(&c, "admin-1", Role::Admin, "POST", "/api/webhooks/inbound")
+            .json(&json!({"name": "ERP"})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let client_id = created.json["data"]["client_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let secret = created.json["data"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+
+    // WHEN 120 unsigned junk requests arrive THEN they are 401, then 429 from their own bucket
+    let mut junk = Vec::new();
+    for i in 0..120 {
+        let e = custom_delivery(
+            &client_id,
+            "whsec_guess",
+            json!({"name": format!("x{i}")}),
+            0,
+        );
+        junk.push(send(&webhooks, &e).await.status);
+    }
+    assert!(junk.iter().all(|s| *s == 401 || *s == 429), "{junk:?}");
+    assert!(junk.contains(&429), "guesses are limited too");
+    // AND the signed sender is not starved
+    let first = custom_delivery(
+        &client_id,
+        &secret,
+        json!({"name": "Rafa", "phone": "+5511987651234", "status": "novo"}),
+        30,
+    );
+    let a = send(&webhooks, &first).await;
+    assert_eq!(
+        (a.status, a.json["data"]["action"].as_str()),
+        (200, Some("created")),
+        "{}",
+        a.text
+    );
+    let lead_id = a.json["data"]["lead_id"]
+        .as_str()
+        .expect("lead")
+        .to_string();
+
+    // WHEN the same signed delivery is replayed THEN it is acknowledged as a duplicate
+    let again = send(&webhooks, &first).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json["data"]["duplicate"], true);
+    // AND a delivery id names a delivery whatever its bytes
+    let newer = custom_delivery(
+        &client_id,
+        &secret,
+        json!({"phone": "+5511987651234", "status": "qualificado"}),
+        10,
+    )
+    .header("webhook-id", "msg_1");
+    let a = send(&webhooks, &newer).await;
+    assert_eq!(a.json["data"]["action"], "updated", "{}", a.text);
+    let a = send(&webhooks, &newer).await;
+    assert_eq!(a.json["data"]["duplicate"], true, "{}", a.text);
+
+    // WHEN an older update arrives after a newer one THEN it is acknowledged and ignored
+    let older = custom_delivery(
+        &client_id,
+        &secret,
+        json!({"phone": "+5511987651234", "status": "perdido"}),
+        20,
+    );
+    let a = send(&webhooks, &older).await;
+    assert_eq!(
+        (a.status, a.json["data"]["action"].as_str()),
+        (200, Some("ignored_stale")),
+        "{}",
+        a.text
+    );
+    let lead = store
+        .get_lead(
+            &c,
+            shared::domain::lead::LeadId::parse(&lead_id).expect("id"),
+        )
+        .await
+        .expect("lead");
+    assert_eq!(lead.fields.status, "qualificado");
+    assert_eq!(lead.version, 2, "created, then one update");
+}
