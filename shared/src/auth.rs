@@ -176,6 +176,13 @@ impl Authenticator {
             .or_else(|| meta.and_then(|m| m.company_id.clone()))
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| ApiError::Unauthorized("The token names no company".into()))?;
+        // Ids become parts of store keys, whose size is bounded.
+        let sane = |id: &str, max: usize| id.len() <= max && !id.chars().any(char::is_control);
+        if !sane(&company_id, 128) || !sane(&claims.sub, 255) {
+            return Err(ApiError::Unauthorized(
+                "The token's subject or company id is malformed".into(),
+            ));
+        }
         let role = meta
             .and_then(|m| m.role.as_deref())
             .or(claims.role.as_deref())

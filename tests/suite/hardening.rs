@@ -345,3 +345,74 @@ async fn custom_webhooks_check_the_signature_first_and_apply_once(store: Arc<dyn
     assert_eq!(lead.fields.status, "qualificado");
     assert_eq!(lead.version, 2, "created, then one update");
 }
+
+/// A lead at every size limit, with the characters that grow most when escaped twice (once
+/// in the JSON body, once in the Lambda answer that carries the body as a string).
+fn largest_lead(i: usize) -> Value {
+    let wide = |n: usize| "𝕎".repeat(n);
+    let quotes = "\"".repeat(16 * 1024 / 2 - 40);
+    json!({
+        "name": wide(255),
+        "email": format!("{i:0>60}@{}.com.br", "e".repeat(50)),
+        "phone": format!("+5511{:09}", 900_000_000 + i),
+        "company": wide(255),
+        "source": wide(100),
+        "pipeline": wide(100),
+        "status": wide(50),
+        "score": 100,
+        "custom_fields": {"q": quotes},
+        "notes": "\"".repeat(4000),
+        "user_id": wide(255),
+    })
+}
+
+on_both_stores!(the_largest_page_fits_in_a_lambda_answer);
+async fn the_largest_page_fits_in_a_lambda_answer(store: Arc<dyn Store>) {
+    // GIVEN 100 leads at every size limit
+    let c = company_in(store.as_ref()).await;
+    let leads = app_on("leads-management", store.clone());
+    for i in 0..100 {
+        let fields = shared::domain::lead::LeadFields::parse(largest_lead(i)).expect("valid");
+        store.create_lead(&c, fields, "t").await.expect("lead");
+    }
+    // AND one byte more is refused
+    let mut over = largest_lead(100);
+    over["custom_fields"]["q"] = json!("\"".repeat(16 * 1024 / 2));
+    over["notes"] = json!("x".repeat(4001));
+    let a = send(
+        &leads,
+        &by(&c, "a", Role::Agent, "POST", "/api/leads").json(&over),
+    )
+    .await;
+    assert_eq!(a.status, 422, "{}", a.text);
+    assert!(a.json["error"]["details"]["custom_fields"].is_array());
+    assert!(a.json["error"]["details"]["notes"].is_array());
+    let mut deep = json!("fundo");
+    for _ in 0..9 {
+        deep = json!({ "n": deep });
+    }
+    let a = send(
+        &leads,
+        &by(&c, "a", Role::Agent, "POST", "/api/leads")
+            .json(&json!({"name": "Fundo", "custom_fields": deep})),
+    )
+    .await;
+    assert_eq!(a.status, 422, "{}", a.text);
+
+    // WHEN the page of 100 is read
+    let page = send(
+        &leads,
+        &by(&c, "a", Role::Agent, "GET", "/api/leads").query(&[("limit", "100")]),
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.json["data"].as_array().map(Vec::len), Some(100));
+    // THEN the Lambda answer that carries it, body escaped as a string, is under 6 MB
+    let answer = json!({"statusCode": 200, "headers": {"content-type": "application/json"}, "body": page.text, "isBase64Encoded": false})
+        .to_string();
+    assert!(
+        answer.len() < 6 * 1024 * 1024,
+        "{} bytes in the answer",
+        answer.len()
+    );
+}

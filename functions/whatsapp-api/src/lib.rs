@@ -112,6 +112,12 @@ pub async fn update(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
     let id = ctx.id(Entity::Conversation)?;
     let change = ConversationChange::parse(ctx.json_object()?)?;
+    let current = app
+        .store
+        .get_conversation(&principal.company_id, id)
+        .await
+        .concerning(Entity::Conversation)?;
+    change.check_against(&current)?;
     let c = app
         .store
         .update_conversation(&principal.company_id, id, change)

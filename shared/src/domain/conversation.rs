@@ -200,7 +200,7 @@ impl ConversationQuery {
                 .find(|(key, _)| key == k)
                 .map(|(_, v)| v.clone())
         };
-        let mut errors = crate::error::FieldErrors::new();
+        let mut errors = super::FieldErrors::new();
         for (key, _) in params {
             if !["page", "limit", "status", "channel", "lead_id"].contains(&key.as_str()) {
                 errors.add(key.clone(), "is not a parameter of this list");
@@ -265,21 +265,30 @@ impl ConversationChange {
             metadata: Option<Value>,
         }
         let input: Input = super::parse_body(body)?;
-        let mut errors = crate::error::FieldErrors::new();
+        let mut errors = super::FieldErrors::new();
         let status = input.status.as_deref().and_then(|s| {
             ConversationStatus::parse(s).or_else(|| {
                 errors.add("status", "must be one of: active, closed, archived");
                 None
             })
         });
-        if input.metadata.as_ref().is_some_and(|m| !m.is_object()) {
-            errors.add("metadata", "must be a JSON object");
+        match &input.metadata {
+            Some(m) if !m.is_object() => errors.add("metadata", "must be a JSON object"),
+            Some(m) => super::check_document("metadata", m, &mut errors),
+            None => {}
         }
         errors.into_result()?;
         Ok(ConversationChange {
             status,
             metadata: input.metadata,
         })
+    }
+
+    /// Refuses a change that would leave `current`'s metadata over the document limits.
+    pub fn check_against(&self, current: &Conversation) -> Result<(), super::FieldErrors> {
+        let mut errors = super::FieldErrors::new();
+        super::check_document("metadata", &self.apply(current).metadata, &mut errors);
+        errors.into_result()
     }
 
     /// The conversation with this change applied.

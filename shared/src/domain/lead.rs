@@ -118,6 +118,9 @@ impl LeadFields {
                 errors.add(field, "must not contain control characters");
             }
         }
+        if let Some(custom) = &input.custom_fields {
+            super::check_document("custom_fields", &Value::Object(custom.clone()), &mut errors);
+        }
         let phone = match input.phone.as_deref().map(Phone::parse) {
             Some(Err(m)) => {
                 errors.add("phone", m);
@@ -235,7 +238,7 @@ struct LeadInput {
     #[validate(range(min = 0, max = 100, message = "must be an integer from 0 to 100"))]
     score: Option<i64>,
     custom_fields: Option<Map<String, Value>>,
-    #[validate(length(max = 10000, message = "must be at most 10000 characters"))]
+    #[validate(length(max = 4000, message = "must be at most 4000 characters"))]
     notes: Option<String>,
     #[validate(length(min = 1, max = 255, message = "must be 1 to 255 characters"))]
     user_id: Option<String>,

@@ -24,6 +24,35 @@ use validator::ValidationErrors;
 
 pub use error::{DomainError, DomainResult, FieldErrors};
 
+/// The largest free-form JSON document a record may hold (a lead's `custom_fields`, a
+/// conversation's `metadata`), serialized, and its deepest nesting: a page of 100 records
+/// must fit in Lambda's 6 MB answer, and a DynamoDB item in 400 KB.
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
+pub const MAX_DOCUMENT_DEPTH: usize = 8;
+
+/// Refuses a free-form document over [`MAX_DOCUMENT_BYTES`] or [`MAX_DOCUMENT_DEPTH`].
+pub fn check_document(field: &str, document: &Value, errors: &mut FieldErrors) {
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+            Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    if document.to_string().len() > MAX_DOCUMENT_BYTES {
+        errors.add(
+            field,
+            format!("must be at most {MAX_DOCUMENT_BYTES} bytes as JSON"),
+        );
+    }
+    if depth(document) > MAX_DOCUMENT_DEPTH {
+        errors.add(
+            field,
+            format!("must nest at most {MAX_DOCUMENT_DEPTH} levels"),
+        );
+    }
+}
+
 /// Deserialises a request body; a field of the wrong type is a 422 naming it.
 pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, FieldErrors> {
     serde_path_to_error::deserialize(body).map_err(|e| {

@@ -71,13 +71,23 @@ pub fn sort_index(sort: LeadSort) -> (&'static str, &'static str) {
 }
 
 /// The index sort key of a lead whose sort value is `value` (as a cursor carries it).
+/// An index sort key is at most 1024 bytes, so a sort value keeps its first
+/// [`MAX_SORT_PREFIX`] bytes: leads alike that far are ordered by id.
 pub fn sort_key(sort: LeadSort, value: &Value, id: &str) -> String {
-    match (sort, value) {
-        (LeadSort::Score, Value::Number(n)) => format!("{:03}{SEP}{id}", n.as_i64().unwrap_or(0)),
-        (_, Value::String(s)) => format!("{s}{SEP}{id}"),
-        (_, other) => format!("{other}{SEP}{id}"),
+    let value = match (sort, value) {
+        (LeadSort::Score, Value::Number(n)) => format!("{:03}", n.as_i64().unwrap_or(0)),
+        (_, Value::String(s)) => s.clone(),
+        (_, other) => other.to_string(),
+    };
+    let mut end = value.len().min(MAX_SORT_PREFIX);
+    while !value.is_char_boundary(end) {
+        end -= 1;
     }
+    format!("{}{SEP}{id}", &value[..end])
 }
+
+/// Bytes of a sort value kept in an index key (1024, less the separator and an id).
+pub const MAX_SORT_PREFIX: usize = 900;
 
 pub fn company_pk(company: &CompanyId) -> String {
     format!("C#{company}")
