@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 port="${E2E_PORT:-9123}"
 work="$(mktemp -d)"
 export DEV_PORT="$port" DEV_MOTO_PORT="${E2E_MOTO_PORT:-9124}" WIIZO_SQLITE_PATH="$work/e2e.sqlite"
+# make dev starts its Graph API stand-in on this port.
+export META_GRAPH_URL="http://127.0.0.1:${E2E_GRAPH_PORT:-9125}/v21.0"
 echo "e2e: make dev on ${STORE:-sqlite}, port $port"
 base="http://127.0.0.1:$port/lambda-url"
 
@@ -16,6 +18,7 @@ cleanup() {
   kill -- "-$dev_pid" 2>/dev/null || kill "$dev_pid" 2>/dev/null || true
   pkill -f "cargo-lambda lambda watch -A 127.0.0.1 -P $port" 2>/dev/null || true
   pkill -f "moto-server.py 127.0.0.1 $DEV_MOTO_PORT" 2>/dev/null || true
+  pkill -f "fake-graph.py 127.0.0.1 ${E2E_GRAPH_PORT:-9125}" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -101,6 +104,7 @@ grep -q '"message":"Lead deleted successfully"' <<< "$out" || fail "delete answe
 out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/channels" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   -d '{"channel":"whatsapp","external_id":"106540352242922","name":"Vendas","access_token":"EAAG-e2e-token"}')"
 check "connect a WhatsApp number" 201 "$(tail -n1 <<< "$out")" "$out"
+grep -q '"verified_name":"WiizoChat (local)"' <<< "$out" || fail "connecting did not show Meta's answer: $out"
 python3 - "$work" <<'PY'
 import json, sys
 event = json.load(open("events/webhooks/whatsapp-messages.json"))

@@ -94,26 +94,42 @@ impl GraphClient {
         }
     }
 
+    /// `GET {base}/{id}?fields=…` with `token`: what Meta shows that token of a phone
+    /// number, page or Instagram account. A token that cannot act for the id is refused.
+    pub async fn describe(
+        &self,
+        id: &str,
+        fields: &str,
+        token: &AccessToken,
+    ) -> Result<Value, GraphError> {
+        let url = format!("{}/{id}", self.base);
+        let request = self
+            .http
+            .get(url)
+            .query(&[("fields", fields)])
+            .bearer_auth(token.expose());
+        self.call(request).await
+    }
+
     async fn post(
         &self,
         url: &str,
         token: &AccessToken,
         body: &Value,
     ) -> Result<Value, GraphError> {
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(token.expose())
-            .json(body)
-            .send()
+        self.call(self.http.post(url).bearer_auth(token.expose()).json(body))
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    GraphError::Timeout
-                } else {
-                    GraphError::Unreachable(e.to_string())
-                }
-            })?;
+    }
+
+    /// Sends a request and reads Meta's answer: its JSON, or its error object.
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, GraphError> {
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                GraphError::Timeout
+            } else {
+                GraphError::Unreachable(e.to_string())
+            }
+        })?;
         let status = response.status().as_u16();
         let answer: Value = response.json().await.map_err(|e| {
             if e.is_timeout() {

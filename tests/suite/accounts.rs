@@ -11,6 +11,8 @@ use shared::App;
 use wiizo_tests::{
     app_on, dynamo_store_on, dynamodb_endpoint, send, sqlite_store, temp_db_path, Event,
 };
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The accounts and leads functions on one store, and a company that exists in it.
 async fn setup() -> (App, App, CompanyId) {
@@ -174,6 +176,18 @@ async fn viewers_read_only_and_agents_do_not_manage() {
 #[tokio::test]
 async fn a_channel_token_is_stored_for_sending_and_never_answered() {
     let (accounts, _, c) = setup().await;
+    // Meta shows the number to any token here: ownership has its own test (hardening).
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/106540352242922"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "106540352242922", "display_phone_number": "+55 11 4000-0000", "verified_name": "Vendas SP"})))
+        .mount(&graph)
+        .await;
+    let accounts = App::new(
+        "accounts",
+        wiizo_tests::test_config(&[("META_GRAPH_URL", &graph.uri())]),
+        accounts.store.clone(),
+    );
     let token = "EAAGm0PX4ZCpsBAKZBsecretvalue7Q9w";
     let body = json!({"channel": "whatsapp", "external_id": "106540352242922", "name": "Vendas SP", "access_token": token});
     let created = send(

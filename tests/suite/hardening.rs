@@ -416,3 +416,96 @@ async fn the_largest_page_fits_in_a_lambda_answer(store: Arc<dyn Store>) {
         answer.len()
     );
 }
+
+/// A fake Graph API that shows the WhatsApp number only to the token that holds it.
+async fn graph_with_number(pnid: &str, good_token: &str) -> wiremock::MockServer {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{pnid}")))
+        .and(header("authorization", format!("Bearer {good_token}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": pnid, "display_phone_number": "+55 11 4000-1234", "verified_name": "Padaria Pão Quente"
+        })))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Invalid OAuth access token - Cannot parse access token",
+            "type": "OAuthException", "code": 190, "fbtrace_id": "A1b2C3"
+        }})))
+        .mount(&graph)
+        .await;
+    graph
+}
+
+on_both_stores!(a_channel_is_connected_only_with_a_token_meta_accepts);
+async fn a_channel_is_connected_only_with_a_token_meta_accepts(store: Arc<dyn Store>) {
+    // GIVEN V's WhatsApp number, which only V's token can read on Meta
+    let pnid = "109876543210987";
+    let graph = graph_with_number(pnid, "EAAG-v-real-token").await;
+    let accounts = App::new(
+        "accounts",
+        wiizo_tests::test_config(&[("META_GRAPH_URL", &graph.uri())]),
+        store.clone(),
+    );
+    let (v, m) = (
+        company_in(store.as_ref()).await,
+        company_in(store.as_ref()).await,
+    );
+    let connect = |c: &CompanyId, token: &str| {
+        by(c, "admin-1", Role::Admin, "POST", "/api/channels").json(&json!({
+            "channel": "whatsapp", "external_id": pnid, "name": "Vendas", "access_token": token
+        }))
+    };
+    // WHEN company M connects V's number with a junk token THEN 422 names the token
+    let taken = send(&accounts, &connect(&m, "junk")).await;
+    assert_eq!(
+        (taken.status, taken.error_code()),
+        (422, "VALIDATION_ERROR"),
+        "{}",
+        taken.text
+    );
+    assert!(taken.json["error"]["details"]["access_token"].is_array());
+    // AND nothing is stored: Meta's deliveries for the number go nowhere yet
+    assert!(store
+        .find_channel(shared::domain::conversation::Channel::Whatsapp, pnid)
+        .await
+        .expect("find")
+        .is_none());
+    // WHEN V connects it with its own token THEN 201 shows what Meta returned
+    let ok = send(&accounts, &connect(&v, "EAAG-v-real-token")).await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    assert_eq!(
+        ok.json["data"]["meta"]["display_phone_number"],
+        "+55 11 4000-1234"
+    );
+    assert_eq!(
+        ok.json["data"]["meta"]["verified_name"],
+        "Padaria Pão Quente"
+    );
+    let id = ok.json["data"]["id"].as_str().expect("id").to_string();
+    // AND M trying again with junk learns nothing about V: still 422, not 409
+    let again = send(&accounts, &connect(&m, "junk")).await;
+    assert_eq!(again.status, 422, "{}", again.text);
+    // AND replacing V's token with one Meta refuses changes nothing
+    let patch = by(
+        &v,
+        "admin-1",
+        Role::Admin,
+        "PATCH",
+        &format!("/api/channels/{id}"),
+    )
+    .json(&json!({"access_token": "EAAG-expired"}));
+    let refused = send(&accounts, &patch).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let token = store
+        .channel_token(&v, uuid::Uuid::parse_str(&id).expect("uuid"))
+        .await
+        .expect("token");
+    assert_eq!(token.expose(), "EAAG-v-real-token");
+    // AND only a token that passes Meta's check hears that the number is taken
+    let clash = send(&accounts, &connect(&m, "EAAG-v-real-token")).await;
+    assert_eq!((clash.status, clash.error_code()), (409, "CONFLICT"));
+}

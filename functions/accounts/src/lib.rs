@@ -7,14 +7,15 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::domain::account::{
-    generate_api_key, patch_settings, ApiKeyInput, ChannelChange, NewApiKey, NewChannelAccount,
+    generate_api_key, patch_settings, ApiKeyInput, ChannelAccount, ChannelChange, NewApiKey,
+    NewChannelAccount,
 };
 use shared::domain::company::CompanyChange;
 use shared::domain::parse_body;
 use shared::error::{Concerning, Entity};
 use shared::http::{respond, Ctx, Reply, Route};
 use shared::store::StoreError;
-use shared::{route, ApiError, App};
+use shared::{route, usecase, ApiError, App};
 
 pub const ROUTES: &[Route] = &[
     route!(GET "/api/company", Read, get_company),
@@ -155,8 +156,11 @@ pub async fn create_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
     let new = NewChannelAccount::parse(ctx.json_object()?)?;
     let company = &principal.company_id;
+    // Meta first: an id is taken only by a token that can act for it, and whether it is
+    // connected elsewhere is told only to such a token's holder.
+    let meta = usecase::channels::verify(app, new.channel, &new.external_id, &new.token).await?;
     match app.store.create_channel(company, new).await {
-        Ok(channel) => Reply::created(&channel),
+        Ok(channel) => Reply::created(with_meta(&channel, meta)?),
         Err(StoreError::Duplicate { existing_id, .. }) => {
             // Name the existing channel only when it is this company's own.
             let ours = Entity::Channel
@@ -176,6 +180,13 @@ pub async fn create_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     }
 }
 
+/// A channel as answered after Meta was asked: with what Meta showed (`meta`).
+fn with_meta(channel: &ChannelAccount, meta: Value) -> Result<Value, ApiError> {
+    let mut data = serde_json::to_value(channel).map_err(|e| ApiError::Internal(e.to_string()))?;
+    data["meta"] = meta;
+    Ok(data)
+}
+
 pub async fn get_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let channel_id = ctx.id(Entity::Channel)?;
     let found = app
@@ -190,12 +201,30 @@ pub async fn update_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = ctx.principal()?;
     let channel_id = ctx.id(Entity::Channel)?;
     let change = ChannelChange::parse(ctx.json_object()?)?;
+    let company = &principal.company_id;
+    let meta = match &change.token {
+        Some(token) => {
+            let current = app
+                .store
+                .get_channel(company, channel_id)
+                .await
+                .concerning(Entity::Channel)?;
+            Some(
+                usecase::channels::verify(app, current.channel, &current.external_id, token)
+                    .await?,
+            )
+        }
+        None => None,
+    };
     let updated = app
         .store
-        .update_channel(&principal.company_id, channel_id, change)
+        .update_channel(company, channel_id, change)
         .await
         .concerning(Entity::Channel)?;
-    Reply::ok(&updated)
+    match meta {
+        Some(meta) => Reply::ok(with_meta(&updated, meta)?),
+        None => Reply::ok(&updated),
+    }
 }
 
 pub async fn delete_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
