@@ -38,7 +38,11 @@ async fn setup_on(
 ) -> (App, Arc<dyn Store>, CompanyId, String) {
     let config = test_config(&[("META_GRAPH_URL", &graph.uri()), ("META_TIMEOUT_MS", "500")]);
     let app = App::new("whatsapp-api", config, store.clone());
-    let c = company();
+    let c = store
+        .create_company(&format!("Loja {}", uuid::Uuid::new_v4()))
+        .await
+        .expect("company")
+        .id;
     store
         .create_channel(
             &c,
@@ -723,4 +727,65 @@ async fn every_whatsapp_api_event_is_a_valid_request() {
         let a = send(&app, &e).await;
         assert_eq!(a.status, status, "{name}: {}", a.text);
     }
+}
+
+/// Whatsapp's daily cap (2 a day here) counts the messages of all three send routes.
+async fn whatsapp_cap(store: Arc<dyn Store>) {
+    let graph = MockServer::start().await;
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    Mock::given(method("POST"))
+        .respond_with(move |_: &wiremock::Request| {
+            sent(&format!(
+                "wamid.CAP{}",
+                n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            ))
+        })
+        .expect(2)
+        .mount(&graph)
+        .await;
+    let (app, store, c, conv) = setup_on(store, &graph, 1).await;
+    let settings = json!({"timezone": "America/Sao_Paulo", "rate_limits": {"whatsapp": {"per_day": 2, "burst": 2}}});
+    store
+        .update_company(
+            &c,
+            shared::domain::company::CompanyChange {
+                settings: Some(settings),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("settings");
+    let by_route = [
+        post(&c, &conv, json!({"text": "um"})),
+        Event::load("leads-management/list.json")
+            .as_user(&c, Role::Agent)
+            .method("POST")
+            .path("/api/messages")
+            .json(&json!({"conversation_id": conv, "text": "dois"})),
+        Event::load("leads-management/list.json")
+            .as_user(&c, Role::Agent)
+            .method("POST")
+            .path("/api/whatsapp/send-message")
+            .json(&json!({"to": "+5511987654321", "type": "text", "text": "três", "context": {"conversation_id": conv}})),
+    ];
+    let mut statuses = Vec::new();
+    for e in &by_route {
+        statuses.push(send(&app, e).await.status);
+    }
+    assert_eq!(statuses, [201, 201, 429], "the third route hits the cap");
+    let messages = store
+        .list_messages(&c, conv.parse().expect("id"))
+        .await
+        .expect("messages");
+    assert_eq!(messages.len(), 3, "the refused send left no record");
+}
+
+#[tokio::test]
+async fn whatsapp_s_daily_cap_counts_every_send_route_on_sqlite() {
+    whatsapp_cap(sqlite_store()).await;
+}
+
+#[tokio::test]
+async fn whatsapp_s_daily_cap_counts_every_send_route_on_dynamodb() {
+    whatsapp_cap(wiizo_tests::dynamo_store().await).await;
 }
