@@ -547,6 +547,17 @@ async fn a_company_override_changes_its_limit_without_a_deploy() {
 async fn every_accounts_event_is_a_valid_request() {
     // GIVEN the example events, as an owner of a company that exists
     let (accounts, _, c) = setup().await;
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/106540352242922"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "106540352242922", "display_phone_number": "+55 11 4000-0000", "verified_name": "Vendas"})))
+        .mount(&graph)
+        .await;
+    let accounts = App::new(
+        "accounts",
+        wiizo_tests::test_config(&[("META_GRAPH_URL", &graph.uri())]),
+        accounts.store.clone(),
+    );
     let load = |name: &str| Event::load(&format!("accounts/{name}.json")).as_user(&c, Role::Owner);
     let created = send(&accounts, &load("create-channel")).await;
     assert_eq!(created.status, 201, "{}", created.text);

@@ -257,10 +257,13 @@ async fn transient_errors_are_retried_and_permanent_ones_are_not() {
     let after = send(&app, &post(&c, &conv, text.clone())).await;
     assert_eq!((after.status, after.error_code()), (409, "WINDOW_CLOSED"));
     assert_eq!(graph.received_requests().await.map(|r| r.len()), Some(0));
-    let messages = store
-        .list_messages(&c, uuid::Uuid::parse_str(&conv).expect("id"))
-        .await
-        .expect("messages");
+    let messages = wiizo_tests::all_messages(
+        store.as_ref(),
+        &c,
+        uuid::Uuid::parse_str(&conv).expect("id"),
+    )
+    .await
+    .expect("messages");
     let states: Vec<Option<&str>> = messages
         .iter()
         .filter(|m| m.role == MessageRole::Assistant)
@@ -773,8 +776,7 @@ async fn whatsapp_cap(store: Arc<dyn Store>) {
         statuses.push(send(&app, e).await.status);
     }
     assert_eq!(statuses, [201, 201, 429], "the third route hits the cap");
-    let messages = store
-        .list_messages(&c, conv.parse().expect("id"))
+    let messages = wiizo_tests::all_messages(store.as_ref(), &c, conv.parse().expect("id"))
         .await
         .expect("messages");
     assert_eq!(messages.len(), 3, "the refused send left no record");

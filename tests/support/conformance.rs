@@ -389,7 +389,7 @@ pub async fn deleting_a_lead_erases_its_conversations_and_messages(store: &dyn S
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.list_messages(&c, conv.id).await,
+        crate::all_messages(store, &c, conv.id).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
@@ -402,8 +402,7 @@ pub async fn deleting_a_lead_erases_its_conversations_and_messages(store: &dyn S
     );
     // The other lead's conversation is untouched.
     assert_eq!(
-        store
-            .list_messages(&c, other.id)
+        crate::all_messages(store, &c, other.id)
             .await
             .expect("messages")
             .len(),
@@ -571,6 +570,7 @@ pub async fn cursor_pages_are_stable_under_inserts(store: &dyn Store) {
             let last = page.items.last().expect("a full page has a last item");
             cursor = Some(
                 Cursor {
+                    position: None,
                     sort: sort.into(),
                     order: q.page.order,
                     value: last.sort_value(q.sort),
@@ -663,7 +663,7 @@ pub async fn messages_keep_order_and_move_the_conversation(store: &dyn Store) {
             .await
             .expect("message");
     }
-    let listed = store.list_messages(&c, conv.id).await.expect("list");
+    let listed = crate::all_messages(store, &c, conv.id).await.expect("list");
     assert_eq!(
         listed
             .iter()
@@ -1134,7 +1134,10 @@ pub async fn channel_messages_are_stored_once_by_their_id(store: &dyn Store) {
         .await
         .expect("another company");
     assert_eq!(
-        store.list_messages(&a, conv.id).await.expect("list").len(),
+        crate::all_messages(store, &a, conv.id)
+            .await
+            .expect("list")
+            .len(),
         1
     );
     // Erasing the lead frees its ids.
@@ -1205,7 +1208,7 @@ pub async fn delivery_statuses_move_forward_and_wait_for_their_message(store: &d
         .await
         .expect("late");
     assert_eq!(late.status, Some(Delivered));
-    let listed = store.list_messages(&c, conv.id).await.expect("list");
+    let listed = crate::all_messages(store, &c, conv.id).await.expect("list");
     let status = |id: &str| {
         listed
             .iter()

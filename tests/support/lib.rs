@@ -80,6 +80,9 @@ pub fn test_config(vars: &[(&str, &str)]) -> Config {
                 "JWT_SECRET" => Some(TEST_JWT_SECRET.into()),
                 "META_APP_SECRET" => Some(TEST_META_APP_SECRET.into()),
                 "META_VERIFY_TOKEN" => Some(TEST_META_VERIFY_TOKEN.into()),
+                // Tests never reach Meta: a test that needs Graph starts a fake one.
+                "META_GRAPH_URL" => Some("http://127.0.0.1:9/v21.0".into()),
+                "OPENAI_BASE_URL" => Some("http://127.0.0.1:9/v1".into()),
                 _ => None,
             })
     })
@@ -261,5 +264,41 @@ pub async fn send(app: &App, event: &Event) -> Answer {
     match response {
         Ok(r) => read(r),
         Err(never) => match never {},
+    }
+}
+
+/// Every message of a conversation in time order, read page by page as a client would.
+pub async fn all_messages(
+    store: &dyn Store,
+    company: &shared::domain::CompanyId,
+    conversation: uuid::Uuid,
+) -> Result<Vec<shared::domain::conversation::Message>, shared::store::StoreError> {
+    use shared::domain::page::{Cursor, Order, PageRequest};
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = PageRequest {
+            page: 1,
+            limit: 100,
+            order: Order::Asc,
+            cursor: cursor.take(),
+        };
+        let found = store.list_messages(company, conversation, &page).await?;
+        let next = found
+            .items
+            .last()
+            .filter(|_| found.has_more)
+            .map(|m| Cursor {
+                sort: "created_at".into(),
+                order: Order::Asc,
+                value: m.created_at.as_string().into(),
+                id: m.id.to_string(),
+                position: Some((out.len() + found.items.len()) as u64),
+            });
+        out.extend(found.items);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
     }
 }

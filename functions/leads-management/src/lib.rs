@@ -42,6 +42,7 @@ pub async fn list(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
             order: query.page.order,
             value: last.sort_value(query.sort),
             id: last.id.to_string(),
+            position: None,
         }
         .encode()
     });

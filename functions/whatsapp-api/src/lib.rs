@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::Value;
-use shared::domain::conversation::{Channel, ConversationChange, ConversationQuery, Message};
+use shared::domain::conversation::{Channel, ConversationChange, ConversationQuery};
 use shared::domain::lead::LeadId;
 use shared::domain::page::{parse_page, Cursor, Order, Pagination};
 use shared::domain::parse_body;
@@ -154,38 +154,28 @@ async fn messages_of(app: &App, ctx: &Ctx, id: Uuid) -> Result<Reply, ApiError> 
     }
     let page = parse_page(get, "created_at", Order::Asc, &mut errors);
     errors.into_result()?;
-    let all = app
+    let found = app
         .store
-        .list_messages(company, id)
+        .list_messages(company, id, &page)
         .await
         .concerning(Entity::Conversation)?;
-    let after = |m: &&Message| match &page.cursor {
-        None => true,
-        Some(c) => {
-            let at = Value::from(m.created_at.as_string());
-            (at.as_str(), m.id.to_string()) > (c.value.as_str(), c.id.clone())
-        }
-    };
-    let skip = if page.cursor.is_some() {
-        0
-    } else {
-        page.offset() as usize
-    };
-    let rest: Vec<_> = all.iter().filter(after).skip(skip).collect();
-    let has_more = rest.len() > page.limit as usize;
-    let items: Vec<_> = rest.into_iter().take(page.limit as usize).collect();
-    let next_cursor = items.last().filter(|_| has_more).map(|m| {
+    let before = page
+        .cursor
+        .as_ref()
+        .map_or(page.offset(), |c| c.position.unwrap_or_default());
+    let next_cursor = found.items.last().filter(|_| found.has_more).map(|m| {
         Cursor {
             sort: "created_at".into(),
             order: Order::Asc,
             value: Value::from(m.created_at.as_string()),
             id: m.id.to_string(),
+            position: Some(before + found.items.len() as u64),
         }
         .encode()
     });
     Reply::list(
-        &items,
-        Pagination::new(&page, all.len() as u64, has_more),
+        &found.items,
+        Pagination::new(&page, found.total, found.has_more),
         next_cursor,
     )
 }

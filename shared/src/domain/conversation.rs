@@ -81,6 +81,8 @@ pub struct Conversation {
     pub metadata: Value,
     pub last_message_at: Option<Timestamp>,
     pub last_inbound_at: Option<Timestamp>,
+    /// How many messages it holds, kept as they are added.
+    pub message_count: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

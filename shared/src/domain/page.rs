@@ -9,6 +9,9 @@ use crate::error::FieldErrors;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
+/// The deepest offset a `page` may reach: a store reads what it skips, so deeper pages
+/// are for `cursor`, which reads only its page.
+pub const MAX_OFFSET: u64 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,6 +34,10 @@ pub struct Cursor {
     pub value: Value,
     /// The last row's id, the tie-breaker.
     pub id: String,
+    /// How many rows came before the next page, where the list knows it: with a kept
+    /// count, whether more follow is then known without reading one more row.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
 }
 
 impl Cursor {
@@ -90,6 +97,12 @@ pub fn parse_page(
             default_order
         }
     };
+    if u64::from(page - 1) * u64::from(limit) >= MAX_OFFSET {
+        errors.add(
+            "page",
+            format!("reaches past the first {MAX_OFFSET} records: continue with `cursor` (each answer's next_cursor)"),
+        );
+    }
     let cursor = get("cursor").and_then(|c| match Cursor::decode(&c) {
         Some(cur) if cur.sort == sort && cur.order == order => Some(cur),
         Some(_) => {

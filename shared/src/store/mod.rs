@@ -31,7 +31,7 @@ use crate::domain::conversation::{
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::inbound::DeliveryStatus;
 use crate::domain::lead::{Lead, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
-use crate::domain::page::Page;
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::rate_limit::{Decision, Limit};
 use crate::domain::Timestamp;
 use crate::domain::{Company, CompanyId};
@@ -58,6 +58,9 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How far back [`MessageStore::last_inbound_message`] looks.
+pub const RECENT_MESSAGES: u32 = 50;
 
 /// The whole store: every aggregate's operations, and a health check. Handlers and use
 /// cases take `&dyn Store`; a backend implements each aggregate's trait in a file named
@@ -166,11 +169,22 @@ pub trait MessageStore: Send + Sync {
         conversation: Uuid,
         message: NewMessage,
     ) -> StoreResult<Message>;
+    /// A page of the conversation's messages in time order, after `page.cursor` (the last
+    /// message of the previous page) or skipping `page.offset()`: it reads the page, never
+    /// the whole conversation; `total` is the conversation's message count.
     async fn list_messages(
         &self,
         company: &CompanyId,
         conversation: Uuid,
-    ) -> StoreResult<Vec<Message>>;
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>>;
+    /// The customer's newest message with a channel id, looked for among the conversation's
+    /// newest [`RECENT_MESSAGES`] messages.
+    async fn last_inbound_message(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+    ) -> StoreResult<Option<Message>>;
     /// Records what the channel said about a message this service sent: its channel id
     /// (then claimed like an inbound one's), its status and Meta's error. A status that
     /// arrived for that id before this is applied.

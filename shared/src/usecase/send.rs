@@ -122,15 +122,11 @@ pub async fn mark_read(
     company: &CompanyId,
     conversation: Uuid,
 ) -> Result<bool, ApiError> {
-    let messages = app
+    let Some(last) = app
         .store
-        .list_messages(company, conversation)
+        .last_inbound_message(company, conversation)
         .await
-        .concerning(Entity::Conversation)?;
-    let Some(last) = messages
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::User && m.external_id.is_some())
+        .concerning(Entity::Conversation)?
     else {
         return Ok(false);
     };

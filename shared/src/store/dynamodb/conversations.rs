@@ -40,6 +40,17 @@ pub fn conversation_item(c: &Conversation) -> Item {
         ),
         ("created_at", Some(s(c.created_at.as_string()))),
         ("updated_at", Some(s(c.updated_at.as_string()))),
+        (
+            "message_count",
+            Some(n(i64::try_from(c.message_count).unwrap_or(i64::MAX))),
+        ),
+        (
+            keys::ACTIVITY_INDEX.1,
+            Some(s(keys::activity_key(
+                &c.last_message_at.unwrap_or(c.created_at).as_string(),
+                c.id,
+            ))),
+        ),
     ])
 }
 
@@ -55,6 +66,10 @@ pub fn conversation_from(i: &Item) -> StoreResult<Conversation> {
         last_inbound_at: opt_ts(i, "last_inbound_at")?,
         created_at: get_ts(i, "created_at")?,
         updated_at: get_ts(i, "updated_at")?,
+        message_count: get_n(i, "message_count")
+            .ok()
+            .and_then(|c| u64::try_from(c).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -77,6 +92,7 @@ impl ConversationStore for DynamoStore {
             metadata: serde_json::json!({}),
             last_message_at: None,
             last_inbound_at: None,
+            message_count: 0,
             created_at: now,
             updated_at: now,
         };
@@ -213,8 +229,15 @@ impl ConversationStore for DynamoStore {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(conversation_item(&next)))
-            .condition_expression("updated_at = :seen")
+            // Also unchanged in count: a message added meanwhile is not overwritten.
+            .condition_expression(
+                "updated_at = :seen AND (message_count = :count OR attribute_not_exists(message_count))",
+            )
             .expression_attribute_values(":seen", s(updated_at))
+            .expression_attribute_values(
+                ":count",
+                n(i64::try_from(current.message_count).unwrap_or(i64::MAX)),
+            )
             .build()
             .map_err(built)?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];

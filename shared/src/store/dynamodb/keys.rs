@@ -44,6 +44,9 @@
 //! | `by_score` | `score_sk` = `{score:03}␁{id}` | `score` |
 //! | `by_status` | `status_sk` = `{status}␁{id}` | `status` |
 //!
+//! A sixth, `by_activity` (`activity_sk` = `{last activity}␁{id}`, on conversation items
+//! only), lists a company's conversations newest activity first without reading a message.
+//!
 //! `␁` is U+0001, below every character a validated value may hold, so the index order is
 //! exactly (value, id): the keyset cursor's order, the same as the SQLite backend's.
 //! Ephemeral items (idempotency records, rate-limit buckets) carry `expires_at`, the
@@ -114,12 +117,30 @@ pub fn active_sk(lead: LeadId, channel: Channel) -> String {
 }
 
 pub fn message_sk(m: &Message) -> String {
-    format!(
-        "{}#MSG#{}#{}",
-        conversation_sk(m.conversation_id),
-        m.created_at,
-        m.id
+    message_sk_at(
+        m.conversation_id,
+        &m.created_at.as_string(),
+        &m.id.to_string(),
     )
+}
+
+/// A message's sort key from its time and id, as a cursor carries them.
+pub fn message_sk_at(conversation: Uuid, created_at: &str, id: &str) -> String {
+    format!(
+        "{}{MESSAGES}{created_at}#{id}",
+        conversation_sk(conversation)
+    )
+}
+
+/// What follows a conversation's key in its messages' keys.
+pub const MESSAGES: &str = "#MSG#";
+
+/// Conversations by last activity, newest first: sparse, only conversation items carry
+/// `activity_sk` = `{last message or creation time}␁{id}`.
+pub const ACTIVITY_INDEX: (&str, &str) = ("by_activity", "activity_sk");
+
+pub fn activity_key(at: &str, id: Uuid) -> String {
+    format!("{at}{SEP}{id}")
 }
 
 /// A lead's history entry: under the lead's prefix, in time order.

@@ -8,12 +8,14 @@ use super::items::*;
 use super::keys::{self, company_pk, conversation_sk, message_sk};
 use super::schema::TTL_ATTRIBUTE;
 
-use super::{condition_failed, sdk_error, DynamoStore, TxError};
+use super::{built, condition_failed, sdk_error, DynamoStore, TxError};
 use crate::domain::conversation::{Message, NewMessage, Role, StatusOutcome};
 use crate::domain::inbound::DeliveryStatus;
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult, RECENT_MESSAGES};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 /// The claim that makes a channel id belong to one message, and leads statuses to it.
 pub fn message_claim(company: &CompanyId, m: &Message, external_id: &str) -> Item {
@@ -107,8 +109,17 @@ impl MessageStore for DynamoStore {
             status: message.status,
             error: None,
         };
+        // The conversation must exist, and counts its messages in the same transaction.
+        let counted = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.clone(), conversation_sk(conversation))))
+            .update_expression("ADD message_count :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(built)?;
         let mut items = vec![
-            self.exists(key(pk.clone(), conversation_sk(conversation)))?,
+            TransactWriteItem::builder().update(counted).build(),
             self.create(message_item(company, &stored))?,
         ];
         if let Some(external) = &stored.external_id {
@@ -147,19 +158,36 @@ impl MessageStore for DynamoStore {
             clocks.push("last_inbound_at");
         }
         for attribute in clocks {
-            let result = self
+            // The last message also moves the conversation in the activity index and is
+            // what a conversation list shows of it.
+            let (extra, activity) = if attribute == "last_message_at" {
+                (
+                    ", activity_sk = :activity, last_message_content = :content",
+                    Some(keys::activity_key(
+                        &stored.created_at.as_string(),
+                        conversation,
+                    )),
+                )
+            } else {
+                ("", None)
+            };
+            let mut update = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(pk.clone(), conversation_sk(conversation))))
-                .update_expression("SET #a = :t, updated_at = :t")
+                .update_expression(format!("SET #a = :t, updated_at = :t{extra}"))
                 .condition_expression(
                     "attribute_exists(pk) AND (attribute_not_exists(#a) OR #a < :t)",
                 )
                 .expression_attribute_names("#a", attribute)
-                .expression_attribute_values(":t", s(stored.created_at.as_string()))
-                .send()
-                .await;
+                .expression_attribute_values(":t", s(stored.created_at.as_string()));
+            if let Some(activity) = activity {
+                update = update
+                    .expression_attribute_values(":activity", s(activity))
+                    .expression_attribute_values(":content", s(&stored.content));
+            }
+            let result = update.send().await;
             match result {
                 Ok(_) => {}
                 Err(e) if condition_failed(&e) => {}
@@ -173,16 +201,96 @@ impl MessageStore for DynamoStore {
         &self,
         company: &CompanyId,
         conversation: Uuid,
-    ) -> StoreResult<Vec<Message>> {
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let total = self
+            .get_conversation(company, conversation)
+            .await?
+            .message_count;
+        let pk = company_pk(company);
+        // A cursor starts the query after its message; an offset is read and skipped
+        // (bounded by `MAX_OFFSET`).
+        let (start, skip) = match &page.cursor {
+            Some(c) => {
+                let sk =
+                    keys::message_sk_at(conversation, c.value.as_str().unwrap_or_default(), &c.id);
+                (Some(key(pk.clone(), sk)), 0)
+            }
+            None => (None, usize::try_from(page.offset()).unwrap_or(usize::MAX)),
+        };
+        let want = page.limit as usize;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(
+                ":prefix",
+                s(format!(
+                    "{}{}",
+                    conversation_sk(conversation),
+                    keys::MESSAGES
+                )),
+            )
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(skip + want).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let items = out
+            .items()
+            .iter()
+            .skip(skip)
+            .map(message_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        // Whether more follow, without reading one more message: from the count on an
+        // offset page, from where the query stopped on a keyset page.
+        let has_more = match page.cursor.as_ref().map(|c| c.position) {
+            Some(None) => items.len() == want && out.last_evaluated_key.is_some(),
+            Some(Some(before)) => before + (items.len() as u64) < total,
+            None => page.offset() + (items.len() as u64) < total,
+        };
+        Ok(Page {
+            items,
+            total,
+            has_more,
+        })
+    }
+
+    async fn last_inbound_message(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+    ) -> StoreResult<Option<Message>> {
         self.get_conversation(company, conversation).await?;
-        self.query_prefix(
-            &company_pk(company),
-            &format!("{}#MSG#", conversation_sk(conversation)),
-        )
-        .await?
-        .iter()
-        .map(message_from)
-        .collect()
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(company_pk(company)))
+            .expression_attribute_values(
+                ":prefix",
+                s(format!(
+                    "{}{}",
+                    conversation_sk(conversation),
+                    keys::MESSAGES
+                )),
+            )
+            .scan_index_forward(false)
+            .limit(i32::try_from(RECENT_MESSAGES).unwrap_or(50))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        for i in out.items() {
+            let m = message_from(i)?;
+            if m.role == Role::User && m.external_id.is_some() {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
     }
 
     async fn record_delivery(

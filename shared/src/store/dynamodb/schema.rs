@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use super::keys::sort_index;
+use super::keys::{sort_index, ACTIVITY_INDEX};
 use crate::domain::lead::LeadSort;
 use crate::store::{StoreError, StoreResult};
 
@@ -36,8 +36,11 @@ pub async fn create_table(client: &Client, table: &str) -> StoreResult<()> {
         .attribute_definitions(attr("sk").map_err(built)?)
         .key_schema(key("pk", KeyType::Hash).map_err(built)?)
         .key_schema(key("sk", KeyType::Range).map_err(built)?);
-    for sort in LeadSort::ALL {
-        let (index, attribute) = sort_index(sort);
+    let indexes = LeadSort::ALL
+        .into_iter()
+        .map(sort_index)
+        .chain([ACTIVITY_INDEX]);
+    for (index, attribute) in indexes {
         request = request
             .attribute_definitions(attr(attribute).map_err(built)?)
             .global_secondary_indexes(

@@ -18,7 +18,7 @@ use crate::store::prelude::*;
 use crate::store::{StoreError, StoreResult};
 
 const CONVERSATION_COLUMNS: &str = "id, company_id, lead_id, channel, status, metadata, \
-     last_message_at, last_inbound_at, created_at, updated_at";
+     last_message_at, last_inbound_at, created_at, updated_at, message_count";
 
 pub(super) fn read_conversation(
     conn: &Connection,
@@ -43,6 +43,7 @@ pub(super) fn read_conversation(
                     r.get::<_, Option<String>>(7)?,
                     r.get::<_, String>(8)?,
                     r.get::<_, String>(9)?,
+                    r.get::<_, i64>(10)?,
                 ))
             },
         )
@@ -61,6 +62,7 @@ pub(super) fn read_conversation(
         last_inbound_at: opt_ts(row.7)?,
         created_at: ts(&row.8)?,
         updated_at: ts(&row.9)?,
+        message_count: u64::try_from(row.10).unwrap_or_default(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! move forward and wait for their message when they arrive first.
 
 use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::Value;
 use uuid::Uuid;
@@ -10,9 +11,10 @@ use super::conversations::read_conversation;
 use super::{corrupt, json, map_err, ts, uuid, SqliteStore};
 use crate::domain::conversation::{Message, NewMessage, Role, StatusOutcome};
 use crate::domain::inbound::DeliveryStatus;
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult, RECENT_MESSAGES};
 
 /// Moves the message with this channel id forward, or keeps the status for when it comes.
 pub(super) fn apply_status(
@@ -188,7 +190,8 @@ impl MessageStore for SqliteStore {
             tx.execute(
                 "UPDATE conversations SET last_message_at = MAX(COALESCE(last_message_at, ''), ?1), \
                  last_inbound_at = CASE WHEN ?2 THEN MAX(COALESCE(last_inbound_at, ''), ?1) \
-                 ELSE last_inbound_at END, updated_at = ?1 WHERE company_id = ?3 AND id = ?4",
+                 ELSE last_inbound_at END, updated_at = ?1, message_count = message_count + 1 \
+                 WHERE company_id = ?3 AND id = ?4",
                 params![at.as_string(), inbound, company.as_str(), conversation.to_string()],
             )
             .map_err(map_err)?;
@@ -203,22 +206,67 @@ impl MessageStore for SqliteStore {
         &self,
         company: &CompanyId,
         conversation: Uuid,
-    ) -> StoreResult<Vec<Message>> {
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let conn = self.conn();
+        let total = read_conversation(&conn, company, conversation)?.message_count;
+        let mut args = vec![
+            SqlValue::Text(company.as_str().to_string()),
+            SqlValue::Text(conversation.to_string()),
+        ];
+        let (after, offset) = match &page.cursor {
+            Some(c) => {
+                let at = c.value.as_str().unwrap_or_default().to_string();
+                args.extend([
+                    SqlValue::Text(at.clone()),
+                    SqlValue::Text(at),
+                    SqlValue::Text(c.id.clone()),
+                ]);
+                (" AND (created_at > ? OR (created_at = ? AND id > ?))", 0)
+            }
+            None => ("", page.offset()),
+        };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE company_id = ? AND conversation_id = ?{after} \
+             ORDER BY created_at, id LIMIT {} OFFSET {offset}",
+            page.limit + 1
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), message_row)
+            .map_err(map_err)?;
+        let mut items = rows
+            .map(|r| r.map_err(map_err).and_then(message_from))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let has_more = items.len() > page.limit as usize;
+        items.truncate(page.limit as usize);
+        Ok(Page {
+            items,
+            total,
+            has_more,
+        })
+    }
+
+    async fn last_inbound_message(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+    ) -> StoreResult<Option<Message>> {
         let conn = self.conn();
         read_conversation(&conn, company, conversation)?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE company_id = ?1 AND conversation_id = ?2 ORDER BY created_at, id"
-            ))
-            .map_err(map_err)?;
-        let rows = stmt
-            .query_map(
+        let row = conn
+            .query_row(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM (SELECT * FROM messages WHERE company_id = ?1 \
+                     AND conversation_id = ?2 ORDER BY created_at DESC, id DESC LIMIT {RECENT_MESSAGES}) \
+                     WHERE role = 'user' AND external_id IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1"
+                ),
                 params![company.as_str(), conversation.to_string()],
                 message_row,
             )
+            .optional()
             .map_err(map_err)?;
-        rows.map(|r| r.map_err(map_err).and_then(message_from))
-            .collect()
+        row.map(message_from).transpose()
     }
 
     async fn record_delivery(
