@@ -509,3 +509,183 @@ async fn a_channel_is_connected_only_with_a_token_meta_accepts(store: Arc<dyn St
     let clash = send(&accounts, &connect(&m, "EAAG-v-real-token")).await;
     assert_eq!((clash.status, clash.error_code()), (409, "CONFLICT"));
 }
+
+/// Counts the items DynamoDB hands back to reads (Query's scanned items, GetItem's item,
+/// BatchGetItem's items), and those that are messages.
+#[derive(Debug, Clone, Default)]
+struct ItemsRead {
+    items: Arc<std::sync::atomic::AtomicU64>,
+    messages: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ItemsRead {
+    fn take(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.items.swap(0, SeqCst), self.messages.swap(0, SeqCst))
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for ItemsRead {
+    fn name(&self) -> &'static str {
+        "ItemsRead"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<
+            '_,
+        >,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_sdk_dynamodb::operation::{get_item::GetItemOutput, query::QueryOutput};
+        use std::sync::atomic::Ordering::SeqCst;
+        let is_message =
+            |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+                i.get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk.contains("#MSG#"))
+            };
+        if let Some(Ok(output)) = context.inner().output_or_error() {
+            if let Some(q) = output.downcast_ref::<QueryOutput>() {
+                self.items
+                    .fetch_add(u64::try_from(q.scanned_count).unwrap_or(0), SeqCst);
+                let messages = q.items().iter().filter(|i| is_message(i)).count();
+                self.messages.fetch_add(messages as u64, SeqCst);
+            } else if let Some(g) = output.downcast_ref::<GetItemOutput>() {
+                self.items.fetch_add(u64::from(g.item.is_some()), SeqCst);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn reads_do_not_grow_with_the_company_on_dynamodb() {
+    // GIVEN a company with 25 conversations of 80 messages: 2 000 messages
+    let counter = ItemsRead::default();
+    let sdk = shared::store::dynamodb::sdk_config().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(wiizo_tests::dynamodb_endpoint())
+        .interceptor(counter.clone())
+        .build();
+    let dynamo = shared::store::DynamoStore::with_client(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        format!("wiizo-test-{}", uuid::Uuid::new_v4()),
+    );
+    dynamo.create_table().await.expect("table");
+    let client = dynamo.client().clone();
+    let table = dynamo.table().to_string();
+    let store: Arc<dyn Store> = Arc::new(dynamo);
+    let c = company_in(store.as_ref()).await;
+    let mut conversations = Vec::new();
+    for i in 0..25 {
+        let fields = shared::domain::lead::LeadFields::parse(
+            json!({"name": format!("Cliente {i}"), "phone": format!("+55119{:08}", 70_000_000 + i)}),
+        )
+        .expect("fields");
+        let lead = store.create_lead(&c, fields, "t").await.expect("lead");
+        let conv = store
+            .create_conversation(&c, lead.id, shared::domain::conversation::Channel::Whatsapp)
+            .await
+            .expect("conversation");
+        conversations.push(conv.id);
+    }
+    // 80 messages through the store in the first conversation…
+    for m in 0..80 {
+        let message = shared::domain::conversation::NewMessage::plain(
+            shared::domain::conversation::Role::User,
+            &format!("mensagem {m}"),
+            "text",
+        );
+        store
+            .add_message(&c, conversations[0], message)
+            .await
+            .expect("message");
+    }
+    // …and 1 920 more written straight into the others' key ranges (moto is too slow to
+    // take them one transaction each): any read that touches them counts them.
+    use aws_sdk_dynamodb::types::{AttributeValue as Av, PutRequest, WriteRequest};
+    let mut raw = Vec::new();
+    for conv in &conversations[1..] {
+        for m in 0..80 {
+            let item = [
+                ("pk", Av::S(format!("C#{c}"))),
+                (
+                    "sk",
+                    Av::S(format!(
+                        "CONV#{conv}#MSG#2026-01-01T00:00:{:02}.000Z#{}",
+                        m % 60,
+                        uuid::Uuid::now_v7()
+                    )),
+                ),
+                ("kind", Av::S("message".into())),
+                ("content", Av::S(format!("antiga {m}"))),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            raw.push(
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("put"),
+                    )
+                    .build(),
+            );
+        }
+    }
+    assert_eq!(raw.len() + 80, 2000);
+    for chunk in raw.chunks(25) {
+        client
+            .batch_write_item()
+            .request_items(&table, chunk.to_vec())
+            .send()
+            .await
+            .expect("seed");
+    }
+    let whatsapp = app_on("whatsapp-api", store.clone());
+    let leads = app_on("leads-management", store);
+    let get = |path: &str| by(&c, "agent-1", Role::Agent, "GET", path).query(&[("limit", "20")]);
+    // The company's settings are cached by each function after its first request.
+    send(&whatsapp, &get("/api/conversations")).await;
+    send(&leads, &get("/api/leads")).await;
+    counter.take();
+
+    // WHEN a page of 20 conversations is read THEN no message item is
+    let a = send(&whatsapp, &get("/api/conversations")).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["pagination"]["total"], 25);
+    let newest = &a.json["data"][0];
+    assert_eq!(newest["last_message"]["content"], "mensagem 79", "{newest}");
+    let (items, messages) = counter.take();
+    assert_eq!(messages, 0, "a conversation page read message items");
+    // 20 conversations, their 20 leads' names, and the conversation count.
+    assert!(
+        items <= 41,
+        "{items} items read for a page of 20 conversations"
+    );
+
+    // WHEN a page of 20 messages is read THEN at most 21 items are
+    let path = format!("/api/conversations/{}/messages", conversations[0]);
+    let a = send(&whatsapp, &get(&path)).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["pagination"]["total"], 80);
+    let cursor = a.json["next_cursor"].as_str().expect("more").to_string();
+    assert!(counter.take().0 <= 21, "a message page");
+    let a = send(
+        &whatsapp,
+        &get(&path).query(&[("limit", "20"), ("cursor", &cursor)]),
+    )
+    .await;
+    assert_eq!(a.json["data"][0]["content"], "mensagem 20");
+    assert!(counter.take().0 <= 21, "a message page after a cursor");
+
+    // WHEN a page of 20 leads is read THEN at most 21 lead items and the counter are
+    let a = send(&leads, &get("/api/leads")).await;
+    assert_eq!(a.json["pagination"]["total"], 25);
+    let (items, _) = counter.take();
+    assert!(items <= 22, "{items} items read for a page of 20 leads");
+}

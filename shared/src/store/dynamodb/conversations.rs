@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use super::items::*;
 use super::keys::{self, active_sk, company_pk, conversation_sk, lead_sk};
-use super::messages::message_from;
 use super::{built, sdk_error, DynamoStore, TxError};
 use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
@@ -73,6 +72,9 @@ pub fn conversation_from(i: &Item) -> StoreResult<Conversation> {
     })
 }
 
+/// The most conversations a filtered list reads per call (`docs/architecture.md`, "Store").
+const FILTER_BUDGET: usize = 500;
+
 #[async_trait]
 impl ConversationStore for DynamoStore {
     async fn create_conversation(
@@ -109,6 +111,7 @@ impl ConversationStore for DynamoStore {
                 pk.clone(),
                 keys::lead_conversation_sk(lead, conversation.id),
             ))?,
+            self.count(company, keys::CONVERSATION_COUNT, 1)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(conversation),
@@ -133,75 +136,71 @@ impl ConversationStore for DynamoStore {
         company: &CompanyId,
         query: &ConversationQuery,
     ) -> StoreResult<Page<ConversationView>> {
-        // The company's conversation items (messages share their prefix and are filtered out).
-        let pk = company_pk(company);
-        let mut conversations = Vec::new();
+        // Newest activity first from the activity index: conversation items only, each
+        // carrying its last message, so no message is read.
+        let filtered = query.status.is_some() || query.channel.is_some() || query.lead_id.is_some();
+        let skip = usize::try_from(query.page.offset()).unwrap_or(usize::MAX);
+        let limit = query.page.limit as usize;
+        // A filter reads at most this many conversations per call, and counts what it found.
+        let mut budget = if filtered {
+            FILTER_BUDGET
+        } else {
+            skip + limit
+        };
+        let mut matches = Vec::new();
         let mut start = None;
-        loop {
-            let page = self
+        let mut exhausted = false;
+        while budget > 0 {
+            let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .filter_expression("#kind = :conversation")
-                .expression_attribute_names("#kind", "kind")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":prefix", s(keys::CONVERSATION_PREFIX))
-                .expression_attribute_values(":conversation", s("conversation"))
+                .index_name(keys::ACTIVITY_INDEX.0)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(company_pk(company)))
+                .scan_index_forward(false)
+                .limit(i32::try_from(budget).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(sdk_error)?;
-            for i in page.items() {
+            budget = budget.saturating_sub(out.items().len());
+            for i in out.items() {
                 let c = conversation_from(i)?;
                 if query.matches(&c) {
-                    conversations.push(c);
+                    matches.push((c, opt_s(i, "last_message_content")));
                 }
             }
-            match page.last_evaluated_key {
+            match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+                _ => {
+                    exhausted = true;
+                    break;
+                }
             }
         }
-        conversations.sort_by(|a, b| {
-            let key = |c: &Conversation| (c.last_message_at.unwrap_or(c.created_at), c.id);
-            key(b).cmp(&key(a))
-        });
-        let total = conversations.len() as u64;
-        let offset = usize::try_from(query.page.offset()).unwrap_or(usize::MAX);
-        let limit = query.page.limit as usize;
-        let has_more = conversations.len() > offset.saturating_add(limit);
-        let mut items = Vec::new();
-        for conversation in conversations.into_iter().skip(offset).take(limit) {
+        let total = if filtered {
+            matches.len() as u64
+        } else {
+            self.counted(company, keys::CONVERSATION_COUNT).await?
+        };
+        let shown = matches.len().saturating_sub(skip).min(limit);
+        let has_more = if filtered {
+            matches.len() > skip + limit || !exhausted
+        } else {
+            ((skip + shown) as u64) < total
+        };
+        let mut items = Vec::with_capacity(limit);
+        for (conversation, content) in matches.into_iter().skip(skip).take(limit) {
             let lead_name = match self.read_lead(company, conversation.lead_id).await {
                 Ok(l) => l.fields.name,
                 Err(StoreError::NotFound) => String::new(),
                 Err(e) => return Err(e),
             };
-            let last = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(
-                    ":prefix",
-                    s(format!("{}#MSG#", conversation_sk(conversation.id))),
-                )
-                .scan_index_forward(false)
-                .limit(1)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            let last_message = last
-                .items()
-                .first()
-                .map(message_from)
-                .transpose()?
-                .map(|m| LastMessage {
-                    content: m.content,
-                    timestamp: m.created_at,
-                });
+            let last_message = match (content, conversation.last_message_at) {
+                (Some(content), Some(timestamp)) => Some(LastMessage { content, timestamp }),
+                _ => None,
+            };
             items.push(ConversationView {
                 conversation,
                 lead_name,

@@ -244,6 +244,15 @@ pub fn idempotency_sk(key: &str) -> String {
     format!("IDEM#{key}")
 }
 
+/// A company's kept count of something (`n`), moved in the same transaction as what it
+/// counts.
+pub fn counter_sk(name: &str) -> String {
+    format!("COUNT#{name}")
+}
+
+pub const LEAD_COUNT: &str = "leads";
+pub const CONVERSATION_COUNT: &str = "conversations";
+
 /// The item the health check reads (it need not exist).
 pub fn health() -> (String, String) {
     ("HEALTH".into(), "HEALTH".into())

@@ -318,6 +318,7 @@ impl LeadStore for DynamoStore {
         let mut items = vec![self.create(lead_item(&lead)?)?];
         let claims = self.claim_changes(company, lead.id, None, Some(&lead.fields), &mut items)?;
         items.push(self.put(event_item(company, &created), None)?);
+        items.push(self.count(company, keys::LEAD_COUNT, 1)?);
         match self.transact(items).await {
             Ok(()) => Ok(lead),
             Err(TxError::Conditions(failed)) => {
@@ -340,7 +341,11 @@ impl LeadStore for DynamoStore {
 
     async fn list_leads(&self, company: &CompanyId, query: &LeadQuery) -> StoreResult<Page<Lead>> {
         let filter = Filter::new(&query.filters);
-        let total = self.count_leads(company, &filter).await?;
+        // The company's lead count is kept; only a filter has to count what it matches.
+        let total = match filter.expression {
+            None => self.counted(company, keys::LEAD_COUNT).await?,
+            Some(_) => self.count_leads(company, &filter).await?,
+        };
         let (index, attribute) = sort_index(query.sort);
         let page = &query.page;
         let want = page.limit as usize + 1;
@@ -485,6 +490,15 @@ impl LeadStore for DynamoStore {
             TransactWriteItem::builder().delete(delete).build()
         }];
         self.claim_changes(company, id, Some(&lead.fields), None, &mut items)?;
+        items.push(self.count(company, keys::LEAD_COUNT, -1)?);
+        let conversations = owned
+            .iter()
+            .filter(|l| opt_s(l, "sk").is_some_and(|sk| sk.contains(keys::LEAD_CONVERSATION)))
+            .count();
+        if conversations > 0 {
+            let delta = -i64::try_from(conversations).unwrap_or(i64::MAX);
+            items.push(self.count(company, keys::CONVERSATION_COUNT, delta)?);
+        }
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err(TxError::Conditions(_)) => Err(StoreError::NotFound),

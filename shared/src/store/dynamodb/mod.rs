@@ -193,6 +193,29 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
+    /// Moves the company's count `name` by `delta`, as part of a transaction.
+    fn count(&self, company: &CompanyId, name: &str, delta: i64) -> StoreResult<TransactWriteItem> {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(company_pk(company), keys::counter_sk(name))))
+            .update_expression("ADD n :delta")
+            .expression_attribute_values(":delta", n(delta))
+            .build()
+            .map_err(built)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The company's count `name` (0 when nothing was counted yet).
+    async fn counted(&self, company: &CompanyId, name: &str) -> StoreResult<u64> {
+        let item = self
+            .get(company_pk(company), keys::counter_sk(name))
+            .await?;
+        Ok(item
+            .and_then(|i| get_n(&i, "n").ok())
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or_default())
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         // One token for every attempt: DynamoDB applies a retried transaction only once,
         // even when the first attempt succeeded but its answer was lost to a timeout.

@@ -117,6 +117,17 @@ const OWNED_BY_A_LEAD: &[&str] = &[
     "DELETE FROM lead_marks WHERE company_id = ?1 AND lead_id = ?2",
 ];
 
+/// Moves the company's kept lead count by `delta`.
+fn count_leads(tx: &Transaction<'_>, company: &CompanyId, delta: i64) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO lead_counts (company_id, n) VALUES (?1, ?2) \
+         ON CONFLICT (company_id) DO UPDATE SET n = n + excluded.n",
+        params![company.as_str(), delta],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
 /// Refuses a phone or e-mail that another lead of the company already has.
 fn check_unique(
     tx: &Transaction<'_>,
@@ -270,6 +281,7 @@ impl LeadStore for SqliteStore {
                 to: Some(fields.status.clone()),
             };
             insert_event(tx, company, id, &created, now, by)?;
+            count_leads(tx, company, 1)?;
             read_lead(tx, company, id)
         })
     }
@@ -308,13 +320,21 @@ impl LeadStore for SqliteStore {
         }
 
         let conn = self.conn();
-        let total: i64 = conn
-            .query_row(
+        // The company's lead count is kept; only a filter has to count what it matches.
+        let total: i64 = if clauses.len() == 1 {
+            conn.query_row(
+                "SELECT COALESCE((SELECT n FROM lead_counts WHERE company_id = ?1), 0)",
+                [company.as_str()],
+                |r| r.get(0),
+            )
+        } else {
+            conn.query_row(
                 &format!("SELECT COUNT(*) FROM leads WHERE {}", clauses.join(" AND ")),
                 rusqlite::params_from_iter(args.iter()),
                 |r| r.get(0),
             )
-            .map_err(map_err)?;
+        }
+        .map_err(map_err)?;
 
         let column = sort_column(query.sort);
         let (dir, cmp) = match query.page.order {
@@ -415,6 +435,7 @@ impl LeadStore for SqliteStore {
             for sql in OWNED_BY_A_LEAD {
                 tx.execute(sql, params![c, l]).map_err(map_err)?;
             }
+            count_leads(tx, company, -1)?;
             Ok(())
         })
     }

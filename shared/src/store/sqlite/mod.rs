@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_inbound_endpoints.sql"),
     include_str!("migrations/0005_lead_marks.sql"),
     include_str!("migrations/0006_message_counts.sql"),
+    include_str!("migrations/0007_lead_counts.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.
