@@ -689,3 +689,96 @@ async fn reads_do_not_grow_with_the_company_on_dynamodb() {
     let (items, _) = counter.take();
     assert!(items <= 22, "{items} items read for a page of 20 leads");
 }
+
+/// A company on `store` with `conversations` WhatsApp conversations of `per` messages each
+/// and `leads` leads in all; the first conversation's id.
+async fn busy_company(
+    store: &dyn Store,
+    conversations: usize,
+    per: usize,
+    leads: usize,
+) -> (CompanyId, uuid::Uuid) {
+    use shared::domain::conversation::{Channel, NewMessage, Role as Who};
+    let c = company_in(store).await;
+    let mut first = None;
+    for i in 0..leads {
+        let fields = shared::domain::lead::LeadFields::parse(
+            json!({"name": format!("Cliente {i}"), "phone": format!("+55119{:08}", 60_000_000 + i)}),
+        )
+        .expect("fields");
+        let lead = store.create_lead(&c, fields, "t").await.expect("lead");
+        if i < conversations {
+            let conv = store
+                .create_conversation(&c, lead.id, Channel::Whatsapp)
+                .await
+                .expect("conversation");
+            for m in 0..per {
+                let message = NewMessage::plain(Who::User, &format!("mensagem {m}"), "text");
+                store
+                    .add_message(&c, conv.id, message)
+                    .await
+                    .expect("message");
+            }
+            first.get_or_insert(conv.id);
+        }
+    }
+    (c, first.expect("a conversation"))
+}
+
+#[tokio::test]
+async fn reads_do_not_grow_with_the_company_on_sqlite() {
+    // GIVEN a small company (25 messages, 25 leads) and a busy one (2 000 messages, 1 000
+    // leads) in one SQLite file
+    let path = wiizo_tests::temp_db_path();
+    let sqlite = Arc::new(shared::store::SqliteStore::open(&path).expect("open"));
+    let store: Arc<dyn Store> = sqlite.clone();
+    let small = busy_company(store.as_ref(), 25, 1, 25).await;
+    let busy = busy_company(store.as_ref(), 25, 80, 1000).await;
+    let whatsapp = app_on("whatsapp-api", store.clone());
+    let leads = app_on("leads-management", store);
+    let work = sqlite.count_work();
+    // WHEN the same pages of 20 are read in each THEN the busy company's cost no more
+    for (path, app) in [
+        ("/api/leads".to_string(), &leads),
+        ("/api/conversations".to_string(), &whatsapp),
+    ] {
+        let (a, b) = (
+            steps(&work, app, &small.0, &path).await,
+            steps(&work, app, &busy.0, &path).await,
+        );
+        assert!(
+            b <= a * 3 / 2 + 5,
+            "{path}: {b} steps for the busy company, {a} for the small one"
+        );
+    }
+    let (a, b) = (
+        steps(
+            &work,
+            &whatsapp,
+            &small.0,
+            &format!("/api/conversations/{}/messages", small.1),
+        )
+        .await,
+        steps(
+            &work,
+            &whatsapp,
+            &busy.0,
+            &format!("/api/conversations/{}/messages", busy.1),
+        )
+        .await,
+    );
+    assert!(
+        b <= a * 3 / 2 + 5,
+        "messages: {b} steps for 80 messages, {a} for 1"
+    );
+}
+
+/// SQLite's work (hundreds of VM instructions) for one page of 20 at `path`, warm.
+async fn steps(work: &std::sync::atomic::AtomicU64, app: &App, c: &CompanyId, path: &str) -> u64 {
+    use std::sync::atomic::Ordering::SeqCst;
+    let request = by(c, "agent-1", Role::Agent, "GET", path).query(&[("limit", "20")]);
+    assert_eq!(send(app, &request).await.status, 200, "{path}");
+    work.store(0, SeqCst);
+    assert_eq!(send(app, &request).await.status, 200, "{path}");
+    work.load(SeqCst)
+}

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::leads::read_lead;
-use super::{corrupt, json, map_err, ts, uuid, SqliteStore};
+use super::{corrupt, count, counted, json, map_err, ts, uuid, SqliteStore, FILTER_BUDGET};
 use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
     ConversationView, LastMessage,
@@ -95,7 +95,7 @@ impl ConversationStore for SqliteStore {
             }
             tx.execute(
                 "INSERT INTO conversations (id, company_id, lead_id, channel, status, metadata, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'active', '{}', ?5, ?5)",
+                 created_at, updated_at, activity) VALUES (?1, ?2, ?3, ?4, 'active', '{}', ?5, ?5, ?5)",
                 params![
                     id.to_string(),
                     company.as_str(),
@@ -105,6 +105,7 @@ impl ConversationStore for SqliteStore {
                 ],
             )
             .map_err(map_err)?;
+            count(tx, company, "conversations", 1)?;
             read_conversation(tx, company, id)
         })
     }
@@ -134,20 +135,28 @@ impl ConversationStore for SqliteStore {
         }
         let filter = clauses.join(" AND ");
         let conn = self.conn();
-        let total: i64 = conn
-            .query_row(
-                &format!("SELECT COUNT(*) FROM conversations c WHERE {filter}"),
-                rusqlite::params_from_iter(args.iter()),
-                |r| r.get(0),
-            )
-            .map_err(map_err)?;
+        // The kept count, or what a filter finds among at most FILTER_BUDGET conversations.
+        let total: u64 = if clauses.len() == 1 {
+            counted(&conn, company, "conversations")?
+        } else {
+            let n: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM conversations c WHERE {filter} LIMIT {FILTER_BUDGET})"
+                    ),
+                    rusqlite::params_from_iter(args.iter()),
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            u64::try_from(n).unwrap_or_default()
+        };
         let ids: Vec<(String, String, Option<String>, Option<String>)> = {
             let sql = format!(
                 "SELECT c.id, COALESCE(l.name, ''), \
                  (SELECT content FROM messages m WHERE m.company_id = c.company_id AND m.conversation_id = c.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1), \
                  (SELECT created_at FROM messages m WHERE m.company_id = c.company_id AND m.conversation_id = c.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1) \
                  FROM conversations c LEFT JOIN leads l ON l.company_id = c.company_id AND l.id = c.lead_id \
-                 WHERE {filter} ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id DESC LIMIT {} OFFSET {}",
+                 WHERE {filter} ORDER BY c.activity DESC, c.id DESC LIMIT {} OFFSET {}",
                 q.page.limit + 1,
                 q.page.offset()
             );
@@ -179,7 +188,7 @@ impl ConversationStore for SqliteStore {
         items.truncate(q.page.limit as usize);
         Ok(Page {
             items,
-            total: u64::try_from(total).unwrap_or_default(),
+            total,
             has_more,
         })
     }

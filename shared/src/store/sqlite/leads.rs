@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{corrupt, json, map_err, ts, uuid, SqliteStore};
+use super::{corrupt, count, counted, json, map_err, ts, uuid, SqliteStore, FILTER_BUDGET};
 use crate::domain::lead::{
     Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadId, LeadQuery, LeadSort,
     LeadUpdate,
@@ -116,17 +116,6 @@ const OWNED_BY_A_LEAD: &[&str] = &[
     "DELETE FROM lead_contacts WHERE company_id = ?1 AND lead_id = ?2",
     "DELETE FROM lead_marks WHERE company_id = ?1 AND lead_id = ?2",
 ];
-
-/// Moves the company's kept lead count by `delta`.
-fn count_leads(tx: &Transaction<'_>, company: &CompanyId, delta: i64) -> StoreResult<()> {
-    tx.execute(
-        "INSERT INTO lead_counts (company_id, n) VALUES (?1, ?2) \
-         ON CONFLICT (company_id) DO UPDATE SET n = n + excluded.n",
-        params![company.as_str(), delta],
-    )
-    .map_err(map_err)?;
-    Ok(())
-}
 
 /// Refuses a phone or e-mail that another lead of the company already has.
 fn check_unique(
@@ -281,7 +270,7 @@ impl LeadStore for SqliteStore {
                 to: Some(fields.status.clone()),
             };
             insert_event(tx, company, id, &created, now, by)?;
-            count_leads(tx, company, 1)?;
+            count(tx, company, "leads", 1)?;
             read_lead(tx, company, id)
         })
     }
@@ -321,20 +310,21 @@ impl LeadStore for SqliteStore {
 
         let conn = self.conn();
         // The company's lead count is kept; only a filter has to count what it matches.
-        let total: i64 = if clauses.len() == 1 {
-            conn.query_row(
-                "SELECT COALESCE((SELECT n FROM lead_counts WHERE company_id = ?1), 0)",
-                [company.as_str()],
-                |r| r.get(0),
-            )
+        let total: u64 = if clauses.len() == 1 {
+            counted(&conn, company, "leads")?
         } else {
-            conn.query_row(
-                &format!("SELECT COUNT(*) FROM leads WHERE {}", clauses.join(" AND ")),
-                rusqlite::params_from_iter(args.iter()),
-                |r| r.get(0),
-            )
-        }
-        .map_err(map_err)?;
+            let n: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE {} LIMIT {FILTER_BUDGET})",
+                        clauses.join(" AND ")
+                    ),
+                    rusqlite::params_from_iter(args.iter()),
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            u64::try_from(n).unwrap_or_default()
+        };
 
         let column = sort_column(query.sort);
         let (dir, cmp) = match query.page.order {
@@ -375,7 +365,7 @@ impl LeadStore for SqliteStore {
         items.truncate(page.limit as usize);
         Ok(Page {
             items,
-            total: u64::try_from(total).unwrap_or_default(),
+            total,
             has_more,
         })
     }
@@ -432,10 +422,18 @@ impl LeadStore for SqliteStore {
             if deleted == 0 {
                 return Err(StoreError::NotFound);
             }
+            let conversations: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM conversations WHERE company_id = ?1 AND lead_id = ?2",
+                    params![c, l],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
             for sql in OWNED_BY_A_LEAD {
                 tx.execute(sql, params![c, l]).map_err(map_err)?;
             }
-            count_leads(tx, company, -1)?;
+            count(tx, company, "leads", -1)?;
+            count(tx, company, "conversations", -conversations)?;
             Ok(())
         })
     }

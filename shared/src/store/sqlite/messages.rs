@@ -189,6 +189,7 @@ impl MessageStore for SqliteStore {
             let inbound = message.role == Role::User;
             tx.execute(
                 "UPDATE conversations SET last_message_at = MAX(COALESCE(last_message_at, ''), ?1), \
+                 activity = MAX(COALESCE(last_message_at, ''), ?1), \
                  last_inbound_at = CASE WHEN ?2 THEN MAX(COALESCE(last_inbound_at, ''), ?1) \
                  ELSE last_inbound_at END, updated_at = ?1, message_count = message_count + 1 \
                  WHERE company_id = ?3 AND id = ?4",

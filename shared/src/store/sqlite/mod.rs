@@ -28,7 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_inbound_endpoints.sql"),
     include_str!("migrations/0005_lead_marks.sql"),
     include_str!("migrations/0006_message_counts.sql"),
-    include_str!("migrations/0007_lead_counts.sql"),
+    include_str!("migrations/0007_counts.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.
@@ -55,6 +55,21 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Counts the work SQLite does from now on, in steps of 100 virtual-machine
+    /// instructions: the measure of what a request reads, for tests and benchmarks.
+    pub fn count_work(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        let steps = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = steps.clone();
+        self.conn().progress_handler(
+            100,
+            Some(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                false
+            }),
+        );
+        steps
     }
 
     pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -108,6 +123,39 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     }
     tx.commit().map_err(map_err)
 }
+
+/// Moves the company's kept count `name` by `delta`, inside the transaction that changes
+/// what it counts.
+pub(super) fn count(
+    tx: &Transaction<'_>,
+    company: &CompanyId,
+    name: &str,
+    delta: i64,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO counts (company_id, name, n) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (company_id, name) DO UPDATE SET n = n + excluded.n",
+        params![company.as_str(), name, delta],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// The company's kept count `name` (0 when nothing was counted yet).
+pub(super) fn counted(conn: &Connection, company: &CompanyId, name: &str) -> StoreResult<u64> {
+    let n: i64 = conn
+        .query_row(
+            "SELECT COALESCE((SELECT n FROM counts WHERE company_id = ?1 AND name = ?2), 0)",
+            params![company.as_str(), name],
+            |r| r.get(0),
+        )
+        .map_err(map_err)?;
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
+/// The most records a filtered count or list reads per call; a filtered `total` counts at
+/// most this many (`docs/architecture.md`, "Store").
+pub(super) const FILTER_BUDGET: u64 = 500;
 
 pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
