@@ -782,3 +782,43 @@ async fn steps(work: &std::sync::atomic::AtomicU64, app: &App, c: &CompanyId, pa
     assert_eq!(send(app, &request).await.status, 200, "{path}");
     work.load(SeqCst)
 }
+
+on_both_stores!(a_filtered_list_reads_a_budget_and_continues_by_cursor);
+async fn a_filtered_list_reads_a_budget_and_continues_by_cursor(store: Arc<dyn Store>) {
+    // GIVEN Zélia, then 520 newer leads that do not match her name
+    let c = company_in(store.as_ref()).await;
+    let fields = |v: Value| shared::domain::lead::LeadFields::parse(v).expect("fields");
+    store
+        .create_lead(&c, fields(json!({"name": "Zélia Prado"})), "t")
+        .await
+        .expect("lead");
+    for i in 0..520 {
+        store
+            .create_lead(&c, fields(json!({"name": format!("Cliente {i}")})), "t")
+            .await
+            .expect("lead");
+    }
+    let leads = app_on("leads-management", store);
+    // WHEN a search reads its budget without finding her THEN it says so and gives a cursor
+    let search = |extra: &[(&str, &str)]| {
+        let mut q = vec![("search", "zelia"), ("limit", "20")];
+        q.extend_from_slice(extra);
+        by(&c, "agent-1", Role::Agent, "GET", "/api/leads").query(&q)
+    };
+    let first = send(&leads, &search(&[])).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json["data"], json!([]));
+    assert_eq!(first.json["pagination"]["hasNext"], true);
+    let cursor = first.json["next_cursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_string();
+    // AND the next call continues where the first stopped, and finds her
+    let next = send(&leads, &search(&[("cursor", &cursor)])).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    assert_eq!(next.json["data"][0]["name"], "Zélia Prado");
+    assert_eq!(next.json["pagination"]["hasNext"], false);
+    // AND the unfiltered total is the kept count
+    let all = send(&leads, &by(&c, "agent-1", Role::Agent, "GET", "/api/leads")).await;
+    assert_eq!(all.json["pagination"]["total"], 521);
+}

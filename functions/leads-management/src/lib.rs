@@ -36,7 +36,12 @@ pub async fn list(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .list_leads(company, &query)
         .await
         .concerning(Entity::Lead)?;
-    let next_cursor = page.items.last().filter(|_| page.has_more).map(|last| {
+    // After the last lead shown, or, when a filter's read budget ran out, the last read.
+    let after = page
+        .resume
+        .as_ref()
+        .or_else(|| page.items.last().filter(|_| page.has_more));
+    let next_cursor = after.map(|last| {
         Cursor {
             sort: query.sort.as_str().to_string(),
             order: query.page.order,

@@ -129,6 +129,23 @@ pub struct Page<T> {
     pub total: u64,
     /// Whether rows follow the last item in this order.
     pub has_more: bool,
+    /// Set when a filtered read spent its budget before filling the page: the last record
+    /// it read, after which the next page continues (the cursor is made from it).
+    pub resume: Option<T>,
+}
+
+impl<T> Page<T> {
+    /// A page from `items` read one past `limit` (the extra one says more follow).
+    pub fn of(mut items: Vec<T>, limit: u32, total: u64) -> Page<T> {
+        let has_more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Page {
+            items,
+            total,
+            has_more,
+            resume: None,
+        }
+    }
 }
 
 /// The `pagination` object of a list envelope.

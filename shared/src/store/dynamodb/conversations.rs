@@ -211,6 +211,7 @@ impl ConversationStore for DynamoStore {
             items,
             total,
             has_more,
+            resume: None,
         })
     }
 

@@ -261,33 +261,31 @@ impl DynamoStore {
         Ok(claims)
     }
 
+    /// The matches of a filter among the company's newest FILTER_BUDGET leads: a filtered
+    /// total is a lower bound, read in one bounded query.
     async fn count_leads(&self, company: &CompanyId, filter: &Filter) -> StoreResult<u64> {
         let (index, _) = sort_index(crate::domain::lead::LeadSort::CreatedAt);
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("pk = :pk")
-                .set_filter_expression(filter.expression.clone())
-                .set_expression_attribute_names(filter.names())
-                .set_expression_attribute_values(Some(filter.values(company)))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            total += u64::try_from(out.count).unwrap_or_default();
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(total),
-            }
-        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("pk = :pk")
+            .set_filter_expression(filter.expression.clone())
+            .set_expression_attribute_names(filter.names())
+            .set_expression_attribute_values(Some(filter.values(company)))
+            .select(Select::Count)
+            .scan_index_forward(false)
+            .limit(i32::try_from(FILTER_BUDGET).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(u64::try_from(out.count).unwrap_or_default())
     }
 }
+
+/// The most leads a filtered list reads per call (`docs/architecture.md`, "Store").
+const FILTER_BUDGET: usize = 500;
 
 #[async_trait]
 impl LeadStore for DynamoStore {
@@ -362,10 +360,18 @@ impl LeadStore for DynamoStore {
             );
             k
         });
-        // Without a filter or an offset, each item read is one to return.
-        let read_limit = (filter.expression.is_none() && skip == 0).then_some(want as i32);
+        // Without a filter or an offset, each item read is one to return; a filter reads at
+        // most FILTER_BUDGET leads per call.
+        let filtered = filter.expression.is_some();
+        let mut budget = FILTER_BUDGET;
         let mut items = Vec::with_capacity(want);
+        let mut resume = None;
         loop {
+            let read_limit = if filtered {
+                Some(i32::try_from(budget).unwrap_or(i32::MAX))
+            } else {
+                (skip == 0).then_some(want as i32)
+            };
             let out = self
                 .client
                 .query()
@@ -391,17 +397,33 @@ impl LeadStore for DynamoStore {
                     break;
                 }
             }
+            budget = budget.saturating_sub(usize::try_from(out.scanned_count).unwrap_or(0));
             match out.last_evaluated_key {
-                Some(k) if !k.is_empty() && items.len() < want => start = Some(k),
+                Some(k) if !k.is_empty() && items.len() < want && (!filtered || budget > 0) => {
+                    start = Some(k)
+                }
+                Some(k) if !k.is_empty() && items.len() < want => {
+                    // The budget ran out first: the next page continues after the last
+                    // lead read.
+                    let sk = opt_s(&k, "sk").unwrap_or_default();
+                    resume = self
+                        .get(company_pk(company), sk)
+                        .await?
+                        .as_ref()
+                        .map(lead_from)
+                        .transpose()?;
+                    break;
+                }
                 _ => break,
             }
         }
-        let has_more = items.len() == want;
+        let has_more = items.len() == want || resume.is_some();
         items.truncate(page.limit as usize);
         Ok(Page {
             items,
             total,
             has_more,
+            resume,
         })
     }
 

@@ -256,6 +256,7 @@ impl MessageStore for DynamoStore {
             items,
             total,
             has_more,
+            resume: None,
         })
     }
 

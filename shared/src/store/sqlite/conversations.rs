@@ -133,29 +133,40 @@ impl ConversationStore for SqliteStore {
             clauses.push("c.lead_id = ?".into());
             args.push(SqlValue::Text(l.to_string()));
         }
-        let filter = clauses.join(" AND ");
-        let conn = self.conn();
-        // The kept count, or what a filter finds among at most FILTER_BUDGET conversations.
-        let total: u64 = if clauses.len() == 1 {
-            counted(&conn, company, "conversations")?
+        let filtered = clauses.len() > 1;
+        // Newest activity first through the activity index; a filter looks only at the
+        // newest FILTER_BUDGET conversations, and its total counts the matches among them.
+        let (source, filter) = if filtered {
+            (
+                format!(
+                    "(SELECT * FROM conversations WHERE company_id = ?1 \
+                     ORDER BY activity DESC, id DESC LIMIT {FILTER_BUDGET})"
+                ),
+                clauses[1..].join(" AND "),
+            )
         } else {
+            ("conversations".to_string(), clauses.join(" AND "))
+        };
+        let conn = self.conn();
+        let kept = counted(&conn, company, "conversations")?;
+        let total: u64 = if filtered {
             let n: i64 = conn
                 .query_row(
-                    &format!(
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM conversations c WHERE {filter} LIMIT {FILTER_BUDGET})"
-                    ),
+                    &format!("SELECT COUNT(*) FROM {source} c WHERE {filter}"),
                     rusqlite::params_from_iter(args.iter()),
                     |r| r.get(0),
                 )
                 .map_err(map_err)?;
             u64::try_from(n).unwrap_or_default()
+        } else {
+            kept
         };
         let ids: Vec<(String, String, Option<String>, Option<String>)> = {
             let sql = format!(
                 "SELECT c.id, COALESCE(l.name, ''), \
                  (SELECT content FROM messages m WHERE m.company_id = c.company_id AND m.conversation_id = c.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1), \
                  (SELECT created_at FROM messages m WHERE m.company_id = c.company_id AND m.conversation_id = c.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1) \
-                 FROM conversations c LEFT JOIN leads l ON l.company_id = c.company_id AND l.id = c.lead_id \
+                 FROM {source} c LEFT JOIN leads l ON l.company_id = c.company_id AND l.id = c.lead_id \
                  WHERE {filter} ORDER BY c.activity DESC, c.id DESC LIMIT {} OFFSET {}",
                 q.page.limit + 1,
                 q.page.offset()
@@ -184,13 +195,10 @@ impl ConversationStore for SqliteStore {
                 last_message,
             });
         }
-        let has_more = items.len() > q.page.limit as usize;
-        items.truncate(q.page.limit as usize);
-        Ok(Page {
-            items,
-            total,
-            has_more,
-        })
+        let mut page = Page::of(items, q.page.limit, total);
+        // Conversations past the budget may match too.
+        page.has_more |= filtered && kept > FILTER_BUDGET;
+        Ok(page)
     }
 
     async fn update_conversation(

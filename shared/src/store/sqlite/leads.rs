@@ -308,6 +308,7 @@ impl LeadStore for SqliteStore {
             args.push(SqlValue::Text(like_pattern(s)));
         }
 
+        let filters = clauses.len() - 1;
         let conn = self.conn();
         // The company's lead count is kept; only a filter has to count what it matches.
         let total: u64 = if clauses.len() == 1 {
@@ -316,8 +317,9 @@ impl LeadStore for SqliteStore {
             let n: i64 = conn
                 .query_row(
                     &format!(
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE {} LIMIT {FILTER_BUDGET})",
-                        clauses.join(" AND ")
+                        "SELECT COUNT(*) FROM (SELECT * FROM leads WHERE company_id = ? \
+                         ORDER BY created_at DESC, id DESC LIMIT {FILTER_BUDGET}) WHERE {}",
+                        clauses[1..].join(" AND ")
                     ),
                     rusqlite::params_from_iter(args.iter()),
                     |r| r.get(0),
@@ -348,26 +350,68 @@ impl LeadStore for SqliteStore {
             }
             None => page.offset(),
         };
+        if filters == 0 {
+            let sql = format!(
+                "SELECT {LEAD_COLUMNS} FROM leads WHERE {} ORDER BY {column} {dir}, id {dir} LIMIT {} OFFSET {offset}",
+                clauses.join(" AND "),
+                page.limit + 1
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), lead_row)
+                .map_err(map_err)?;
+            let mut items = Vec::with_capacity(page.limit as usize + 1);
+            for row in rows {
+                items.push(row.map_err(map_err)?.into_lead()?);
+            }
+            return Ok(Page::of(items, page.limit, total));
+        }
+        // A filter reads at most FILTER_BUDGET leads in the page's order: the company's
+        // leads are walked by the sort index, each row saying whether it matches.
+        let (filter, filter_args) = (
+            clauses[1..=filters].join(" AND "),
+            args[1..=filters].to_vec(),
+        );
+        let mut walk: Vec<String> = vec![clauses[0].clone()];
+        walk.extend(clauses[filters + 1..].iter().cloned());
+        let mut walk_args = vec![args[0].clone()];
+        walk_args.extend(args[filters + 1..].iter().cloned());
         let sql = format!(
-            "SELECT {LEAD_COLUMNS} FROM leads WHERE {} ORDER BY {column} {dir}, id {dir} LIMIT {} OFFSET {offset}",
-            clauses.join(" AND "),
-            page.limit + 1
+            "SELECT {LEAD_COLUMNS}, COALESCE(({filter}), 0) FROM leads WHERE {} ORDER BY {column} {dir}, id {dir} LIMIT {FILTER_BUDGET}",
+            walk.join(" AND ")
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+        let all_args: Vec<SqlValue> = filter_args.into_iter().chain(walk_args).collect();
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), lead_row)
+            .query_map(rusqlite::params_from_iter(all_args.iter()), |r| {
+                Ok((lead_row(r)?, r.get::<_, bool>(16)?))
+            })
             .map_err(map_err)?;
-        let mut items = Vec::with_capacity(page.limit as usize + 1);
+        let want = page.limit as usize + 1;
+        let (mut items, mut skip, mut read, mut last) = (Vec::new(), offset, 0u64, None);
         for row in rows {
-            items.push(row.map_err(map_err)?.into_lead()?);
+            let (row, hit) = row.map_err(map_err)?;
+            read += 1;
+            let lead = row.into_lead()?;
+            if hit {
+                if skip > 0 {
+                    skip -= 1;
+                } else {
+                    items.push(lead.clone());
+                }
+            }
+            last = Some(lead);
+            if items.len() == want {
+                break;
+            }
         }
-        let has_more = items.len() > page.limit as usize;
-        items.truncate(page.limit as usize);
-        Ok(Page {
-            items,
-            total,
-            has_more,
-        })
+        let mut found = Page::of(items, page.limit, total);
+        if !found.has_more && read == FILTER_BUDGET {
+            // The budget ran out first: the next page continues after the last lead read.
+            found.has_more = true;
+            found.resume = last;
+        }
+        Ok(found)
     }
 
     async fn update_lead(

@@ -245,6 +245,7 @@ impl MessageStore for SqliteStore {
             items,
             total,
             has_more,
+            resume: None,
         })
     }
 
