@@ -217,6 +217,15 @@ async fn settings_are_bounded_and_cannot_lock_the_owner_out(store: Arc<dyn Store
         );
         assert!(a.json["error"]["details"]["settings.rate_limits"].is_array());
     }
+    for budget in [json!(-1), json!(1_000_000.01), json!("10")] {
+        let a = send(
+            &accounts,
+            &by(&c, "owner-1", Role::Owner, "PATCH", "/api/company")
+                .json(&json!({"settings": {"ai_budget_usd": budget}})),
+        )
+        .await;
+        assert_eq!(a.status, 422, "{budget}: {}", a.text);
+    }
     // The tightest accepted setting still leaves the owner its company route.
     let tight = send(
         &accounts,

@@ -216,6 +216,9 @@ impl ChannelChange {
     }
 }
 
+/// The largest monthly AI budget a company may set, in US dollars.
+pub const MAX_AI_BUDGET_USD: f64 = 1_000_000.0;
+
 /// A company's settings after a merge patch, checked as a whole.
 pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, FieldErrors> {
     let mut settings = current.clone();
@@ -227,7 +230,9 @@ pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, FieldErro
     for (key, value) in map {
         let ok = match key.as_str() {
             "timezone" => value.as_str().is_some_and(valid_timezone),
-            "ai_budget_usd" => value.as_f64().is_some_and(|v| v >= 0.0),
+            "ai_budget_usd" => value
+                .as_f64()
+                .is_some_and(|v| (0.0..=MAX_AI_BUDGET_USD).contains(&v)),
             "qualified_statuses" | "converted_statuses" => value.as_array().is_some_and(|a| {
                 !a.is_empty()
                     && a.iter()
@@ -250,7 +255,7 @@ pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, FieldErro
 fn setting_rule(key: &str) -> &'static str {
     match key {
         "timezone" => "must be an IANA time zone such as America/Sao_Paulo",
-        "ai_budget_usd" => "must be a number of at least 0",
+        "ai_budget_usd" => "must be a number from 0 to 1000000",
         "rate_limits" => "must map route groups (leads, conversations, ai, whatsapp, analytics, webhooks, api) to a caller's limit {\"per_minute\"|\"per_hour\"|\"per_day\": 1 to 1000000, \"burst\": 1 to 100000}, optionally with the company-wide ceiling in the same form as \"company\"",
         _ => "must be a non-empty list of statuses",
     }
