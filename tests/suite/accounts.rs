@@ -29,6 +29,23 @@ async fn setup() -> (App, App, CompanyId) {
     )
 }
 
+/// `accounts` talking to a fake Graph API that shows the example number to any token:
+/// channel ownership has its own test (hardening).
+async fn with_fake_graph(accounts: App) -> (App, MockServer) {
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/106540352242922"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "106540352242922", "display_phone_number": "+55 11 4000-0000", "verified_name": "Vendas SP"})))
+        .mount(&graph)
+        .await;
+    let app = App::new(
+        "accounts",
+        wiizo_tests::test_config(&[("META_GRAPH_URL", &graph.uri())]),
+        accounts.store.clone(),
+    );
+    (app, graph)
+}
+
 fn req(method: &str, path: &str, c: &CompanyId, role: Role) -> Event {
     Event::load("leads-management/list.json")
         .as_user(c, role)
@@ -176,18 +193,7 @@ async fn viewers_read_only_and_agents_do_not_manage() {
 #[tokio::test]
 async fn a_channel_token_is_stored_for_sending_and_never_answered() {
     let (accounts, _, c) = setup().await;
-    // Meta shows the number to any token here: ownership has its own test (hardening).
-    let graph = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/106540352242922"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "106540352242922", "display_phone_number": "+55 11 4000-0000", "verified_name": "Vendas SP"})))
-        .mount(&graph)
-        .await;
-    let accounts = App::new(
-        "accounts",
-        wiizo_tests::test_config(&[("META_GRAPH_URL", &graph.uri())]),
-        accounts.store.clone(),
-    );
+    let (accounts, _graph) = with_fake_graph(accounts).await;
     let token = "EAAGm0PX4ZCpsBAKZBsecretvalue7Q9w";
     let body = json!({"channel": "whatsapp", "external_id": "106540352242922", "name": "Vendas SP", "access_token": token});
     let created = send(
@@ -547,17 +553,7 @@ async fn a_company_override_changes_its_limit_without_a_deploy() {
 async fn every_accounts_event_is_a_valid_request() {
     // GIVEN the example events, as an owner of a company that exists
     let (accounts, _, c) = setup().await;
-    let graph = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/106540352242922"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "106540352242922", "display_phone_number": "+55 11 4000-0000", "verified_name": "Vendas"})))
-        .mount(&graph)
-        .await;
-    let accounts = App::new(
-        "accounts",
-        wiizo_tests::test_config(&[("META_GRAPH_URL", &graph.uri())]),
-        accounts.store.clone(),
-    );
+    let (accounts, _graph) = with_fake_graph(accounts).await;
     let load = |name: &str| Event::load(&format!("accounts/{name}.json")).as_user(&c, Role::Owner);
     let created = send(&accounts, &load("create-channel")).await;
     assert_eq!(created.status, 201, "{}", created.text);

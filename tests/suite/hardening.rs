@@ -8,7 +8,6 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use shared::auth::{mint, Role, TokenClaims};
 use shared::domain::CompanyId;
-use shared::signature::sign_sha256;
 use shared::store::Store;
 use shared::App;
 use wiizo_tests::{app_on, send, Event, TEST_JWT_SECRET};
@@ -248,16 +247,7 @@ async fn settings_are_bounded_and_cannot_lock_the_owner_out(store: Arc<dyn Store
 }
 
 fn custom_delivery(client_id: &str, secret: &str, data: Value, age_secs: i64) -> Event {
-    let at = chrono::Utc::now().timestamp() - age_secs;
-    let body = json!({"event": "lead.updated", "data": data, "timestamp": at}).to_string();
-    Event::load("webhooks/whatsapp-messages.json")
-        .path(&format!("/webhooks/{client_id}"))
-        .raw_body(&body)
-        .without_header("x-hub-signature-256")
-        .header(
-            "x-webhook-signature",
-            &sign_sha256(secret.as_bytes(), body.as_bytes()),
-        )
+    wiizo_tests::custom_delivery(client_id, secret, "lead.updated", data, age_secs)
 }
 
 on_both_stores!(custom_webhooks_check_the_signature_first_and_apply_once);
@@ -573,16 +563,10 @@ impl aws_sdk_dynamodb::config::Intercept for ItemsRead {
 async fn reads_do_not_grow_with_the_company_on_dynamodb() {
     // GIVEN a company with 25 conversations of 80 messages: 2 000 messages
     let counter = ItemsRead::default();
-    let sdk = shared::store::dynamodb::sdk_config().await;
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .endpoint_url(wiizo_tests::dynamodb_endpoint())
-        .interceptor(counter.clone())
-        .build();
-    let dynamo = shared::store::DynamoStore::with_client(
-        aws_sdk_dynamodb::Client::from_conf(conf),
-        format!("wiizo-test-{}", uuid::Uuid::new_v4()),
-    );
-    dynamo.create_table().await.expect("table");
+    let config = wiizo_tests::dynamo_config(&wiizo_tests::dynamodb_endpoint())
+        .await
+        .interceptor(counter.clone());
+    let dynamo = wiizo_tests::dynamo_store_with(config).await;
     let client = dynamo.client().clone();
     let table = dynamo.table().to_string();
     let store: Arc<dyn Store> = Arc::new(dynamo);

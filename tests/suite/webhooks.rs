@@ -542,18 +542,7 @@ async fn a_store_failure_answers_500_and_the_retry_stores_everything_once() {
 }
 
 /// A custom delivery of `event` with `data`, sent `age_secs` ago, signed with `secret`.
-fn custom(client_id: &str, secret: &str, event: &str, data: Value, age_secs: i64) -> Event {
-    let at = chrono::Utc::now().timestamp() - age_secs;
-    let body = json!({"event": event, "data": data, "timestamp": at}).to_string();
-    Event::load("webhooks/whatsapp-messages.json")
-        .path(&format!("/webhooks/{client_id}"))
-        .raw_body(&body)
-        .without_header("x-hub-signature-256")
-        .header(
-            "x-webhook-signature",
-            &sign_sha256(secret.as_bytes(), body.as_bytes()),
-        )
-}
+use wiizo_tests::custom_delivery as custom;
 
 async fn endpoint(app: &App, c: &CompanyId) -> (String, String, String) {
     let created = send(

@@ -54,12 +54,29 @@ pub async fn dynamo_store() -> Arc<dyn Store> {
 
 /// A new table on the DynamoDB server at `endpoint`, through the production SDK set-up.
 pub async fn dynamo_store_on(endpoint: &str) -> DynamoStore {
+    dynamo_store_with(dynamo_config(endpoint).await).await
+}
+
+/// The production SDK set-up pointed at `endpoint`, with attempts allowed 30 s: moto serves
+/// one request at a time and slows down under load, and an attempt the SDK abandons and
+/// retries is applied twice by moto, which ignores transactions' ClientRequestToken.
+pub async fn dynamo_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
     let sdk = shared::store::dynamodb::sdk_config().await;
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+    aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(endpoint)
-        .build();
+        .timeout_config(
+            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(1))
+                .operation_attempt_timeout(std::time::Duration::from_secs(30))
+                .operation_timeout(std::time::Duration::from_secs(60))
+                .build(),
+        )
+}
+
+/// A new table through a client built from `config`.
+pub async fn dynamo_store_with(config: aws_sdk_dynamodb::config::Builder) -> DynamoStore {
     let store = DynamoStore::with_client(
-        aws_sdk_dynamodb::Client::from_conf(conf),
+        aws_sdk_dynamodb::Client::from_conf(config.build()),
         format!("wiizo-test-{}", uuid::Uuid::new_v4()),
     );
     store
@@ -301,4 +318,24 @@ pub async fn all_messages(
             None => return Ok(out),
         }
     }
+}
+
+/// A signed delivery to a custom inbound endpoint, sent `age_secs` ago.
+pub fn custom_delivery(
+    client_id: &str,
+    secret: &str,
+    event: &str,
+    data: Value,
+    age_secs: i64,
+) -> Event {
+    let at = chrono::Utc::now().timestamp() - age_secs;
+    let body = serde_json::json!({"event": event, "data": data, "timestamp": at}).to_string();
+    Event::load("webhooks/whatsapp-messages.json")
+        .path(&format!("/webhooks/{client_id}"))
+        .raw_body(&body)
+        .without_header("x-hub-signature-256")
+        .header(
+            "x-webhook-signature",
+            &shared::signature::sign_sha256(secret.as_bytes(), body.as_bytes()),
+        )
 }
