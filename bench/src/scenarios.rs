@@ -109,7 +109,7 @@ fn store_env(opts: &Options, sqlite_path: &Path) -> Vec<(String, String)> {
         ("WIIZO_ENV".to_string(), "production".to_string()),
         ("JWT_SECRET".into(), SECRET.into()),
         ("META_APP_SECRET".into(), META_SECRET.into()),
-        ("META_VERIFY_TOKEN".into(), "bench-verify-token".into()),
+        ("META_VERIFY_TOKEN".into(), "bench-verify-token-0123456789abcdef01234".into()),
         ("RUST_LOG".into(), opts.log.clone()),
     ];
     if opts.store == "dynamodb" {
@@ -150,7 +150,8 @@ async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String
         .await
         .map_err(|e| format!("company: {e}"))?
         .id;
-    let unlimited = json!({"per_minute": 10_000_000, "burst": 1_000_000});
+    // The most a setting allows: 1 000 000 a minute, a burst of 100 000.
+    let unlimited = json!({"per_minute": 1_000_000, "burst": 100_000});
     let settings = json!({"rate_limits": {"leads": unlimited, "api": unlimited}});
     store
         .update_company(
