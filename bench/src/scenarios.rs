@@ -109,7 +109,10 @@ fn store_env(opts: &Options, sqlite_path: &Path) -> Vec<(String, String)> {
         ("WIIZO_ENV".to_string(), "production".to_string()),
         ("JWT_SECRET".into(), SECRET.into()),
         ("META_APP_SECRET".into(), META_SECRET.into()),
-        ("META_VERIFY_TOKEN".into(), "bench-verify-token-0123456789abcdef01234".into()),
+        (
+            "META_VERIFY_TOKEN".into(),
+            "bench-verify-token-0123456789abcdef01234".into(),
+        ),
         ("RUST_LOG".into(), opts.log.clone()),
     ];
     if opts.store == "dynamodb" {
