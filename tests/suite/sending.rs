@@ -791,3 +791,65 @@ async fn whatsapp_s_daily_cap_counts_every_send_route_on_sqlite() {
 async fn whatsapp_s_daily_cap_counts_every_send_route_on_dynamodb() {
     whatsapp_cap(wiizo_tests::dynamo_store().await).await;
 }
+
+#[tokio::test]
+async fn the_seeds_documented_bodies_send_as_documented() {
+    // GIVEN a conversation whose customer wrote an hour ago, and Meta accepting text
+    let graph = MockServer::start().await;
+    let (app, store, c, conv) = setup(&graph, 1).await;
+    for text in ["Olá! Como posso ajudar?", "Olá!"] {
+        Mock::given(method("POST"))
+            .and(path(format!("/{PNID}/messages")))
+            .and(body_json(graph_body(
+                "text",
+                json!({"preview_url": false, "body": text}),
+            )))
+            .respond_with(sent(&format!("wamid.{}", text.len())))
+            .expect(1)
+            .mount(&graph)
+            .await;
+    }
+    // WHEN the seed's conversation body is sent: `content`, `type`, `metadata`
+    let a = send(
+        &app,
+        &post(
+            &c,
+            &conv,
+            json!({"content": "Olá! Como posso ajudar?", "type": "text", "metadata": {"origem": "painel", "campanha": "black-friday"}}),
+        ),
+    )
+    .await;
+    // THEN 201, Meta got the text, and the metadata is on the message
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.json["data"]["content"], "Olá! Como posso ajudar?");
+    assert_eq!(a.json["data"]["metadata"]["origem"], "painel");
+    assert_eq!(a.json["data"]["metadata"]["campanha"], "black-friday");
+    // WHEN the seed's send-message body is sent: `text: {"body"}` and a `context`
+    let seed = Event::load("leads-management/list.json")
+        .as_user(&c, Role::Agent)
+        .method("POST")
+        .path("/api/whatsapp/send-message")
+        .json(&json!({"to": "+55 11 98765-4321", "type": "text", "text": {"body": "Olá!"}, "context": {"conversation_id": conv}}));
+    let a = send(&app, &seed).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.json["data"]["content"], "Olá!");
+    // AND both are stored, in order
+    let messages = wiizo_tests::all_messages(store.as_ref(), &c, conv.parse().expect("id"))
+        .await
+        .expect("messages");
+    let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["oi", "Olá! Como posso ajudar?", "Olá!"]);
+    // AND a body with both `text` and `content`, or `content` on a template, is refused
+    for body in [
+        json!({"text": "a", "content": "b"}),
+        json!({"type": "template", "template": {"name": "x", "language": "pt_BR"}, "content": "b"}),
+    ] {
+        let a = send(&app, &post(&c, &conv, body.clone())).await;
+        assert_eq!(a.status, 422, "{body}: {}", a.text);
+        assert!(
+            a.json["error"]["details"]["content"].is_array(),
+            "{}",
+            a.text
+        );
+    }
+}

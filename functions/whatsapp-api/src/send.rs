@@ -73,6 +73,10 @@ async fn send_to_phone(app: &App, ctx: &Ctx, template_only: bool) -> Result<Repl
     let mut body = body(ctx)?;
     let to = body.remove("to");
     let context = body.remove("context");
+    // WhatsApp's own `context.message_id` is the message this one answers.
+    if let Some(id) = context.as_ref().and_then(|c| c["message_id"].as_str()) {
+        body.entry("reply_to").or_insert_with(|| json!(id));
+    }
     if template_only {
         body.insert("type".into(), json!("template"));
     }

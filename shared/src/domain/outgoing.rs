@@ -16,6 +16,8 @@ pub struct Outgoing {
     pub(crate) reply_to: Option<String>,
     /// What the stored message shows as its content.
     pub(crate) summary: String,
+    /// The caller's own `metadata`, kept on the stored message.
+    pub(crate) metadata: Option<Map<String, Value>>,
 }
 
 fn text_len_ok(s: &str, max: usize) -> bool {
@@ -34,6 +36,8 @@ impl Outgoing {
                 "interactive",
                 "reply_to",
                 "conversation_id",
+                "content",
+                "metadata",
             ]
             .contains(&key.as_str())
             {
@@ -47,9 +51,25 @@ impl Outgoing {
             .to_string();
         let (part, summary) = match kind.as_str() {
             "text" => {
-                let text = body.get("text").and_then(Value::as_str).unwrap_or_default();
+                // `text` as a string or as WhatsApp's `{"body": …}`, or the seed's `content`.
+                let (field, text) = match (body.get("text"), body.get("content")) {
+                    (Some(Value::String(t)), None) => ("text", t.as_str()),
+                    (Some(Value::Object(t)), None) => (
+                        "text",
+                        t.get("body").and_then(Value::as_str).unwrap_or_default(),
+                    ),
+                    (None, Some(Value::String(c))) => ("content", c.as_str()),
+                    (Some(_), Some(_)) => {
+                        errors.add(
+                            "content",
+                            "is the text of a message: send `text` or `content`, not both",
+                        );
+                        ("text", "")
+                    }
+                    (None, _) | (Some(_), None) => ("text", ""),
+                };
                 if !text_len_ok(text, 4096) {
-                    errors.add("text", "must be 1 to 4096 characters");
+                    errors.add(field, "must be 1 to 4096 characters");
                 }
                 (
                     json!({"preview_url": false, "body": text}),
@@ -186,6 +206,20 @@ impl Outgoing {
                 (Value::Null, String::new())
             }
         };
+        let metadata = match body.get("metadata") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => {
+                super::check_document("metadata", &Value::Object(m.clone()), &mut errors);
+                Some(m.clone())
+            }
+            Some(_) => {
+                errors.add("metadata", "must be a JSON object");
+                None
+            }
+        };
+        if kind != "text" && body.contains_key("content") {
+            errors.add("content", "is the text of a text message");
+        }
         let reply_to = match body.get("reply_to") {
             None | Some(Value::Null) => None,
             Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
@@ -200,6 +234,7 @@ impl Outgoing {
             part,
             reply_to,
             summary,
+            metadata,
         })
     }
 

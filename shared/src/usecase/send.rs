@@ -74,7 +74,11 @@ pub async fn send(
 
     // Recorded first: whatever happens to the call, the message is not lost.
     let mut record = NewMessage::plain(Role::Assistant, &outgoing.summary, &outgoing.kind);
-    record.metadata = json!({"request": payload, "sent_by": sent_by});
+    // The caller's metadata, with what this service records beside it.
+    let mut metadata = outgoing.metadata.clone().unwrap_or_default();
+    metadata.insert("request".into(), payload.clone());
+    metadata.insert("sent_by".into(), json!(sent_by));
+    record.metadata = Value::Object(metadata);
     record.status = Some(DeliveryStatus::Pending);
     let stored = store.add_message(company, conv.id, record).await?;
 
