@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
             inbound_endpoints_are_found_by_client_id,
             lead_marks_only_move_forward,
             rate_buckets_hold_at_every_accepted_extreme,
+            rate_buckets_taken_together_stop_at_the_first_refusal,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1396,4 +1397,34 @@ pub async fn rate_buckets_hold_at_every_accepted_extreme(store: &dyn Store) {
         }
     }
     assert_eq!(cases, counts.len() * bursts.len() * periods.len());
+}
+
+pub async fn rate_buckets_taken_together_stop_at_the_first_refusal(store: &dyn Store) {
+    use shared::domain::rate_limit::Limit;
+    let (mine, company) = (
+        format!("together:{}:caller", uuid::Uuid::new_v4()),
+        format!("together:{}:company", uuid::Uuid::new_v4()),
+    );
+    let (one, five) = (Limit::new(1, 3600, 1), Limit::new(5, 3600, 5));
+    let now = 1_700_000_000_000;
+    let first = store
+        .take_rate_tokens(&[(&mine, &one), (&company, &five)], now)
+        .await
+        .expect("take");
+    assert_eq!(
+        first.iter().map(|d| d.allowed).collect::<Vec<_>>(),
+        [true, true]
+    );
+    assert_eq!(first[1].remaining, 4);
+    let second = store
+        .take_rate_tokens(&[(&mine, &one), (&company, &five)], now)
+        .await
+        .expect("take");
+    assert_eq!(second.len(), 1, "the refusal stops the charge");
+    assert!(!second[0].allowed);
+    let company_alone = store
+        .take_rate_token(&company, &five, now)
+        .await
+        .expect("take");
+    assert_eq!(company_alone.remaining, 3, "the company was charged once");
 }

@@ -280,6 +280,24 @@ pub trait GuardStore: Send + Sync {
     /// Takes one token from the bucket `key`, atomically across every process.
     async fn take_rate_token(&self, key: &str, limit: &Limit, now_ms: i64)
         -> StoreResult<Decision>;
+    /// Takes one token from each bucket in turn, stopping at the first that refuses (the
+    /// later ones are not charged); the decisions made. A backend may take them in one
+    /// write.
+    async fn take_rate_tokens(
+        &self,
+        buckets: &[(&str, &Limit)],
+        now_ms: i64,
+    ) -> StoreResult<Vec<Decision>> {
+        let mut decisions = Vec::with_capacity(buckets.len());
+        for (key, limit) in buckets {
+            let d = self.take_rate_token(key, limit, now_ms).await?;
+            decisions.push(d);
+            if !d.allowed {
+                break;
+            }
+        }
+        Ok(decisions)
+    }
     /// Claims an `Idempotency-Key` for a request with this fingerprint.
     async fn claim_idempotency_key(
         &self,

@@ -28,23 +28,22 @@ pub async fn take(app: &App, group: &Group, caller: &Caller<'_>) -> Result<Decis
     }
     let now = Timestamp::now().inner().timestamp_millis();
     let key = format!("{}:{}:{}", caller.company, group.name, caller.id);
-    let decision = app.store.take_rate_token(&key, &limit, now).await?;
-    if !decision.allowed || caller.managing {
-        return Ok(decision);
+    if caller.managing {
+        return Ok(app.store.take_rate_token(&key, &limit, now).await?);
     }
     let ceiling = ceiling_for(group, &settings);
     let company_key = format!("{}:{}", caller.company, group.name);
-    let company = app
+    let decisions = app
         .store
-        .take_rate_token(&company_key, &ceiling, now)
+        .take_rate_tokens(&[(&key, &limit), (&company_key, &ceiling)], now)
         .await?;
-    if company.allowed {
-        Ok(decision)
-    } else {
-        Ok(Decision {
+    match decisions.as_slice() {
+        [_, company] if !company.allowed => Ok(Decision {
             remaining: 0,
-            ..company
-        })
+            ..*company
+        }),
+        [mine, ..] => Ok(*mine),
+        [] => Err(ApiError::Internal("no rate-limit decision".into())),
     }
 }
 

@@ -1,7 +1,7 @@
 //! SQLite: rate-limit buckets and `Idempotency-Key` records.
 
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{map_err, SqliteStore};
 use crate::domain::idempotency::{self, Claim, StoredResponse};
@@ -9,6 +9,31 @@ use crate::domain::rate_limit::{Bucket, Decision, Limit};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
 use crate::store::{StoreError, StoreResult};
+
+/// Takes one token from the bucket `key` inside `tx`.
+fn take(tx: &Transaction<'_>, key: &str, limit: &Limit, now_ms: i64) -> StoreResult<Decision> {
+    let current = tx
+        .query_row(
+            "SELECT tokens, at_ms FROM rate_buckets WHERE key = ?1",
+            [key],
+            |r| {
+                Ok(Bucket {
+                    tokens: r.get(0)?,
+                    at_ms: r.get(1)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(map_err)?;
+    let (bucket, decision) = Bucket::take(current, limit, now_ms);
+    tx.execute(
+        "INSERT INTO rate_buckets (key, tokens, at_ms) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at_ms = excluded.at_ms",
+        params![key, bucket.tokens, bucket.at_ms],
+    )
+    .map_err(map_err)?;
+    Ok(decision)
+}
 
 #[async_trait]
 impl GuardStore for SqliteStore {
@@ -18,28 +43,25 @@ impl GuardStore for SqliteStore {
         limit: &Limit,
         now_ms: i64,
     ) -> StoreResult<Decision> {
+        self.write(|tx| take(tx, key, limit, now_ms))
+    }
+
+    /// All in one transaction: one commit for a caller's bucket and the company's.
+    async fn take_rate_tokens(
+        &self,
+        buckets: &[(&str, &Limit)],
+        now_ms: i64,
+    ) -> StoreResult<Vec<Decision>> {
         self.write(|tx| {
-            let current = tx
-                .query_row(
-                    "SELECT tokens, at_ms FROM rate_buckets WHERE key = ?1",
-                    [key],
-                    |r| {
-                        Ok(Bucket {
-                            tokens: r.get(0)?,
-                            at_ms: r.get(1)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(map_err)?;
-            let (bucket, decision) = Bucket::take(current, limit, now_ms);
-            tx.execute(
-                "INSERT INTO rate_buckets (key, tokens, at_ms) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at_ms = excluded.at_ms",
-                params![key, bucket.tokens, bucket.at_ms],
-            )
-            .map_err(map_err)?;
-            Ok(decision)
+            let mut decisions = Vec::with_capacity(buckets.len());
+            for (key, limit) in buckets {
+                let d = take(tx, key, limit, now_ms)?;
+                decisions.push(d);
+                if !d.allowed {
+                    break;
+                }
+            }
+            Ok(decisions)
         })
     }
 
