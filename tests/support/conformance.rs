@@ -43,6 +43,7 @@ macro_rules! conformance_tests {
             lead_marks_only_move_forward,
             rate_buckets_hold_at_every_accepted_extreme,
             rate_buckets_taken_together_stop_at_the_first_refusal,
+            a_sent_message_cannot_take_another_messages_channel_id,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1427,4 +1428,41 @@ pub async fn rate_buckets_taken_together_stop_at_the_first_refusal(store: &dyn S
         .await
         .expect("take");
     assert_eq!(company_alone.remaining, 3, "the company was charged once");
+}
+
+pub async fn a_sent_message_cannot_take_another_messages_channel_id(store: &dyn Store) {
+    use shared::domain::inbound::DeliveryStatus;
+    let c = company();
+    let lead = create(store, &c, json!({"name": "Envio"})).await;
+    let conv = store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    let mut sent = Vec::new();
+    for text in ["um", "dois"] {
+        let mut m = NewMessage::plain(Role::Assistant, text, "text");
+        m.status = Some(DeliveryStatus::Pending);
+        sent.push(store.add_message(&c, conv.id, m).await.expect("message"));
+    }
+    store
+        .record_delivery(&c, &sent[0], Some("wamid.SAME"), DeliveryStatus::Sent, None)
+        .await
+        .expect("first");
+    let second = store
+        .record_delivery(&c, &sent[1], Some("wamid.SAME"), DeliveryStatus::Sent, None)
+        .await;
+    assert!(
+        matches!(
+            second,
+            Err(StoreError::Conflict(_)) | Err(StoreError::Duplicate { .. })
+        ),
+        "{second:?}"
+    );
+    let listed = crate::all_messages(store, &c, conv.id).await.expect("list");
+    let with_id: Vec<_> = listed
+        .iter()
+        .filter(|m| m.external_id.as_deref() == Some("wamid.SAME"))
+        .collect();
+    assert_eq!(with_id.len(), 1, "one message per channel id");
+    assert_eq!(with_id[0].content, "um");
 }
