@@ -35,14 +35,11 @@ fn delivery_id(ctx: &Ctx) -> String {
         )
 }
 
-/// The endpoint's limit: the company's `webhooks` override, else the default.
-async fn limit_for_endpoint(
-    app: &App,
-    company: &CompanyId,
-    default: Limit,
-) -> Result<Limit, ApiError> {
-    let settings = app.company_settings(company).await?;
-    Ok(rate_limit::group("webhooks").map_or(default, |g| limit_for(g, &settings)))
+/// The endpoint's limit: the `webhooks` group's, with the company's override.
+async fn endpoint_limit(app: &App, company: &CompanyId) -> Result<Limit, ApiError> {
+    let group = rate_limit::group("webhooks")
+        .ok_or_else(|| ApiError::Internal("no `webhooks` rate-limit group".into()))?;
+    Ok(limit_for(group, &app.company_settings(company).await?))
 }
 
 pub async fn list(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -91,9 +88,6 @@ pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .await?
         .ok_or(ApiError::NotFound(Entity::InboundEndpoint))?;
     let company = &endpoint.company_id;
-    let limit = rate_limit::group("webhooks")
-        .map(|g| limit_for(g, &Value::Null))
-        .unwrap_or(UNSIGNED_LIMIT);
     let signature = ctx.header("x-webhook-signature");
     if !shared::signature::verify_sha256(secret.expose().as_bytes(), &ctx.body, signature) {
         // Guesses have their own bucket: they cannot spend the signed sender's.
@@ -103,7 +97,7 @@ pub async fn receive(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
             "Invalid or missing X-Webhook-Signature".into(),
         ));
     }
-    let limit = limit_for_endpoint(app, company, limit).await?;
+    let limit = endpoint_limit(app, company).await?;
     let decision = limits::take_key(app, &format!("inbound:{client_id}"), &limit).await?;
     limits::check(&decision)?;
     let body: Value = serde_json::from_slice(&ctx.body)
