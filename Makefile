@@ -8,11 +8,15 @@ FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accou
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export STORE
 
-.PHONY: dev token migrate test fmt fmt-check clippy lint template unit e2e build deploy bench clean
+.PHONY: openapi dev token migrate test fmt fmt-check clippy lint template unit e2e build deploy bench clean
 
 ## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… (STORE=sqlite|dynamodb)
 dev:
 	@scripts/dev.sh
+
+## openapi: write openapi.json, the contract made from the route tables (a test keeps it current)
+openapi:
+	cargo run --quiet -p wiizo-tests --bin openapi > openapi.json
 
 ## token: print a JWT for COMPANY (created if needed) with ROLE (owner|admin|agent|viewer)
 token:

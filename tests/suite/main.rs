@@ -3,6 +3,7 @@
 mod accounts;
 mod auth;
 mod conformance;
+mod contract;
 mod conversations;
 mod dynamodb;
 mod erasure;

@@ -6,16 +6,7 @@ use shared::auth::Role;
 use shared::http::{Access, Method, Route};
 use wiizo_tests::{app, company, send, Event};
 
-fn tables() -> [(&'static str, &'static [Route]); 6] {
-    [
-        ("leads-management", leads_management::ROUTES),
-        ("whatsapp-api", whatsapp_api::ROUTES),
-        ("webhooks", webhooks::ROUTES),
-        ("openai-proxy", openai_proxy::ROUTES),
-        ("analytics", analytics::ROUTES),
-        ("accounts", accounts::ROUTES),
-    ]
-}
+use wiizo_tests::route_tables as tables;
 
 /// The route's pattern with every `{parameter}` filled by an id nobody has.
 fn path_of(route: &Route) -> String {

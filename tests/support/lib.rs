@@ -339,3 +339,20 @@ pub fn custom_delivery(
             &shared::signature::sign_sha256(secret.as_bytes(), body.as_bytes()),
         )
 }
+
+/// Every function's route table, by the function's name.
+pub fn route_tables() -> [(&'static str, &'static [shared::http::Route]); 6] {
+    [
+        ("leads-management", leads_management::ROUTES),
+        ("whatsapp-api", whatsapp_api::ROUTES),
+        ("webhooks", webhooks::ROUTES),
+        ("openai-proxy", openai_proxy::ROUTES),
+        ("analytics", analytics::ROUTES),
+        ("accounts", accounts::ROUTES),
+    ]
+}
+
+/// The whole API's contract, from every function's route table.
+pub fn contract() -> serde_json::Value {
+    shared::http::openapi::document(&route_tables())
+}

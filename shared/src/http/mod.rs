@@ -3,6 +3,7 @@
 
 mod ctx;
 mod guard;
+pub mod openapi;
 mod reply;
 mod router;
 
@@ -53,6 +54,12 @@ pub async fn respond(app: &App, req: Request, routes: &[Route]) -> Response<Body
         Ok(Reply::no_content())
     } else if let Some(reply) = health(app, &method, &path).await {
         Ok(reply)
+    } else if method == Method::GET && path == "/openapi.json" {
+        // This function's part of the contract; the whole is `openapi.json` in the repository.
+        Ok(Reply::raw_json(
+            200,
+            openapi::document(&[(app.service, routes)]),
+        ))
     } else {
         match Ctx::new(app, req, request_id.clone()).await {
             Ok(mut ctx) => {

@@ -59,6 +59,8 @@ pub struct Route {
     pub pattern: &'static str,
     pub access: Access,
     pub handler: Handler,
+    /// The handler's name, as the contract's `operationId` is made from it.
+    pub name: &'static str,
 }
 
 /// One row of a route table: `route!(GET "/api/leads/{id}", Read, get)`.
@@ -70,6 +72,7 @@ macro_rules! route {
             pattern: $pattern,
             access: $crate::http::Access::$access,
             handler: |app, ctx| Box::pin($handler(app, ctx)),
+            name: stringify!($handler),
         }
     };
 }

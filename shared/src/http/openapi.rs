@@ -1,0 +1,226 @@
+//! The machine-readable contract, made from the route tables themselves: a route cannot
+//! exist without being in it (`docs/architecture.md`, "Contract"). It names every path,
+//! method, parameter, security requirement, the envelope and every error answer with its
+//! headers. Request and answer bodies are described as the envelope's JSON objects; their
+//! field-level schemas are the next step of the contract.
+
+use serde_json::{json, Map, Value};
+
+use super::router::{Access, Route};
+
+/// One function's routes, by the function's name.
+pub type Table<'a> = (&'a str, &'a [Route]);
+
+/// The OpenAPI 3.1 document of `tables`.
+pub fn document(tables: &[Table<'_>]) -> Value {
+    let mut paths = Map::new();
+    for (function, routes) in tables {
+        for route in routes.iter() {
+            let item = paths
+                .entry(route.pattern.to_string())
+                .or_insert_with(|| json!({}));
+            item[route.method.as_str().to_ascii_lowercase()] = operation(function, route);
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "WiizoChat API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Leads, conversations and sending over WhatsApp, Instagram and Messenger, a company's accounts, and Meta's webhooks. Every answer but the OpenAI-compatible one is the envelope; every answer carries X-Request-ID, and /api answers the X-RateLimit headers.",
+        },
+        "servers": [{"url": "/", "description": "the API gateway; locally http://127.0.0.1:9000/lambda-url/<function>"}],
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+fn operation(function: &str, route: &Route) -> Value {
+    let id: String = format!("{function}_{}", route.name)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect::<String>()
+        .split('_')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    let mut parameters: Vec<Value> = route
+        .pattern
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| {
+            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+        })
+        .collect();
+    if route.method == super::Method::POST && route.access != Access::Public {
+        parameters.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
+    }
+    let mut responses = Map::new();
+    let ok = if route.method == super::Method::POST {
+        "201"
+    } else {
+        "200"
+    };
+    responses.insert(ok.into(), json!({"$ref": "#/components/responses/Success"}));
+    let mut errors = vec!["404", "405", "422"];
+    match route.access {
+        Access::Public => errors.extend(["401", "429"]),
+        Access::Read => errors.extend(["401", "429"]),
+        Access::Write | Access::Admin => errors.extend(["401", "403", "409", "429"]),
+    }
+    if route.method != super::Method::GET {
+        errors.extend(["400", "413"]);
+    }
+    errors.extend(["500", "502", "503", "504"]);
+    for code in errors {
+        responses.insert(
+            code.into(),
+            json!({"$ref": format!("#/components/responses/E{code}")}),
+        );
+    }
+    let mut op = json!({
+        "operationId": id,
+        "tags": [function],
+        "summary": format!("{} {}", route.method, route.pattern),
+        "x-access": format!("{:?}", route.access).to_lowercase(),
+        "parameters": parameters,
+        "responses": responses,
+    });
+    match route.access {
+        Access::Public => op["security"] = json!([]),
+        _ => op["security"] = json!([{"bearer": []}, {"apiKeyHeader": []}, {"apikey": []}]),
+    }
+    if route.method != super::Method::GET && route.method != super::Method::DELETE {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": {"type": "object"}}}
+        });
+    }
+    op
+}
+
+fn components() -> Value {
+    let header =
+        |description: &str| json!({"description": description, "schema": {"type": "string"}});
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Failure"}}}
+        })
+    };
+    let mut responses = Map::new();
+    responses.insert(
+        "Success".into(),
+        json!({
+            "description": "The envelope: `data`, and for lists `pagination` and `next_cursor`",
+            "headers": {
+                "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
+                "X-RateLimit-Limit": {"$ref": "#/components/headers/X-RateLimit-Limit"},
+                "X-RateLimit-Remaining": {"$ref": "#/components/headers/X-RateLimit-Remaining"},
+                "X-RateLimit-Reset": {"$ref": "#/components/headers/X-RateLimit-Reset"}
+            },
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Success"}},
+                "text/plain": {"schema": {"type": "string"}}
+            }
+        }),
+    );
+    for (code, what) in [
+        ("400", "BAD_REQUEST: malformed JSON or a wrong content type"),
+        (
+            "401",
+            "UNAUTHORIZED or INVALID_API_KEY, or a webhook whose signature does not verify",
+        ),
+        ("403", "FORBIDDEN: the caller's role may not do this"),
+        (
+            "404",
+            "NOT_FOUND, LEAD_NOT_FOUND or CONVERSATION_NOT_FOUND: absent, or another company's",
+        ),
+        ("405", "METHOD_NOT_ALLOWED, with `Allow`"),
+        (
+            "409",
+            "CONFLICT (a duplicate, a stale version) or WINDOW_CLOSED (24-hour rule)",
+        ),
+        ("413", "PAYLOAD_TOO_LARGE"),
+        (
+            "422",
+            "VALIDATION_ERROR or MISSING_REQUIRED_FIELD: `details` names each field",
+        ),
+        ("429", "RATE_LIMIT_EXCEEDED, with `Retry-After`"),
+        ("500", "INTERNAL_SERVER_ERROR"),
+        (
+            "502",
+            "WHATSAPP_API_ERROR or OPENAI_API_ERROR: the upstream refused",
+        ),
+        ("503", "STORE_UNAVAILABLE"),
+        ("504", "UPSTREAM_TIMEOUT"),
+    ] {
+        responses.insert(format!("E{code}"), error(what));
+    }
+    json!({
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256; or an API key)"},
+            "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "apikey": {"type": "apiKey", "in": "header", "name": "apikey"}
+        },
+        "parameters": {
+            "IdempotencyKey": {
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "1 to 255 visible characters; a retry with the same key, route and body answers the first answer",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255}
+            }
+        },
+        "headers": {
+            "X-Request-ID": header("The caller's, when sane, else the request's own id"),
+            "X-RateLimit-Limit": header("The caller's burst in the route's group"),
+            "X-RateLimit-Remaining": header("Requests left in the caller's bucket"),
+            "X-RateLimit-Reset": header("Unix time when the bucket is full again")
+        },
+        "schemas": {
+            "Success": {
+                "type": "object",
+                "required": ["success", "timestamp"],
+                "properties": {
+                    "success": {"const": true},
+                    "data": {},
+                    "message": {"type": "string"},
+                    "pagination": {"$ref": "#/components/schemas/Pagination"},
+                    "next_cursor": {"type": ["string", "null"]},
+                    "timestamp": {"type": "string", "format": "date-time"}
+                }
+            },
+            "Pagination": {
+                "type": "object",
+                "required": ["page", "limit", "total", "pages", "hasNext", "hasPrev"],
+                "properties": {
+                    "page": {"type": "integer", "minimum": 1},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "total": {"type": "integer", "minimum": 0},
+                    "pages": {"type": "integer", "minimum": 0},
+                    "hasNext": {"type": "boolean"},
+                    "hasPrev": {"type": "boolean"}
+                }
+            },
+            "Failure": {
+                "type": "object",
+                "required": ["success", "error", "timestamp"],
+                "properties": {
+                    "success": {"const": false},
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "details": {},
+                            "retry_after": {"type": "integer"}
+                        }
+                    },
+                    "timestamp": {"type": "string", "format": "date-time"}
+                }
+            }
+        },
+        "responses": responses,
+    })
+}

@@ -1,0 +1,75 @@
+//! The contract in the repository is the one the route tables make, and each function
+//! serves its part.
+
+use serde_json::Value;
+use wiizo_tests::{app, send, Event};
+
+fn committed() -> Value {
+    let text = include_str!("../../openapi.json");
+    serde_json::from_str(text).expect("openapi.json is JSON")
+}
+
+#[test]
+fn openapi_json_is_the_contract_the_route_tables_make() {
+    assert_eq!(
+        committed(),
+        wiizo_tests::contract(),
+        "openapi.json is out of date: run `make openapi` and commit it"
+    );
+}
+
+#[test]
+fn every_route_of_every_table_is_in_the_contract_and_nothing_else() {
+    let contract = committed();
+    let mut in_tables = Vec::new();
+    for (_, routes) in wiizo_tests::route_tables() {
+        for r in routes.iter() {
+            in_tables.push(format!(
+                "{} {}",
+                r.method.as_str().to_lowercase(),
+                r.pattern
+            ));
+        }
+    }
+    let mut in_contract = Vec::new();
+    for (path, item) in contract["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("operations").keys() {
+            in_contract.push(format!("{method} {path}"));
+        }
+    }
+    in_tables.sort();
+    in_contract.sort();
+    assert_eq!(in_tables, in_contract);
+    assert!(in_tables.len() >= 35, "{}", in_tables.len());
+}
+
+#[tokio::test]
+async fn each_function_serves_its_part_of_the_contract() {
+    for (function, routes) in wiizo_tests::route_tables() {
+        let a = send(
+            &app(function),
+            &Event::load("leads-management/list.json")
+                .without_header("authorization")
+                .path("/openapi.json"),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{function}");
+        assert_eq!(a.json["openapi"], "3.1.0");
+        let served: usize = a.json["paths"]
+            .as_object()
+            .map(|p| {
+                p.values()
+                    .map(|i| i.as_object().map_or(0, |o| o.len()))
+                    .sum()
+            })
+            .unwrap_or(0);
+        assert_eq!(served, routes.len(), "{function}");
+    }
+    // The contract's security holds: an /api operation without credentials is a 401.
+    let a = send(
+        &app("leads-management"),
+        &Event::load("leads-management/list.json").without_header("authorization"),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+}
