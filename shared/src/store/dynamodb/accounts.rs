@@ -18,17 +18,18 @@ use crate::store::prelude::*;
 use crate::store::{StoreError, StoreResult};
 
 pub fn company_item(c: &Company, name_key: &str) -> Item {
-    item([
-        ("pk", Some(s(keys::company(&c.id).0))),
-        ("sk", Some(s(keys::company(&c.id).1))),
-        ("id", Some(s(c.id.as_str()))),
-        ("name", Some(s(&c.name))),
-        ("name_key", Some(s(name_key))),
-        ("domain", c.domain.as_deref().map(s)),
-        ("settings", Some(s(c.settings.to_string()))),
-        ("created_at", Some(s(c.created_at.as_string()))),
-        ("updated_at", Some(s(c.updated_at.as_string()))),
-    ])
+    keyed(
+        keys::company(&c.id),
+        [
+            ("id", Some(s(c.id.as_str()))),
+            ("name", Some(s(&c.name))),
+            ("name_key", Some(s(name_key))),
+            ("domain", c.domain.as_deref().map(s)),
+            ("settings", Some(s(c.settings.to_string()))),
+            ("created_at", Some(s(c.created_at.as_string()))),
+            ("updated_at", Some(s(c.updated_at.as_string()))),
+        ],
+    )
 }
 
 pub fn company_from(i: &Item) -> StoreResult<Company> {
@@ -124,11 +125,10 @@ impl AccountStore for DynamoStore {
             updated_at: now,
         };
         let key_name = name_key(name);
-        let name_item = item([
-            ("pk", Some(s(keys::company_name(&key_name).0))),
-            ("sk", Some(s(keys::company_name(&key_name).1))),
-            ("company_id", Some(s(company.id.as_str()))),
-        ]);
+        let name_item = keyed(
+            keys::company_name(&key_name),
+            [("company_id", Some(s(company.id.as_str())))],
+        );
         let items = vec![
             self.create(name_item)?,
             self.create(company_item(&company, &key_name))?,
@@ -149,13 +149,7 @@ impl AccountStore for DynamoStore {
     }
 
     async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>> {
-        let Some(claim) = self
-            .get(
-                keys::company_name(&name_key(name)).0,
-                keys::company_name(&name_key(name)).1,
-            )
-            .await?
-        else {
+        let Some(claim) = self.get_key(keys::company_name(&name_key(name))).await? else {
             return Ok(None);
         };
         let id = CompanyId::new(get_s(&claim, "company_id")?);
@@ -168,7 +162,7 @@ impl AccountStore for DynamoStore {
 
     async fn get_company(&self, id: &CompanyId) -> StoreResult<Company> {
         let item = self
-            .get(keys::company(id).0, keys::company(id).1)
+            .get_key(keys::company(id))
             .await?
             .ok_or(StoreError::NotFound)?;
         company_from(&item)
@@ -193,17 +187,13 @@ impl AccountStore for DynamoStore {
             Some("attribute_exists(pk)"),
         )?];
         if new_key != old_key {
-            items.push(self.create(item([
-                ("pk", Some(s(keys::company_name(&new_key).0))),
-                ("sk", Some(s(keys::company_name(&new_key).1))),
-                ("company_id", Some(s(id.as_str()))),
-            ]))?);
+            items.push(self.create(keyed(
+                keys::company_name(&new_key),
+                [("company_id", Some(s(id.as_str())))],
+            ))?);
             let delete = Delete::builder()
                 .table_name(&self.table)
-                .set_key(Some({
-                    let (pk, sk) = keys::company_name(&old_key);
-                    key(pk, sk)
-                }))
+                .set_key(Some(key_of(keys::company_name(&old_key))))
                 .build()
                 .map_err(built)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
@@ -236,12 +226,13 @@ impl AccountStore for DynamoStore {
             last_used_at: None,
             created_by: new.created_by,
         };
-        let lookup = item([
-            ("pk", Some(s(keys::api_key_lookup(&new.hash).0))),
-            ("sk", Some(s(keys::api_key_lookup(&new.hash).1))),
-            ("company_id", Some(s(company.as_str()))),
-            ("key_id", Some(s(k.id.to_string()))),
-        ]);
+        let lookup = keyed(
+            keys::api_key_lookup(&new.hash),
+            [
+                ("company_id", Some(s(company.as_str()))),
+                ("key_id", Some(s(k.id.to_string()))),
+            ],
+        );
         let items = vec![
             self.create(key_item(company, &k, &new.hash)?)?,
             self.create(lookup)?,
@@ -274,10 +265,7 @@ impl AccountStore for DynamoStore {
         revoked.insert("active".into(), n(0));
         let delete = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some({
-                let (pk, sk) = keys::api_key_lookup(&hash);
-                key(pk, sk)
-            }))
+            .set_key(Some(key_of(keys::api_key_lookup(&hash))))
             .build()
             .map_err(built)?;
         let items = vec![
@@ -292,10 +280,7 @@ impl AccountStore for DynamoStore {
     }
 
     async fn find_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
-        let Some(lookup) = self
-            .get(keys::api_key_lookup(hash).0, keys::api_key_lookup(hash).1)
-            .await?
-        else {
+        let Some(lookup) = self.get_key(keys::api_key_lookup(hash)).await? else {
             return Ok(None);
         };
         let company = CompanyId::new(get_s(&lookup, "company_id")?);
@@ -344,18 +329,13 @@ impl AccountStore for DynamoStore {
             ("created_at", Some(s(now.as_string()))),
             ("updated_at", Some(s(now.as_string()))),
         ]);
-        let lookup = item([
-            (
-                "pk",
-                Some(s(keys::channel_lookup(c.channel, &c.external_id).0)),
-            ),
-            (
-                "sk",
-                Some(s(keys::channel_lookup(c.channel, &c.external_id).1)),
-            ),
-            ("company_id", Some(s(company.as_str()))),
-            ("channel_id", Some(s(id.to_string()))),
-        ]);
+        let lookup = keyed(
+            keys::channel_lookup(c.channel, &c.external_id),
+            [
+                ("company_id", Some(s(company.as_str()))),
+                ("channel_id", Some(s(id.to_string()))),
+            ],
+        );
         let account = channel_from(&stored)?;
         match self
             .transact(vec![self.create(lookup)?, self.create(stored)?])
@@ -364,10 +344,7 @@ impl AccountStore for DynamoStore {
             Ok(()) => Ok(account),
             Err(TxError::Conditions(_)) => {
                 let holder = self
-                    .get(
-                        keys::channel_lookup(c.channel, &c.external_id).0,
-                        keys::channel_lookup(c.channel, &c.external_id).1,
-                    )
+                    .get_key(keys::channel_lookup(c.channel, &c.external_id))
                     .await?;
                 match holder.as_ref().and_then(|h| opt_s(h, "channel_id")) {
                     Some(existing_id) => Err(StoreError::Duplicate {
@@ -429,10 +406,10 @@ impl AccountStore for DynamoStore {
         let channel =
             Channel::parse(&get_s(&stored, "channel")?).ok_or_else(|| corrupt("channel"))?;
         let external_id = get_s(&stored, "external_id")?;
-        self.delete_all(vec![key(company_pk(company), keys::channel_sk(id)), {
-            let (pk, sk) = keys::channel_lookup(channel, &external_id);
-            key(pk, sk)
-        }])
+        self.delete_all(vec![
+            key(company_pk(company), keys::channel_sk(id)),
+            key_of(keys::channel_lookup(channel, &external_id)),
+        ])
         .await
     }
 
@@ -449,10 +426,7 @@ impl AccountStore for DynamoStore {
         external_id: &str,
     ) -> StoreResult<Option<ChannelAccount>> {
         let Some(lookup) = self
-            .get(
-                keys::channel_lookup(channel, external_id).0,
-                keys::channel_lookup(channel, external_id).1,
-            )
+            .get_key(keys::channel_lookup(channel, external_id))
             .await?
         else {
             return Ok(None);
@@ -491,12 +465,13 @@ impl AccountStore for DynamoStore {
             ("secret", Some(s(secret.expose()))),
             ("created_at", Some(s(endpoint.created_at.as_string()))),
         ]);
-        let lookup = item([
-            ("pk", Some(s(keys::inbound_lookup(client_id).0))),
-            ("sk", Some(s(keys::inbound_lookup(client_id).1))),
-            ("company_id", Some(s(company.as_str()))),
-            ("endpoint_id", Some(s(endpoint.id.to_string()))),
-        ]);
+        let lookup = keyed(
+            keys::inbound_lookup(client_id),
+            [
+                ("company_id", Some(s(company.as_str()))),
+                ("endpoint_id", Some(s(endpoint.id.to_string()))),
+            ],
+        );
         match self
             .transact(vec![self.create(stored)?, self.create(lookup)?])
             .await
@@ -526,10 +501,10 @@ impl AccountStore for DynamoStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let client_id = get_s(&stored, "client_id")?;
-        self.delete_all(vec![key(company_pk(company), keys::inbound_sk(id)), {
-            let (pk, sk) = keys::inbound_lookup(&client_id);
-            key(pk, sk)
-        }])
+        self.delete_all(vec![
+            key(company_pk(company), keys::inbound_sk(id)),
+            key_of(keys::inbound_lookup(&client_id)),
+        ])
         .await
     }
 
@@ -537,13 +512,7 @@ impl AccountStore for DynamoStore {
         &self,
         client_id: &str,
     ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>> {
-        let Some(lookup) = self
-            .get(
-                keys::inbound_lookup(client_id).0,
-                keys::inbound_lookup(client_id).1,
-            )
-            .await?
-        else {
+        let Some(lookup) = self.get_key(keys::inbound_lookup(client_id)).await? else {
             return Ok(None);
         };
         let company = CompanyId::new(get_s(&lookup, "company_id")?);

@@ -26,10 +26,7 @@ impl GuardStore for DynamoStore {
     ) -> StoreResult<Decision> {
         let gcra = Gcra::of(limit);
         let now_us = now_ms.saturating_mul(1000);
-        let k = {
-            let (pk, sk) = keys::rate_bucket(bucket_key);
-            key(pk, sk)
-        };
+        let k = key_of(keys::rate_bucket(bucket_key));
         let expires = (now_ms / 1000)
             .saturating_add(i64::from(limit.period_secs) * 2)
             .saturating_add(60);
@@ -83,13 +80,7 @@ impl GuardStore for DynamoStore {
                 Err(e) => return Err(sdk_error(e)),
             }
             // Neither: the bucket may be empty.
-            let Some(bucket) = self
-                .get(
-                    keys::rate_bucket(bucket_key).0,
-                    keys::rate_bucket(bucket_key).1,
-                )
-                .await?
-            else {
+            let Some(bucket) = self.get_key(keys::rate_bucket(bucket_key)).await? else {
                 continue;
             };
             let tat = get_n(&bucket, "tat")?;

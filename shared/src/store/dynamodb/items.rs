@@ -67,6 +67,21 @@ pub fn item<const N: usize>(attrs: [(&str, Option<AttributeValue>); N]) -> Item 
         .collect()
 }
 
+/// The key a `keys` builder made, as an item key.
+pub fn key_of((pk, sk): (String, String)) -> Item {
+    key(pk, sk)
+}
+
+/// An item at a key a `keys` builder made, with these attributes.
+pub fn keyed<const N: usize>(
+    at: (String, String),
+    attrs: [(&str, Option<AttributeValue>); N],
+) -> Item {
+    let mut i = key_of(at);
+    i.extend(item(attrs));
+    i
+}
+
 pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     item([("pk", Some(s(pk))), ("sk", Some(s(sk)))])
 }

@@ -276,6 +276,11 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// The item at a key a `keys` builder made.
+    async fn get_key(&self, (pk, sk): (String, String)) -> StoreResult<Option<Item>> {
+        self.get(pk, sk).await
+    }
+
     /// Every item of the partition whose sort key starts with `prefix`, in key order.
     async fn query_prefix(&self, pk: &str, prefix: &str) -> StoreResult<Vec<Item>> {
         let mut out = Vec::new();
@@ -377,12 +382,7 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn ping(&self) -> StoreResult<()> {
-        {
-            let (pk, sk) = keys::health();
-            self.get(pk, sk)
-        }
-        .await
-        .map(|_| ())
+        self.get_key(keys::health()).await.map(|_| ())
     }
 }
 

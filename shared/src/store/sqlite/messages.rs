@@ -236,17 +236,10 @@ impl MessageStore for SqliteStore {
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), message_row)
             .map_err(map_err)?;
-        let mut items = rows
+        let items = rows
             .map(|r| r.map_err(map_err).and_then(message_from))
             .collect::<StoreResult<Vec<_>>>()?;
-        let has_more = items.len() > page.limit as usize;
-        items.truncate(page.limit as usize);
-        Ok(Page {
-            items,
-            total,
-            has_more,
-            resume: None,
-        })
+        Ok(Page::of(items, page.limit, total))
     }
 
     async fn last_inbound_message(
