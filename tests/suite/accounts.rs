@@ -364,17 +364,14 @@ async fn the_same_idempotency_key_replays_the_first_answer() {
     )
     .await;
     assert_eq!(total.json["pagination"]["total"], 1);
-    // Another body under the same key is refused.
+    // Another body under the same key conflicts with the key's first use.
     let other = send(
         &leads_fn,
         &create.clone().json(&json!({"name": "Outra pessoa"})),
     )
     .await;
-    assert_eq!(
-        (other.status, other.error_code()),
-        (422, "VALIDATION_ERROR")
-    );
-    assert!(other.json["error"]["details"]["Idempotency-Key"].is_array());
+    assert_eq!((other.status, other.error_code()), (409, "CONFLICT"));
+    assert_eq!(other.json["error"]["details"]["header"], "Idempotency-Key");
     // A request still running holds its key.
     let fp =
         shared::domain::idempotency::fingerprint("POST", "/api/leads", b"{\"name\":\"Lenta\"}");

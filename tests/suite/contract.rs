@@ -43,6 +43,22 @@ fn every_route_of_every_table_is_in_the_contract_and_nothing_else() {
     assert!(in_tables.len() >= 35, "{}", in_tables.len());
 }
 
+#[test]
+fn every_route_has_its_bodies_and_answers_described() {
+    let mut missing = Vec::new();
+    for (function, routes) in wiizo_tests::route_tables() {
+        for r in routes.iter() {
+            if !shared::http::openapi::describes(r) {
+                missing.push(format!("{function}: {} {}", r.method, r.pattern));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "add these to shared/src/http/openapi/operations.rs: {missing:?}"
+    );
+}
+
 #[tokio::test]
 async fn each_function_serves_its_part_of_the_contract() {
     for (function, routes) in wiizo_tests::route_tables() {

@@ -12,6 +12,7 @@ use shared::domain::account::{
 };
 use shared::domain::company::CompanyChange;
 use shared::domain::parse_body;
+use shared::domain::text::{control_free, label};
 use shared::error::{Concerning, Entity};
 use shared::http::{respond, Ctx, Reply, Route};
 use shared::store::StoreError;
@@ -67,19 +68,22 @@ pub async fn update_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .await
         .concerning(Entity::Company)?;
     let mut errors = shared::FieldErrors::new();
-    let name = patch.name.map(|n| n.trim().to_string());
-    if name
+    let name = patch.name.map(|n| label("name", &n, 255, &mut errors));
+    // As sent at most 255 characters; blank clears it.
+    if patch
+        .domain
         .as_ref()
-        .is_some_and(|n| n.is_empty() || n.chars().count() > 255)
+        .is_some_and(|d| d.as_ref().is_some_and(|d| d.chars().count() > 255))
     {
-        errors.add("name", "must be 1 to 255 characters");
+        errors.add("domain", "must be at most 255 characters");
     }
     let domain = patch
         .domain
         .map(|d| d.map(|d| d.trim().to_lowercase()).filter(|d| !d.is_empty()));
     if domain.as_ref().is_some_and(|d| {
-        d.as_ref()
-            .is_some_and(|d| d.len() > 255 || !d.contains('.') || d.contains(char::is_whitespace))
+        d.as_ref().is_some_and(|d| {
+            !d.contains('.') || d.contains(char::is_whitespace) || !control_free(d, false)
+        })
     }) {
         errors.add("domain", "must be a domain name such as padaria.com.br");
     }

@@ -72,13 +72,27 @@ async fn send_to_phone(app: &App, ctx: &Ctx, template_only: bool) -> Result<Repl
     let principal = ctx.principal()?;
     let mut body = body(ctx)?;
     let to = body.remove("to");
-    let context = body.remove("context");
+    let context = match body.remove("context") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(c)) => c,
+        Some(_) => return Err(ApiError::validation("context", "must be a JSON object")),
+    };
     // WhatsApp's own `context.message_id` is the message this one answers.
-    if let Some(id) = context.as_ref().and_then(|c| c["message_id"].as_str()) {
-        body.entry("reply_to").or_insert_with(|| json!(id));
+    match context.get("message_id") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(id)) if !id.is_empty() => {
+            body.entry("reply_to").or_insert_with(|| json!(id));
+        }
+        Some(_) => return Err(ApiError::validation("context.message_id", "must be the id of a message")),
     }
     if template_only {
-        body.insert("type".into(), json!("template"));
+        match body.get("type") {
+            None => {
+                body.insert("type".into(), json!("template"));
+            }
+            Some(t) if t == "template" => {}
+            Some(_) => return Err(ApiError::validation("type", "is always template on this route")),
+        }
     }
     let phone = match to.as_ref().and_then(Value::as_str).map(Phone::parse) {
         Some(Ok(p)) => p,
@@ -92,9 +106,12 @@ async fn send_to_phone(app: &App, ctx: &Ctx, template_only: bool) -> Result<Repl
     let outgoing = Outgoing::parse(&body)?;
     let company = &principal.company_id;
     let store = app.store.as_ref();
-    let conversation = match context.as_ref().and_then(|c| c["conversation_id"].as_str()) {
-        Some(id) => Entity::Conversation.id(id)?,
-        None => {
+    let conversation = match context.get("conversation_id") {
+        Some(Value::String(id)) => Entity::Conversation.id(id)?,
+        Some(v) if !v.is_null() => {
+            return Err(ApiError::validation("context.conversation_id", "must be a conversation id"))
+        }
+        _ => {
             let fields = LeadFields::parse(
                 json!({"name": phone.as_str(), "phone": phone.as_str(), "source": "whatsapp"}),
             )?;

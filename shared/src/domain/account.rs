@@ -11,6 +11,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::conversation::Channel;
+use super::text::label;
 use super::{CompanyId, Timestamp};
 use super::{DomainError, DomainResult, FieldErrors};
 
@@ -62,10 +63,7 @@ pub fn hash_api_key(key: &str) -> String {
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyInput {
-    #[validate(
-        required(message = "is required"),
-        length(min = 1, max = 100, message = "must be 1 to 100 characters")
-    )]
+    #[validate(required(message = "is required"))]
     pub name: Option<String>,
     pub scopes: Option<Vec<String>>,
 }
@@ -75,6 +73,10 @@ impl ApiKeyInput {
     pub fn parse(body: Value) -> Result<(String, Vec<String>), FieldErrors> {
         let input: ApiKeyInput = super::parse_body(body)?;
         let mut errors = super::validation_errors(input.validate());
+        let name = input
+            .name
+            .map(|n| label("name", &n, 100, &mut errors))
+            .unwrap_or_default();
         let mut scopes = input
             .scopes
             .unwrap_or_else(|| vec!["read".into(), "write".into()]);
@@ -84,7 +86,7 @@ impl ApiKeyInput {
             errors.add("scopes", "must be one or more of: read, write, admin");
         }
         errors.into_result()?;
-        Ok((input.name.unwrap_or_default().trim().to_string(), scopes))
+        Ok((name, scopes))
     }
 }
 
@@ -155,10 +157,7 @@ struct ChannelInput {
         length(min = 1, max = 64, message = "must be 1 to 64 characters")
     )]
     external_id: Option<String>,
-    #[validate(
-        required(message = "is required"),
-        length(min = 1, max = 100, message = "must be 1 to 100 characters")
-    )]
+    #[validate(required(message = "is required"))]
     name: Option<String>,
     #[validate(
         required(message = "is required"),
@@ -175,6 +174,10 @@ impl NewChannelAccount {
         if input.channel.is_some() && channel.is_none() {
             errors.add("channel", "must be one of: whatsapp, instagram, facebook");
         }
+        let name = input
+            .name
+            .map(|n| label("name", &n, 100, &mut errors))
+            .unwrap_or_default();
         let external_id = input.external_id.unwrap_or_default();
         if !external_id.is_empty() && !external_id.bytes().all(|b| b.is_ascii_digit()) {
             errors.add("external_id", "must be Meta's numeric id");
@@ -183,7 +186,7 @@ impl NewChannelAccount {
         Ok(NewChannelAccount {
             channel: channel.unwrap_or(Channel::Whatsapp),
             external_id,
-            name: input.name.unwrap_or_default().trim().to_string(),
+            name,
             token: AccessToken::new(input.access_token.unwrap_or_default()),
         })
     }
@@ -199,7 +202,6 @@ pub struct ChannelChange {
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 struct ChannelChangeInput {
-    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     name: Option<String>,
     #[validate(length(min = 1, max = 2048, message = "must be 1 to 2048 characters"))]
     access_token: Option<String>,
@@ -208,9 +210,11 @@ struct ChannelChangeInput {
 impl ChannelChange {
     pub fn parse(body: Value) -> Result<ChannelChange, FieldErrors> {
         let input: ChannelChangeInput = super::parse_body(body)?;
-        super::validation_errors(input.validate()).into_result()?;
+        let mut errors = super::validation_errors(input.validate());
+        let name = input.name.map(|n| label("name", &n, 100, &mut errors));
+        errors.into_result()?;
         Ok(ChannelChange {
-            name: input.name.map(|n| n.trim().to_string()),
+            name,
             token: input.access_token.map(AccessToken::new),
         })
     }
@@ -297,18 +301,20 @@ pub struct InboundEndpoint {
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 struct InboundEndpointInput {
-    #[validate(
-        required(message = "is required"),
-        length(min = 1, max = 100, message = "must be 1 to 100 characters")
-    )]
+    #[validate(required(message = "is required"))]
     name: Option<String>,
 }
 
 /// A new endpoint's name from a request body.
 pub fn parse_inbound_endpoint(body: Value) -> Result<String, FieldErrors> {
     let input: InboundEndpointInput = super::parse_body(body)?;
-    super::validation_errors(input.validate()).into_result()?;
-    Ok(input.name.unwrap_or_default().trim().to_string())
+    let mut errors = super::validation_errors(input.validate());
+    let name = input
+        .name
+        .map(|n| label("name", &n, 100, &mut errors))
+        .unwrap_or_default();
+    errors.into_result()?;
+    Ok(name)
 }
 
 /// `prefix` and 32 random bytes, URL-safe: client ids and signing secrets.

@@ -9,7 +9,7 @@ use validator::Validate;
 
 use super::page::{parse_page, Order, PageRequest};
 use super::phone::Phone;
-use super::text::fold;
+use super::text::{control_free, fold};
 use super::FieldErrors;
 use super::{CompanyId, Timestamp};
 
@@ -101,20 +101,24 @@ impl LeadFields {
         }
         errors.into_result()?;
         let mut input: LeadInput = super::parse_body(body)?;
-        input.trim();
-
+        input.drop_blanks();
+        // Lengths are of the text as sent, so that the contract's `maxLength` is the rule.
         let mut errors = super::validation_errors(input.validate());
+        input.trim();
+        if input.name.as_deref() == Some("") {
+            errors.add("name", "must not be blank");
+        }
         // Names and labels sort and match as keys: control characters have no place there.
-        for (field, value) in [
-            ("name", &input.name),
-            ("status", &input.status),
-            ("pipeline", &input.pipeline),
-            ("source", &input.source),
+        for (field, value, lines) in [
+            ("name", &input.name, false),
+            ("status", &input.status, false),
+            ("pipeline", &input.pipeline, false),
+            ("source", &input.source, false),
+            ("company", &input.company, false),
+            ("user_id", &input.user_id, false),
+            ("notes", &input.notes, true),
         ] {
-            if value
-                .as_deref()
-                .is_some_and(|v| v.chars().any(char::is_control))
-            {
+            if value.as_deref().is_some_and(|v| !control_free(v, lines)) {
                 errors.add(field, "must not contain control characters");
             }
         }
@@ -236,6 +240,7 @@ struct LeadInput {
     #[validate(length(min = 1, max = 50, message = "must be 1 to 50 characters"))]
     status: Option<String>,
     #[validate(range(min = 0, max = 100, message = "must be an integer from 0 to 100"))]
+    #[serde(default, deserialize_with = "super::whole_number")]
     score: Option<i64>,
     custom_fields: Option<Map<String, Value>>,
     #[validate(length(max = 4000, message = "must be at most 4000 characters"))]
@@ -245,22 +250,8 @@ struct LeadInput {
 }
 
 impl LeadInput {
-    /// Surrounding blanks are never meant; an optional field left blank is absent.
-    fn trim(&mut self) {
-        fn clean(v: &mut Option<String>) {
-            if let Some(s) = v {
-                let t = s.trim();
-                *v = if t.is_empty() {
-                    None
-                } else {
-                    Some(t.to_string())
-                };
-            }
-        }
-        if let Some(name) = &mut self.name {
-            *name = name.trim().to_string();
-        }
-        for v in [
+    fn optional(&mut self) -> [&mut Option<String>; 8] {
+        [
             &mut self.email,
             &mut self.phone,
             &mut self.company,
@@ -269,8 +260,27 @@ impl LeadInput {
             &mut self.status,
             &mut self.notes,
             &mut self.user_id,
-        ] {
-            clean(v);
+        ]
+    }
+
+    /// An optional field left blank is absent (forms send `""` for an empty input).
+    fn drop_blanks(&mut self) {
+        for v in self.optional() {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                *v = None;
+            }
+        }
+    }
+
+    /// Surrounding blanks are never meant.
+    fn trim(&mut self) {
+        if let Some(name) = &mut self.name {
+            *name = name.trim().to_string();
+        }
+        for v in self.optional() {
+            if let Some(s) = v {
+                *s = s.trim().to_string();
+            }
         }
     }
 }
@@ -460,15 +470,7 @@ impl LeadQuery {
         }
 
         let mut text = |name: &'static str, max: usize| {
-            get(name).and_then(|v| {
-                let v = v.trim().to_string();
-                if v.is_empty() || v.chars().count() > max {
-                    errors.add(name, format!("must be 1 to {max} characters"));
-                    None
-                } else {
-                    Some(v)
-                }
-            })
+            get(name).map(|v| super::text::label(name, &v, max, &mut errors))
         };
         let status = text("status", 50);
         let pipeline = text("pipeline", 100);

@@ -53,6 +53,21 @@ pub fn check_document(field: &str, document: &Value, errors: &mut FieldErrors) {
     }
 }
 
+/// An optional integer as JSON has it: `67` and `67.0` are one number (JSON Schema's
+/// `integer`); `67.5` is not an integer.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    use serde::Deserialize;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Some(i)),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+            _ => Err(D::Error::custom(format!("{n} is not an integer"))),
+        },
+    }
+}
+
 /// Deserialises a request body; a field of the wrong type is a 422 naming it.
 pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, FieldErrors> {
     serde_path_to_error::deserialize(body).map_err(|e| {

@@ -164,29 +164,26 @@ impl Outgoing {
                         }
                     }
                     Some("list") => {
+                        // WhatsApp allows 10 rows in all; the total is Meta's to check, so
+                        // that the contract can state every rule checked here.
                         let sections = i["action"]["sections"]
                             .as_array()
                             .map(Vec::as_slice)
                             .unwrap_or_default();
-                        let rows: Vec<&Value> = sections
-                            .iter()
-                            .flat_map(|s| {
-                                s["rows"].as_array().map(Vec::as_slice).unwrap_or_default()
+                        let rows_ok = |s: &Value| {
+                            s["rows"].as_array().is_some_and(|rows| {
+                                (1..=10).contains(&rows.len())
+                                    && rows.iter().all(|r| {
+                                        r["id"].is_string()
+                                            && r["title"].as_str().is_some_and(|t| text_len_ok(t, 24))
+                                    })
                             })
-                            .collect();
-                        if rows.is_empty() || rows.len() > 10 {
+                        };
+                        if sections.is_empty() || sections.len() > 10 || !sections.iter().all(rows_ok)
+                        {
                             errors.add(
                                 "interactive.action.sections",
-                                "must hold 1 to 10 rows in all",
-                            );
-                        }
-                        if rows.iter().any(|r| {
-                            !r["id"].is_string()
-                                || !r["title"].as_str().is_some_and(|t| text_len_ok(t, 24))
-                        }) {
-                            errors.add(
-                                "interactive.action.sections",
-                                "each row needs an id and a title of 1 to 24 characters",
+                                "must be 1 to 10 sections, each of 1 to 10 rows with an id and a title of 1 to 24 characters",
                             );
                         }
                         if !i["action"]["button"]
@@ -217,8 +214,17 @@ impl Outgoing {
                 None
             }
         };
-        if kind != "text" && body.contains_key("content") {
-            errors.add("content", "is the text of a text message");
+        // A part that does not belong to the type would be dropped unsent: say so.
+        for (field, kinds) in [
+            ("text", &["text"][..]),
+            ("content", &["text"][..]),
+            ("template", &["template"][..]),
+            ("media", &["image", "document", "audio", "video"][..]),
+            ("interactive", &["interactive"][..]),
+        ] {
+            if body.contains_key(field) && !kinds.contains(&kind.as_str()) {
+                errors.add(field, format!("is not a field of a {kind} message"));
+            }
         }
         let reply_to = match body.get("reply_to") {
             None | Some(Value::Null) => None,

@@ -9,9 +9,10 @@ use crate::error::FieldErrors;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
-/// The deepest offset a `page` may reach: a store reads what it skips, so deeper pages
-/// are for `cursor`, which reads only its page.
-pub const MAX_OFFSET: u64 = 1000;
+/// The deepest `page`: a store reads what it skips, so at most the first
+/// `MAX_PAGE * MAX_LIMIT` records are reached by number; deeper is for `cursor`, which
+/// reads only its page. A bound on `page` alone, so that the contract can state it.
+pub const MAX_PAGE: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,8 +78,11 @@ pub fn parse_page(
     let mut page = 1;
     if let Some(p) = get("page") {
         match p.parse::<u32>() {
-            Ok(n) if n >= 1 => page = n,
-            _ => errors.add("page", "must be an integer of at least 1"),
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => page = n,
+            _ => errors.add(
+                "page",
+                format!("must be an integer from 1 to {MAX_PAGE}: continue further with `cursor` (each answer's next_cursor)"),
+            ),
         }
     }
     let mut limit = DEFAULT_LIMIT;
@@ -97,12 +101,6 @@ pub fn parse_page(
             default_order
         }
     };
-    if u64::from(page - 1) * u64::from(limit) >= MAX_OFFSET {
-        errors.add(
-            "page",
-            format!("reaches past the first {MAX_OFFSET} records: continue with `cursor` (each answer's next_cursor)"),
-        );
-    }
     let cursor = get("cursor").and_then(|c| match Cursor::decode(&c) {
         Some(cur) if cur.sort == sort && cur.order == order => Some(cur),
         Some(_) => {

@@ -83,10 +83,11 @@ impl Guard {
                 message: "A request with this Idempotency-Key is still in progress".into(),
                 details: None,
             }),
-            Claim::Mismatch => Err(ApiError::validation(
-                "Idempotency-Key",
-                "was already used for a different request",
-            )),
+            // The request is well formed; it conflicts with the key's first use.
+            Claim::Mismatch => Err(ApiError::Conflict {
+                message: "This Idempotency-Key was already used for a different request".into(),
+                details: Some(serde_json::json!({"header": "Idempotency-Key"})),
+            }),
         }
     }
 

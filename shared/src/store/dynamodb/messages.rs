@@ -209,7 +209,7 @@ impl MessageStore for DynamoStore {
             .message_count;
         let pk = company_pk(company);
         // A cursor starts the query after its message; an offset is read and skipped
-        // (bounded by `MAX_OFFSET`).
+        // (bounded by `MAX_PAGE`).
         let (start, skip) = match &page.cursor {
             Some(c) => {
                 let sk =

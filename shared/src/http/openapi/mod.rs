@@ -1,12 +1,20 @@
 //! The machine-readable contract, made from the route tables themselves: a route cannot
 //! exist without being in it (`docs/architecture.md`, "Contract"). It names every path,
-//! method, parameter, security requirement, the envelope and every error answer with its
-//! headers. Request and answer bodies are described as the envelope's JSON objects; their
-//! field-level schemas are the next step of the contract.
+//! method, parameter, security requirement, body and answer with its fields and limits
+//! (`operations`, `schemas`), the envelope and every error answer with its headers.
+
+mod operations;
+mod schemas;
 
 use serde_json::{json, Map, Value};
 
+use self::operations::Answer;
 use super::router::{Access, Route};
+
+/// Whether `route` has its bodies and answers described (`operations::of`).
+pub fn describes(route: &Route) -> bool {
+    operations::of(&route.method, route.pattern).is_some()
+}
 
 /// One function's routes, by the function's name.
 pub type Table<'a> = (&'a str, &'a [Route]);
@@ -44,14 +52,24 @@ fn operation(function: &str, route: &Route) -> Value {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join("_");
+    let spec = operations::of(&route.method, route.pattern);
     let mut parameters: Vec<Value> = route
         .pattern
         .split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| {
-            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            let schema = if name == "id" {
+                schemas::uuid()
+            } else {
+                json!({"type": "string", "minLength": 1})
+            };
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
         })
         .collect();
+    if let Some(spec) = &spec {
+        parameters.extend(spec.query.iter().cloned());
+        parameters.extend(spec.headers.iter().cloned());
+    }
     if route.method == super::Method::POST && route.access != Access::Public {
         parameters.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
     }
@@ -61,10 +79,34 @@ fn operation(function: &str, route: &Route) -> Value {
     } else {
         "200"
     };
-    responses.insert(ok.into(), json!({"$ref": "#/components/responses/Success"}));
+    let mut success = spec.as_ref().map_or_else(
+        || json!({"$ref": "#/components/responses/Success"}),
+        |s| success(s, route.access != Access::Public),
+    );
+    // A list with a cursor links to its own next page, carrying what named the list.
+    if parameters.iter().any(|p| p["name"] == "cursor") {
+        let mut carried = json!({"cursor": "$response.body#/next_cursor"});
+        for p in &parameters {
+            match (p["in"].as_str(), p["name"].as_str()) {
+                (Some("path"), Some(name)) => carried[name] = json!(format!("$request.path.{name}")),
+                (Some("query"), Some("conversation_id")) => {
+                    carried["conversation_id"] = json!("$request.query.conversation_id")
+                }
+                _ => {}
+            }
+        }
+        success["links"] = json!({"NextPage": {"operationId": id, "parameters": carried}});
+    }
+    if spec.as_ref().is_some_and(|s| s.may_exist) {
+        let mut existing = success.clone();
+        existing["description"] = json!("The record existed already: it is answered as it is");
+        existing.as_object_mut().map(|e| e.remove("links"));
+        responses.insert("200".into(), existing);
+    }
+    responses.insert(ok.into(), success);
     let mut errors = vec!["404", "405", "422"];
     match route.access {
-        Access::Public => errors.extend(["401", "429"]),
+        Access::Public => errors.extend(["401", "403", "429"]),
         Access::Read => errors.extend(["401", "429"]),
         Access::Write | Access::Admin => errors.extend(["401", "403", "409", "429"]),
     }
@@ -90,18 +132,61 @@ fn operation(function: &str, route: &Route) -> Value {
         Access::Public => op["security"] = json!([]),
         _ => op["security"] = json!([{"bearer": []}, {"apiKeyHeader": []}, {"apikey": []}]),
     }
-    if route.method != super::Method::GET && route.method != super::Method::DELETE {
+    if let Some(body) = spec.and_then(|s| s.body) {
         op["requestBody"] = json!({
             "required": true,
-            "content": {"application/json": {"schema": {"type": "object"}}}
+            "content": {"application/json": {"schema": body}}
         });
     }
     op
 }
 
+/// The success answer of an operation: the envelope around its data.
+fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
+    let mut headers = json!({"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}});
+    if rate_limited {
+        for h in ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"] {
+            headers[h] = json!({"$ref": format!("#/components/headers/{h}")});
+        }
+    }
+    let envelope = |extra: Value, required: &[&str]| {
+        let mut properties = json!({
+            "success": {"const": true},
+            "timestamp": {"type": "string", "format": "date-time"}
+        });
+        if let (Some(p), Some(e)) = (properties.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        let mut req = vec!["success", "timestamp"];
+        req.extend(required);
+        json!({"type": "object", "required": req, "properties": properties, "additionalProperties": false})
+    };
+    let content = match &spec.answer {
+        Answer::Text => json!({"text/plain": {"schema": {"type": "string"}}}),
+        Answer::Message => json!({"application/json": {"schema":
+            envelope(json!({"message": {"type": "string"}}), &["message"])}}),
+        Answer::Data(data) => json!({"application/json": {"schema":
+            envelope(json!({"data": data}), &["data"])}}),
+        Answer::Page(item) => json!({"application/json": {"schema": envelope(
+            json!({
+                "data": {"type": "array", "items": item},
+                "pagination": {"$ref": "#/components/schemas/Pagination"},
+                "next_cursor": {"type": ["string", "null"]}
+            }),
+            &["data", "pagination", "next_cursor"],
+        )}}),
+    };
+    let mut answer = json!({"description": "Done", "headers": headers, "content": content});
+    if spec.links.as_object().is_some_and(|l| !l.is_empty()) {
+        answer["links"] = spec.links.clone();
+    }
+    answer
+}
+
 fn components() -> Value {
-    let header =
-        |description: &str| json!({"description": description, "schema": {"type": "string"}});
+    let header = |description: &str, required: bool| {
+        json!({"description": description, "required": required, "schema": {"type": "string"}})
+    };
     let error = |description: &str| {
         json!({
             "description": description,
@@ -168,16 +253,23 @@ fn components() -> Value {
             "IdempotencyKey": {
                 "name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "1 to 255 visible characters; a retry with the same key, route and body answers the first answer",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255}
+                "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}
             }
         },
         "headers": {
-            "X-Request-ID": header("The caller's, when sane, else the request's own id"),
-            "X-RateLimit-Limit": header("The caller's burst in the route's group"),
-            "X-RateLimit-Remaining": header("Requests left in the caller's bucket"),
-            "X-RateLimit-Reset": header("Unix time when the bucket is full again")
+            "X-Request-ID": header("The caller's, when sane, else the request's own id", true),
+            "X-RateLimit-Limit": header("The caller's burst in the route's group", false),
+            "X-RateLimit-Remaining": header("Requests left in the caller's bucket", false),
+            "X-RateLimit-Reset": header("Unix time when the bucket is full again", false)
         },
-        "schemas": {
+        "schemas": schemas_with_envelope(),
+        "responses": responses,
+    })
+}
+
+fn schemas_with_envelope() -> Value {
+    let mut named = schemas::named();
+    let envelope = json!({
             "Success": {
                 "type": "object",
                 "required": ["success", "timestamp"],
@@ -220,7 +312,9 @@ fn components() -> Value {
                     "timestamp": {"type": "string", "format": "date-time"}
                 }
             }
-        },
-        "responses": responses,
-    })
+    });
+    if let Value::Object(e) = envelope {
+        named.extend(e);
+    }
+    Value::Object(named)
 }

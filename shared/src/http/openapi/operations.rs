@@ -1,0 +1,272 @@
+//! What each route takes and answers, by method and path pattern. The route tables say
+//! which routes exist; this says what flows through them. A route without an entry here
+//! fails the contract's test (`every_route_has_its_bodies`).
+
+use serde_json::{json, Value};
+
+use super::schemas::{
+    cursor_parameter, enum_query, page_parameters, phone, query, query_label, time_query, uuid,
+    CHANNELS, CONVERSATION_STATUSES,
+};
+use crate::domain::lead::LeadSort;
+use crate::http::Method;
+
+/// What a successful answer holds.
+pub enum Answer {
+    /// `data` is this schema.
+    Data(Value),
+    /// `data` is a list of this schema, with `pagination` and `next_cursor`.
+    Page(Value),
+    /// `message` only.
+    Message,
+    /// A plain-text answer (Meta's verification challenge).
+    Text,
+}
+
+pub struct Spec {
+    pub query: Vec<Value>,
+    pub body: Option<Value>,
+    pub answer: Answer,
+    /// Also answers 200 with the same data: a create that found the record existing.
+    pub may_exist: bool,
+    /// Header parameters beyond the shared ones (webhook signatures).
+    pub headers: Vec<Value>,
+    /// OpenAPI links from the success answer, for stateful testing.
+    pub links: Value,
+}
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn array(items: Value) -> Value {
+    json!({"type": "array", "items": items})
+}
+
+fn spec(body: Option<Value>, answer: Answer) -> Spec {
+    Spec {
+        query: Vec::new(),
+        body,
+        answer,
+        may_exist: false,
+        headers: Vec::new(),
+        links: json!({}),
+    }
+}
+
+/// Links from a created record's answer to the operations on `{id}`.
+fn links_to(ops: &[(&str, &str)]) -> Value {
+    let mut links = serde_json::Map::new();
+    for (name, op) in ops {
+        links.insert(
+            name.to_string(),
+            json!({"operationId": op, "parameters": {"id": "$response.body#/data/id"}}),
+        );
+    }
+    Value::Object(links)
+}
+
+/// An outgoing message body, with the route's own fields.
+fn outgoing(extra: Value, required: &[&str]) -> Value {
+    if extra.as_object().is_none_or(|e| e.is_empty()) {
+        return r("Outgoing");
+    }
+    let mut schema = super::schemas::outgoing_with(&extra, required);
+    schema["examples"] = if required.contains(&"to") {
+        json!([
+            {"to": "+55 11 98765-4321", "type": "text", "text": {"body": "Olá!"},
+             "context": {"message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQ1"}},
+            {"to": "5511987654321", "text": "Seu pedido está pronto para retirada."}
+        ])
+    } else {
+        json!([{"conversation_id": "6a1f7c2e-9b4d-4e8a-8f3c-1d2e3f4a5b6c", "content": "Olá! Como posso ajudar?"}])
+    };
+    schema
+}
+
+/// The contract of the route `method pattern`, if it has one.
+pub fn of(method: &Method, pattern: &str) -> Option<Spec> {
+    let m = method.as_str();
+    Some(match (m, pattern) {
+        ("GET", "/api/leads") => {
+            let sorts: Vec<&str> = LeadSort::ALL.iter().map(|s| s.as_str()).collect();
+            let mut s = spec(None, Answer::Page(r("Lead")));
+            s.query = page_parameters();
+            s.query.extend([
+                enum_query("sort", &sorts, "The order of the list (default created_at)"),
+                enum_query("order", &["asc", "desc"], "Default desc"),
+                cursor_parameter(),
+                query_label("status", 50, "Only leads in this status"),
+                query_label("pipeline", 100, "Only leads in this pipeline"),
+                query_label("source", 100, "Only leads from this source"),
+                query_label("user_id", 255, "Only leads of this user"),
+                time_query("created_from", "Created at or after"),
+                time_query("created_to", "Created at or before"),
+                query_label("search", 255, "Name, e-mail, phone or company; case- and accent-insensitive"),
+            ]);
+            s
+        }
+        ("POST", "/api/leads") => {
+            let mut s = spec(Some(r("LeadInput")), Answer::Data(r("Lead")));
+            s.links = links_to(&[
+                ("GetLead", "leads_management_get"),
+                ("UpdateLead", "leads_management_update"),
+                ("LeadHistory", "leads_management_history"),
+                ("DeleteLead", "leads_management_delete"),
+            ]);
+            s
+        }
+        ("GET", "/api/leads/{id}") => spec(None, Answer::Data(r("Lead"))),
+        ("PUT" | "PATCH", "/api/leads/{id}") => spec(Some(r("LeadPatch")), Answer::Data(r("Lead"))),
+        ("DELETE", "/api/leads/{id}") => spec(None, Answer::Message),
+        ("GET", "/api/leads/{id}/history") => spec(None, Answer::Data(array(r("LeadEvent")))),
+
+        ("GET", "/api/conversations") => {
+            let mut s = spec(None, Answer::Page(r("ConversationView")));
+            s.query = page_parameters();
+            s.query.extend([
+                enum_query("status", CONVERSATION_STATUSES, "Only conversations in this status"),
+                enum_query("channel", CHANNELS, "Only conversations on this channel"),
+                query("lead_id", uuid(), "Only this lead's conversations"),
+            ]);
+            s
+        }
+        ("POST", "/api/conversations") => {
+            let mut s = spec(Some(r("ConversationInput")), Answer::Data(r("Conversation")));
+            s.may_exist = true;
+            s.links = links_to(&[
+                ("GetConversation", "whatsapp_api_get"),
+                ("UpdateConversation", "whatsapp_api_update"),
+                ("ConversationMessages", "whatsapp_api_messages"),
+                ("SendMessage", "whatsapp_api_send_send"),
+            ]);
+            s
+        }
+        ("GET", "/api/conversations/{id}") => spec(None, Answer::Data(r("Conversation"))),
+        ("PUT" | "PATCH", "/api/conversations/{id}") => {
+            spec(Some(r("ConversationChange")), Answer::Data(r("Conversation")))
+        }
+        ("GET", "/api/conversations/{id}/messages") => {
+            let mut s = spec(None, Answer::Page(r("Message")));
+            s.query = page_parameters();
+            s.query.push(cursor_parameter());
+            s
+        }
+        ("GET", "/api/messages") => {
+            let mut s = spec(None, Answer::Page(r("Message")));
+            s.query = vec![json!({"name": "conversation_id", "in": "query", "required": true, "schema": uuid()})];
+            s.query.extend(page_parameters());
+            s.query.push(cursor_parameter());
+            s
+        }
+        ("POST", "/api/conversations/{id}/messages") => {
+            spec(Some(outgoing(json!({}), &[])), Answer::Data(r("Message")))
+        }
+        ("POST", "/api/conversations/{id}/read") => spec(None, Answer::Message),
+        ("POST", "/api/messages") => spec(
+            Some(outgoing(json!({"conversation_id": uuid()}), &["conversation_id"])),
+            Answer::Data(r("Message")),
+        ),
+        ("POST", "/api/whatsapp/send-message") => spec(
+            Some(outgoing(to_phone(), &["to"])),
+            Answer::Data(r("Message")),
+        ),
+        ("POST", "/api/whatsapp/send-template") => {
+            let mut extra = to_phone();
+            extra["type"] = json!({"const": "template", "default": "template"});
+            spec(
+                Some(super::schemas::template_with(&extra, &["to"])),
+                Answer::Data(r("Message")),
+            )
+        }
+
+        ("GET", "/api/company") => spec(None, Answer::Data(r("Company"))),
+        ("PATCH", "/api/company") => spec(Some(r("CompanyChange")), Answer::Data(r("Company"))),
+        ("GET", "/api/api-keys") => spec(None, Answer::Data(array(r("ApiKey")))),
+        ("POST", "/api/api-keys") => {
+            let mut s = spec(Some(r("ApiKeyInput")), Answer::Data(r("ApiKey")));
+            s.links = links_to(&[("RevokeKey", "accounts_revoke_key")]);
+            s
+        }
+        ("DELETE", "/api/api-keys/{id}") => spec(None, Answer::Message),
+        ("GET", "/api/channels") => spec(None, Answer::Data(array(r("Channel")))),
+        ("POST", "/api/channels") => {
+            let mut s = spec(Some(r("ChannelInput")), Answer::Data(r("Channel")));
+            s.links = links_to(&[
+                ("GetChannel", "accounts_get_channel"),
+                ("UpdateChannel", "accounts_update_channel"),
+                ("DeleteChannel", "accounts_delete_channel"),
+            ]);
+            s
+        }
+        ("GET", "/api/channels/{id}") => spec(None, Answer::Data(r("Channel"))),
+        ("PATCH", "/api/channels/{id}") => spec(Some(r("ChannelChange")), Answer::Data(r("Channel"))),
+        ("DELETE", "/api/channels/{id}") => spec(None, Answer::Message),
+
+        ("GET", "/api/webhooks/inbound") => spec(None, Answer::Data(array(r("InboundEndpoint")))),
+        ("POST", "/api/webhooks/inbound") => {
+            let mut s = spec(Some(r("InboundEndpointInput")), Answer::Data(r("InboundEndpoint")));
+            s.links = links_to(&[("DeleteEndpoint", "webhooks_custom_delete")]);
+            s
+        }
+        ("DELETE", "/api/webhooks/inbound/{id}") => spec(None, Answer::Message),
+        ("GET", "/webhooks/meta") => {
+            let mut s = spec(None, Answer::Text);
+            s.query = vec![
+                query("hub.mode", json!({"const": "subscribe"}), "Meta's verification request"),
+                query("hub.verify_token", json!({"type": "string"}), "META_VERIFY_TOKEN"),
+                query("hub.challenge", json!({"type": "string"}), "Answered back as text"),
+            ];
+            s
+        }
+        ("POST", "/webhooks/meta") => {
+            let mut s = spec(
+                Some(json!({
+                    "type": "object", "required": ["object", "entry"],
+                    "description": "Meta's webhook batch: WhatsApp Cloud API (`whatsapp_business_account`), Instagram (`instagram`) or Messenger (`page`)",
+                    "properties": {"object": {"type": "string"}, "entry": {"type": "array"}}
+                })),
+                Answer::Data(json!({"type": "object", "description": "How many messages and statuses were stored"})),
+            );
+            s.headers = vec![signature_header(
+                "X-Hub-Signature-256",
+                "`sha256=` and the hex HMAC-SHA256 of the raw body with the Meta app secret",
+            )];
+            s
+        }
+        ("POST", "/webhooks/{client_id}") => {
+            let mut s = spec(
+                Some(json!({
+                    "type": "object",
+                    "description": "An event of the company's own system: a lead to create or update",
+                    "examples": [{"event": "lead.created", "data": {"name": "Carlos Lima", "phone": "+55 21 99876-5432"}}]
+                })),
+                Answer::Data(json!({"type": "object", "properties": {
+                    "lead_id": uuid(), "action": {"type": "string"},
+                    "duplicate": {"type": "boolean"}, "delivery_id": {"type": "string"}
+                }})),
+            );
+            s.headers = vec![
+                signature_header("X-Webhook-Signature", "`sha256=` and the hex HMAC-SHA256 of the raw body with the endpoint's secret"),
+                json!({"name": "Webhook-Id", "in": "header", "required": false, "schema": {"type": "string"},
+                       "description": "The delivery's id: a repeated id is answered as a duplicate"}),
+            ];
+            s
+        }
+        _ => return None,
+    })
+}
+
+fn to_phone() -> Value {
+    json!({
+        "to": phone(),
+        "context": {"type": ["object", "null"], "properties": {
+            "message_id": {"type": ["string", "null"], "minLength": 1, "description": "The message this one answers"},
+            "conversation_id": {"anyOf": [uuid(), {"type": "null"}], "description": "Send on this conversation instead of the phone's"}
+        }}
+    })
+}
+
+fn signature_header(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "header", "required": true, "schema": {"type": "string"}, "description": description})
+}

@@ -1,0 +1,517 @@
+//! The field-level schemas of the contract: what each body may hold and what each answer
+//! holds. The rules are the domain's (`domain/`): a limit here is the limit the parser
+//! enforces, and `make fuzz` sends both sides of every boundary to prove it.
+//!
+//! Text is described as sent: lengths count the characters of the raw value, blanks
+//! around it are allowed (the domain trims them), control characters are not.
+
+use serde_json::{json, Map, Value};
+
+use crate::domain::page::{MAX_LIMIT, MAX_PAGE};
+use crate::domain::{MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_BYTES};
+
+/// Rust's `char::is_whitespace` (Unicode White_Space), which `str::trim` removes.
+const WS: &str = r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// Neither a control character nor a blank.
+const SOLID: &str = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// Not a control character.
+const PLAIN: &str = r"[^\x00-\x1f\x7f-\x9f]";
+/// Not a control character but tab and line breaks.
+const LINES: &str = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]";
+
+/// Text that is not blank once trimmed, its inner characters of the class `inner`.
+fn text_pattern(inner: &str) -> String {
+    format!("^{WS}*{SOLID}(?:{inner}*{SOLID})?{WS}*$")
+}
+
+/// A name or label: not blank, at most `max` characters as sent.
+pub fn label(max: u32) -> Value {
+    json!({"type": "string", "maxLength": max, "pattern": text_pattern(PLAIN)})
+}
+
+/// Optional text: blank (at any length) means absent, else at most `max` characters.
+fn optional(inner: &str, max: u32) -> Value {
+    json!({"anyOf": [
+        {"type": "string", "maxLength": max, "pattern": text_pattern(inner)},
+        {"type": "string", "pattern": format!("^{WS}*$")},
+        {"type": "null"}
+    ]})
+}
+
+/// An optional label.
+pub fn optional_label(max: u32) -> Value {
+    optional(PLAIN, max)
+}
+
+/// Free text with line breaks.
+pub fn optional_text(max: u32) -> Value {
+    optional(LINES, max)
+}
+
+pub fn uuid() -> Value {
+    json!({"type": "string", "format": "uuid"})
+}
+
+pub fn time() -> Value {
+    json!({"type": "string", "format": "date-time"})
+}
+
+pub fn nullable(schema: Value) -> Value {
+    json!({"anyOf": [schema, {"type": "null"}]})
+}
+
+/// A free-form JSON object, as custom fields and metadata are.
+pub fn document() -> Value {
+    json!({
+        "type": "object",
+        "description": format!("Any JSON object up to {MAX_DOCUMENT_BYTES} bytes and {MAX_DOCUMENT_DEPTH} levels deep")
+    })
+}
+
+/// A phone number as people type it: `+55 (11) 98765-4321`; stored as E.164.
+pub fn phone() -> Value {
+    let sep = r"[ ().-]";
+    json!({
+        "type": "string",
+        "pattern": format!(r"^{WS}*\+?{sep}*[1-9](?:{sep}*[0-9]){{1,14}}{sep}*{WS}*$"),
+        "examples": ["+55 11 98765-4321"]
+    })
+}
+
+fn enumeration(values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values})
+}
+
+pub const CHANNELS: &[&str] = &["whatsapp", "instagram", "facebook"];
+pub const CONVERSATION_STATUSES: &[&str] = &["active", "closed", "archived"];
+
+/// An object whose every property is listed, as answers are.
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "required": required, "properties": properties, "additionalProperties": false})
+}
+
+/// The named schemas of `components.schemas`.
+pub fn named() -> Map<String, Value> {
+    let mut s = Map::new();
+    let lead_writable = |create: bool| {
+        let nullable_label = |max| optional_label(max);
+        let mut props = json!({
+            "name": label(255),
+            "email": {"anyOf": [
+                {"type": "string", "format": "email", "maxLength": 255},
+                {"type": "string", "pattern": format!("^{WS}*$")},
+                {"type": "null"}
+            ]},
+            "phone": {"anyOf": [phone(), {"type": "string", "pattern": format!("^{WS}*$")}, {"type": "null"}]},
+            "company": nullable_label(255),
+            "source": nullable_label(100),
+            "pipeline": nullable_label(100),
+            "status": nullable_label(50),
+            "score": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+            "custom_fields": {"anyOf": [document(), {"type": "null"}]},
+            "notes": optional_text(4000),
+            "user_id": nullable_label(255)
+        });
+        if !create {
+            props["custom_fields"]["description"] =
+                json!("Merged key by key (JSON Merge Patch): a key set to null is removed");
+        }
+        let mut schema = json!({"type": "object", "properties": props, "additionalProperties": false});
+        if create {
+            schema["required"] = json!(["name"]);
+            schema["examples"] = json!([{
+                "name": "Maria Souza", "email": "maria@padaria.com.br", "phone": "+55 11 98765-4321",
+                "company": "Padaria Pão Quente", "source": "instagram", "status": "novo",
+                "score": 40, "custom_fields": {"interesse": "encomendas para festas"},
+                "notes": "Pediu orçamento de 200 salgados"
+            }]);
+        } else {
+            schema["description"] = json!("JSON Merge Patch: absent fields stay, null clears");
+            schema["examples"] = json!([{"status": "qualificado", "score": 80}]);
+        }
+        schema
+    };
+    s.insert("LeadInput".into(), lead_writable(true));
+    s.insert("LeadPatch".into(), lead_writable(false));
+    s.insert(
+        "Lead".into(),
+        object(
+            &["id", "company_id", "name", "email", "phone", "company", "source", "pipeline",
+              "status", "score", "custom_fields", "notes", "user_id", "created_at", "updated_at"],
+            json!({
+                "id": uuid(), "company_id": {"type": "string"}, "name": {"type": "string"},
+                "email": {"type": ["string", "null"]},
+                "phone": {"type": ["string", "null"], "pattern": r"^\+[1-9][0-9]{1,14}$"},
+                "company": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]},
+                "pipeline": {"type": "string"}, "status": {"type": "string"},
+                "score": {"type": "integer", "minimum": 0, "maximum": 100},
+                "custom_fields": {"type": "object"}, "notes": {"type": ["string", "null"]},
+                "user_id": {"type": ["string", "null"]},
+                "created_at": time(), "updated_at": time()
+            }),
+        ),
+    );
+    s.insert(
+        "LeadEvent".into(),
+        object(
+            &["id", "lead_id", "type", "from", "to", "at", "by"],
+            json!({
+                "id": uuid(), "lead_id": uuid(),
+                "type": enumeration(&["created", "status_changed", "pipeline_changed"]),
+                "from": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]},
+                "at": time(), "by": {"type": ["string", "null"]}
+            }),
+        ),
+    );
+    let conversation_props = json!({
+        "id": uuid(), "company_id": {"type": "string"}, "lead_id": uuid(),
+        "channel": enumeration(CHANNELS), "status": enumeration(CONVERSATION_STATUSES),
+        "metadata": {"type": "object"},
+        "last_message_at": {"type": ["string", "null"], "format": "date-time"},
+        "last_inbound_at": {"type": ["string", "null"], "format": "date-time"},
+        "message_count": {"type": "integer", "minimum": 0},
+        "created_at": time(), "updated_at": time()
+    });
+    let conversation_fields = [
+        "id", "company_id", "lead_id", "channel", "status", "metadata", "last_message_at",
+        "last_inbound_at", "message_count", "created_at", "updated_at",
+    ];
+    s.insert("Conversation".into(), object(&conversation_fields, conversation_props.clone()));
+    let mut view = conversation_props;
+    view["lead_name"] = json!({"type": "string"});
+    view["last_message"] = nullable(object(
+        &["content", "timestamp"],
+        json!({"content": {"type": "string"}, "timestamp": time()}),
+    ));
+    let mut view_fields = conversation_fields.to_vec();
+    view_fields.extend(["lead_name", "last_message"]);
+    s.insert("ConversationView".into(), object(&view_fields, view));
+    s.insert(
+        "ConversationInput".into(),
+        json!({
+            "type": "object", "required": ["lead_id", "channel"], "additionalProperties": false,
+            "properties": {"lead_id": uuid(), "channel": enumeration(CHANNELS)},
+            "examples": [{"lead_id": "0b7d6a52-3c1e-4f7a-9d51-2f1c8f0e6a10", "channel": "whatsapp"}]
+        }),
+    );
+    s.insert(
+        "ConversationChange".into(),
+        json!({
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "status": {"type": ["string", "null"], "enum": [CONVERSATION_STATUSES[0], CONVERSATION_STATUSES[1], CONVERSATION_STATUSES[2], null]},
+                "metadata": {"anyOf": [document(), {"type": "null"}], "description": "Merged key by key (JSON Merge Patch)"}
+            },
+            "examples": [{"status": "closed", "metadata": {"motivo": "cliente satisfeito"}}]
+        }),
+    );
+    s.insert(
+        "Message".into(),
+        object(
+            &["id", "conversation_id", "role", "content", "type", "metadata", "created_at",
+              "external_id", "status", "error"],
+            json!({
+                "id": uuid(), "conversation_id": uuid(),
+                "role": enumeration(&["user", "assistant", "system"]),
+                "content": {"type": "string"}, "type": {"type": "string"},
+                "metadata": {"type": "object"}, "created_at": time(),
+                "external_id": {"type": ["string", "null"]},
+                "status": {"type": ["string", "null"], "enum": ["pending", "sent", "delivered", "read", "failed", null]},
+                "error": {"type": ["object", "null"]}
+            }),
+        ),
+    );
+    s.insert("Outgoing".into(), outgoing());
+    s.insert(
+        "ApiKey".into(),
+        object(
+            &["id", "company_id", "name", "prefix", "scopes", "active", "created_at",
+              "last_used_at", "created_by"],
+            json!({
+                "id": uuid(), "company_id": {"type": "string"}, "name": {"type": "string"},
+                "prefix": {"type": "string"},
+                "scopes": {"type": "array", "items": enumeration(crate::domain::account::SCOPES)},
+                "active": {"type": "boolean"}, "created_at": time(),
+                "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+                "created_by": {"type": "string"},
+                "key": {"type": "string", "description": "Only in the answer that creates it"}
+            }),
+        ),
+    );
+    s.insert(
+        "ApiKeyInput".into(),
+        json!({
+            "type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {
+                "name": label(100),
+                "scopes": {"type": ["array", "null"], "minItems": 1,
+                           "items": enumeration(crate::domain::account::SCOPES)}
+            },
+            "examples": [{"name": "Integração com o ERP", "scopes": ["read", "write"]}]
+        }),
+    );
+    s.insert(
+        "Channel".into(),
+        object(
+            &["id", "company_id", "channel", "external_id", "name", "token_hint", "created_at", "updated_at"],
+            json!({
+                "id": uuid(), "company_id": {"type": "string"}, "channel": enumeration(CHANNELS),
+                "external_id": {"type": "string"}, "name": {"type": "string"},
+                "token_hint": {"type": "string"}, "created_at": time(), "updated_at": time(),
+                "meta": {"description": "What Meta's Graph API answered when the account was checked"}
+            }),
+        ),
+    );
+    let token = json!({"type": "string", "minLength": 1, "maxLength": 2048});
+    s.insert(
+        "ChannelInput".into(),
+        json!({
+            "type": "object", "required": ["channel", "external_id", "name", "access_token"],
+            "additionalProperties": false,
+            "properties": {
+                "channel": enumeration(CHANNELS),
+                "external_id": {"type": "string", "pattern": "^[0-9]{1,64}$"},
+                "name": label(100), "access_token": token
+            },
+            "examples": [{"channel": "whatsapp", "external_id": "106540352242922",
+                          "name": "Atendimento Padaria", "access_token": "EAAG…"}]
+        }),
+    );
+    s.insert(
+        "ChannelChange".into(),
+        json!({
+            "type": "object", "additionalProperties": false,
+            "properties": {"name": nullable(label(100)), "access_token": nullable(token)},
+            "examples": [{"name": "Vendas Padaria"}]
+        }),
+    );
+    s.insert(
+        "Company".into(),
+        object(
+            &["id", "name", "domain", "settings", "created_at", "updated_at"],
+            json!({
+                "id": {"type": "string"}, "name": {"type": "string"},
+                "domain": {"type": ["string", "null"]}, "settings": {"type": "object"},
+                "created_at": time(), "updated_at": time()
+            }),
+        ),
+    );
+    s.insert("CompanyChange".into(), company_change());
+    s.insert(
+        "InboundEndpoint".into(),
+        object(
+            &["id", "company_id", "client_id", "name", "created_at"],
+            json!({
+                "id": uuid(), "company_id": {"type": "string"}, "client_id": {"type": "string"},
+                "name": {"type": "string"}, "created_at": time(),
+                "secret": {"type": "string", "description": "Only in the answer that creates it"},
+                "url_path": {"type": "string", "description": "Only in the answer that creates it"}
+            }),
+        ),
+    );
+    s.insert(
+        "InboundEndpointInput".into(),
+        json!({
+            "type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": label(100)},
+            "examples": [{"name": "Formulário do site"}]
+        }),
+    );
+    s
+}
+
+/// Not a blank: a text is not empty once trimmed.
+const NOT_BLANK: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+fn message_text(max: u32) -> Value {
+    json!({"type": "string", "maxLength": max, "pattern": NOT_BLANK})
+}
+
+/// The kinds of a message to send, each an object with the route's `extra` fields: text
+/// (as `text`, `{"text": {"body"}}` or the seed's `content`), a template, media or an
+/// interactive message. Inner objects may carry Meta's other fields; the ones named here
+/// are checked.
+fn outgoing_variants(extra: &Value) -> Vec<(Value, Vec<&'static str>)> {
+    let text_kind = json!({"const": "text", "default": "text"});
+    let variants = [
+        (text_kind.clone(), vec!["text"], json!({"text": {"anyOf": [
+            message_text(4096),
+            {"type": "object", "required": ["body"], "properties": {"body": message_text(4096)}}
+        ]}})),
+        (text_kind, vec!["content"], json!({"content": message_text(4096)})),
+        (json!({"const": "template"}), vec!["type", "template"], json!({"template": {
+            "type": "object", "required": ["name", "language"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 512},
+                "language": {"anyOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "minLength": 1}}}
+                ]},
+                "components": {"type": ["array", "null"]}
+            }
+        }})),
+        (json!({"enum": ["image", "document", "audio", "video"]}), vec!["type", "media"], json!({"media": {
+            "type": "object",
+            "oneOf": [
+                {"required": ["link"], "not": {"required": ["id"]}},
+                {"required": ["id"], "not": {"required": ["link"]}}
+            ],
+            "properties": {
+                "link": {"type": "string", "pattern": "^https?://"},
+                "id": {"type": "string", "minLength": 1},
+                "caption": {"type": "string", "maxLength": 1024, "description": "Not for audio"},
+                "filename": {"type": "string", "minLength": 1, "maxLength": 240, "description": "Documents only"}
+            }
+        }})),
+        (json!({"const": "interactive"}), vec!["type", "interactive"], json!({"interactive": {
+            "type": "object", "required": ["type", "body", "action"],
+            "properties": {
+                "type": {"enum": ["button", "list"]},
+                "body": {"type": "object", "required": ["text"], "properties": {"text": message_text(1024)}}
+            },
+            "oneOf": [
+                {"properties": {"type": {"const": "button"}, "action": {
+                    "type": "object", "required": ["buttons"],
+                    "properties": {"buttons": {"type": "array", "minItems": 1, "maxItems": 3, "items": {
+                        "type": "object", "required": ["reply"],
+                        "properties": {"reply": {"type": "object", "required": ["id", "title"], "properties": {
+                            "id": {"type": "string"}, "title": message_text(20)
+                        }}}
+                    }}}
+                }}},
+                {"properties": {"type": {"const": "list"}, "action": {
+                    "type": "object", "required": ["button", "sections"],
+                    "description": "WhatsApp allows 10 rows in all: Meta refuses more",
+                    "properties": {
+                        "button": message_text(20),
+                        "sections": {"type": "array", "minItems": 1, "maxItems": 10, "items": {
+                            "type": "object", "required": ["rows"],
+                            "properties": {"rows": {"type": "array", "minItems": 1, "maxItems": 10, "items": {
+                                "type": "object", "required": ["id", "title"],
+                                "properties": {"id": {"type": "string"}, "title": message_text(24)}
+                            }}}
+                        }}
+                    }
+                }}}
+            ]
+        }})),
+    ];
+    variants
+        .into_iter()
+        .map(|(kind, required, own)| {
+            let mut props = json!({
+                "type": kind,
+                "metadata": {"anyOf": [document(), {"type": "null"}], "description": "Kept on the stored message"},
+                "reply_to": {"type": ["string", "null"], "minLength": 1, "description": "The channel id of the message this one answers"}
+            });
+            for part in [&own, extra] {
+                if let (Some(p), Some(o)) = (props.as_object_mut(), part.as_object()) {
+                    p.extend(o.clone());
+                }
+            }
+            (props, required)
+        })
+        .collect()
+}
+
+fn variant(props: Value, required: Vec<&str>, extra_required: &[&str]) -> Value {
+    let mut required = required;
+    required.extend(extra_required);
+    json!({"type": "object", "required": required, "properties": props, "additionalProperties": false})
+}
+
+/// A message to send with the route's `extra` fields, of which `required` must be there.
+pub fn outgoing_with(extra: &Value, required: &[&str]) -> Value {
+    let variants: Vec<Value> = outgoing_variants(extra)
+        .into_iter()
+        .map(|(props, own)| variant(props, own, required))
+        .collect();
+    json!({"oneOf": variants})
+}
+
+/// A template message with the route's `extra` fields (`extra.type` overrides its kind).
+pub fn template_with(extra: &Value, required: &[&str]) -> Value {
+    let (props, _) = outgoing_variants(extra).swap_remove(2);
+    let mut schema = variant(props, vec!["template"], required);
+    schema["examples"] = json!([{"to": "+55 11 98765-4321", "template": {"name": "boas_vindas", "language": {"code": "pt_BR"}}}]);
+    schema
+}
+
+fn outgoing() -> Value {
+    let mut schema = outgoing_with(&json!({"conversation_id": uuid()}), &[]);
+    schema["examples"] = json!([
+        {"content": "Olá! Como posso ajudar?", "type": "text", "metadata": {"origem": "painel"}},
+        {"type": "text", "text": {"body": "Seu pedido saiu para entrega 🚚"}},
+        {"type": "template", "template": {"name": "boas_vindas", "language": {"code": "pt_BR"}}}
+    ]);
+    schema
+}
+
+fn company_change() -> Value {
+    let statuses = json!({"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1, "maxLength": 50}});
+    let limit = json!({
+        "type": "object",
+        "description": "One of per_minute, per_hour or per_day (1 to 1000000), and burst (1 to 100000); `company` sets the company-wide ceiling the same way"
+    });
+    json!({
+        "type": "object", "additionalProperties": false,
+        "properties": {
+            "name": label(255),
+            "domain": {"type": ["string", "null"], "maxLength": 255,
+                       "pattern": format!(r"^{WS}*(?:{SOLID}*\.{SOLID}*)?{WS}*$")},
+            "settings": {
+                "type": "object",
+                "description": "Merged key by key (JSON Merge Patch); null removes a setting",
+                "additionalProperties": false,
+                "properties": {
+                    "timezone": {"type": ["string", "null"], "description": "An IANA time zone", "examples": ["America/Sao_Paulo"]},
+                    "ai_budget_usd": {"type": ["number", "null"], "minimum": 0, "maximum": crate::domain::account::MAX_AI_BUDGET_USD},
+                    "qualified_statuses": {"anyOf": [statuses.clone(), {"type": "null"}]},
+                    "converted_statuses": {"anyOf": [statuses, {"type": "null"}]},
+                    "rate_limits": {"type": ["object", "null"], "additionalProperties": limit}
+                }
+            }
+        },
+        "examples": [{"name": "Padaria Pão Quente", "domain": "paoquente.com.br",
+                      "settings": {"timezone": "America/Sao_Paulo", "ai_budget_usd": 50}}]
+    })
+}
+
+/// The list parameters every list shares.
+pub fn page_parameters() -> Vec<Value> {
+    vec![
+        query("page", json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}),
+              "The page by number; deeper lists continue with `cursor`"),
+        query("limit", json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20}),
+              "Records per page"),
+    ]
+}
+
+pub fn query(name: &str, schema: Value, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description})
+}
+
+pub fn cursor_parameter() -> Value {
+    query(
+        "cursor",
+        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}),
+        "The previous answer's `next_cursor`, as it was given",
+    )
+}
+
+pub fn query_label(name: &str, max: u32, description: &str) -> Value {
+    query(name, label(max), description)
+}
+
+pub fn enum_query(name: &str, values: &[&str], description: &str) -> Value {
+    query(name, enumeration(values), description)
+}
+
+/// An instant or a day: `2026-11-27T10:00:00-03:00` or `2026-11-27`.
+pub fn time_query(name: &str, description: &str) -> Value {
+    query(
+        name,
+        json!({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}),
+        description,
+    )
+}
