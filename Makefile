@@ -8,7 +8,7 @@ FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accou
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export STORE
 
-.PHONY: openapi dev token migrate test fmt fmt-check clippy lint template unit e2e build deploy bench clean
+.PHONY: openapi dev token migrate test fmt fmt-check clippy lint template unit e2e fuzz types build deploy bench clean
 
 ## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… (STORE=sqlite|dynamodb)
 dev:
@@ -26,8 +26,9 @@ token:
 migrate:
 	@scripts/with-env.sh cargo run --quiet -p shared --bin wiizo -- migrate
 
-## test: formatting, lints (code and template), every test, and the end-to-end check of `make dev`
-test: lint unit e2e
+## test: formatting, lints (code and template), every test, the end-to-end check of `make dev`,
+## and the contract fuzzed against it
+test: lint unit e2e fuzz
 
 fmt:
 	cargo fmt --all
@@ -53,6 +54,10 @@ unit:
 e2e:
 	STORE=sqlite scripts/e2e.sh
 	STORE=dynamodb scripts/e2e.sh
+
+## fuzz: schemathesis against `make dev` on SQLite: every route, all phases and checks, two companies
+fuzz:
+	scripts/fuzz.sh
 
 ## build: release bootstraps for Lambda (arm64), one per function in target/lambda/<function>/
 build:

@@ -4,36 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-port="${E2E_PORT:-9123}"
-work="$(mktemp -d)"
-export DEV_PORT="$port" DEV_MOTO_PORT="${E2E_MOTO_PORT:-9124}" WIIZO_SQLITE_PATH="$work/e2e.sqlite"
-# make dev starts its Graph API stand-in on this port.
-export META_GRAPH_URL="http://127.0.0.1:${E2E_GRAPH_PORT:-9125}/v21.0"
-echo "e2e: make dev on ${STORE:-sqlite}, port $port"
-base="http://127.0.0.1:$port/lambda-url"
-
-scripts/dev.sh > "$work/dev.log" 2>&1 &
-dev_pid=$!
-cleanup() {
-  kill -- "-$dev_pid" 2>/dev/null || kill "$dev_pid" 2>/dev/null || true
-  pkill -f "cargo-lambda lambda watch -A 127.0.0.1 -P $port" 2>/dev/null || true
-  pkill -f "moto-server.py 127.0.0.1 $DEV_MOTO_PORT" 2>/dev/null || true
-  pkill -f "fake-graph.py 127.0.0.1 ${E2E_GRAPH_PORT:-9125}" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() { echo "e2e: $*" >&2; echo "--- make dev's output:" >&2; tail -n 40 "$work/dev.log" >&2; exit 1; }
-
-# The first request to each function compiles and starts it: allow for that.
-for _ in $(seq 1 300); do
-  curl -sf "$base/leads-management/health" > /dev/null 2>&1 && break
-  kill -0 "$dev_pid" 2>/dev/null || fail "make dev exited"
-  sleep 1
-done
+DEV_UP_NAME=e2e DEV_UP_PORT="${E2E_PORT:-9123}" DEV_UP_MOTO_PORT="${E2E_MOTO_PORT:-9124}" \
+  DEV_UP_GRAPH_PORT="${E2E_GRAPH_PORT:-9125}"
+source scripts/dev-up.sh
 
 passed=0
-grep -m1 '^serving' "$work/dev.log" | sed 's/^/e2e: /'
 
 check() { # name expected-status actual-status body
   [ "$2" = "$3" ] || fail "$1: expected $2, got $3: $4"

@@ -48,15 +48,19 @@ pub async fn get_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CompanyPatch {
-    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     domain: Option<Option<String>>,
-    settings: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    settings: Option<Option<Value>>,
 }
 
 /// Tells `"domain": null` (clear it) from no `domain` at all.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 pub async fn update_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -68,7 +72,18 @@ pub async fn update_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .await
         .concerning(Entity::Company)?;
     let mut errors = shared::FieldErrors::new();
-    let name = patch.name.map(|n| label("name", &n, 255, &mut errors));
+    for (field, cleared) in [
+        ("name", matches!(patch.name, Some(None))),
+        ("settings", matches!(patch.settings, Some(None))),
+    ] {
+        if cleared {
+            errors.add(field, "cannot be removed");
+        }
+    }
+    let name = patch
+        .name
+        .flatten()
+        .map(|n| label("name", &n, 255, &mut errors));
     // As sent at most 255 characters; blank clears it.
     if patch
         .domain
@@ -90,6 +105,7 @@ pub async fn update_company(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     errors.into_result()?;
     let settings = patch
         .settings
+        .flatten()
         .as_ref()
         .map(|p| patch_settings(&company.settings, p))
         .transpose()?;

@@ -178,6 +178,7 @@ impl NewChannelAccount {
             .name
             .map(|n| label("name", &n, 100, &mut errors))
             .unwrap_or_default();
+        check_token(input.access_token.as_deref(), &mut errors);
         let external_id = input.external_id.unwrap_or_default();
         if !external_id.is_empty() && !external_id.bytes().all(|b| b.is_ascii_digit()) {
             errors.add("external_id", "must be Meta's numeric id");
@@ -189,6 +190,13 @@ impl NewChannelAccount {
             name,
             token: AccessToken::new(input.access_token.unwrap_or_default()),
         })
+    }
+}
+
+/// Meta's tokens are visible ASCII; anything else could not be sent in a header.
+fn check_token(token: Option<&str>, errors: &mut FieldErrors) {
+    if token.is_some_and(|t| !t.bytes().all(|b| b.is_ascii_graphic())) {
+        errors.add("access_token", "must be Meta's access token: visible ASCII characters");
     }
 }
 
@@ -212,6 +220,7 @@ impl ChannelChange {
         let input: ChannelChangeInput = super::parse_body(body)?;
         let mut errors = super::validation_errors(input.validate());
         let name = input.name.map(|n| label("name", &n, 100, &mut errors));
+        check_token(input.access_token.as_deref(), &mut errors);
         errors.into_result()?;
         Ok(ChannelChange {
             name,
@@ -227,6 +236,18 @@ pub const MAX_AI_BUDGET_USD: f64 = 1_000_000.0;
 pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, FieldErrors> {
     let mut settings = current.clone();
     super::merge_patch::apply(&mut settings, patch);
+    // A group's limit is set as a whole, never merged field by field: a merged limit could
+    // end with two periods, or a burst and no period, whatever the patch said.
+    if let (Some(groups), Some(Value::Object(limits))) = (
+        patch.get("rate_limits").and_then(Value::as_object),
+        settings.get_mut("rate_limits"),
+    ) {
+        for (group, limit) in groups {
+            if limit.is_object() {
+                limits.insert(group.clone(), limit.clone());
+            }
+        }
+    }
     let Value::Object(map) = &settings else {
         return Err(FieldErrors::one("settings", "must be a JSON object"));
     };
@@ -240,7 +261,7 @@ pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, FieldErro
             "qualified_statuses" | "converted_statuses" => value.as_array().is_some_and(|a| {
                 !a.is_empty()
                     && a.iter()
-                        .all(|s| s.as_str().is_some_and(|s| (1..=50).contains(&s.len())))
+                        .all(|s| s.as_str().is_some_and(|s| (1..=50).contains(&s.chars().count())))
             }),
             "rate_limits" => value.as_object().is_some_and(valid_rate_limits),
             _ => {

@@ -83,7 +83,7 @@ impl Outgoing {
                     .as_str()
                     .or(t["language"]["code"].as_str())
                     .unwrap_or_default();
-                if name.is_empty() || name.len() > 512 {
+                if name.is_empty() || name.chars().count() > 512 {
                     errors.add("template.name", "is required");
                 }
                 if language.is_empty() {
@@ -100,8 +100,19 @@ impl Outgoing {
             }
             "image" | "document" | "audio" | "video" => {
                 let m = body.get("media").cloned().unwrap_or(Value::Null);
+                // Each part, when present, is text: a null or a number is not "absent".
+                let mut text_of = |name: &str| match m.get(name) {
+                    None => None,
+                    Some(Value::String(v)) => Some(v.clone()),
+                    Some(_) => {
+                        errors.add(format!("media.{name}"), "must be text");
+                        None
+                    }
+                };
+                let (link, id) = (text_of("link"), text_of("id"));
+                let (caption, filename) = (text_of("caption"), text_of("filename"));
                 let mut part = Map::new();
-                match (m["link"].as_str(), m["id"].as_str()) {
+                match (link, id) {
                     (Some(link), None)
                         if link.starts_with("https://") || link.starts_with("http://") =>
                     {
@@ -115,7 +126,7 @@ impl Outgoing {
                         "needs exactly one of an http(s) `link` or a media `id`",
                     ),
                 }
-                if let Some(caption) = m["caption"].as_str() {
+                if let Some(caption) = &caption {
                     if kind == "audio" || caption.chars().count() > 1024 {
                         errors.add(
                             "media.caption",
@@ -124,16 +135,13 @@ impl Outgoing {
                     }
                     part.insert("caption".into(), json!(caption));
                 }
-                if let Some(filename) = m["filename"].as_str() {
-                    if kind != "document" || filename.is_empty() || filename.len() > 240 {
+                if let Some(filename) = filename {
+                    if kind != "document" || !(1..=240).contains(&filename.chars().count()) {
                         errors.add("media.filename", "is for documents, 1 to 240 characters");
                     }
                     part.insert("filename".into(), json!(filename));
                 }
-                let summary = m["caption"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("[{kind}]"));
+                let summary = caption.unwrap_or_else(|| format!("[{kind}]"));
                 (Value::Object(part), summary)
             }
             "interactive" => {

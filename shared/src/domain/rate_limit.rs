@@ -57,11 +57,16 @@ impl Limit {
         if periods.next().is_some() {
             return None;
         }
-        let per_period = u32::try_from(count.as_u64()?)
+        // 5 and 5.0 are one number in JSON.
+        let whole = |v: &Value| {
+            v.as_u64()
+                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e12).map(|f| f as u64))
+        };
+        let per_period = u32::try_from(whole(count)?)
             .ok()
             .filter(|n| (1..=MAX_PER_PERIOD).contains(n))?;
         let burst = match obj.get("burst") {
-            Some(b) => u32::try_from(b.as_u64()?)
+            Some(b) => u32::try_from(whole(b)?)
                 .ok()
                 .filter(|n| (1..=MAX_BURST).contains(n))?,
             None => per_period.min(MAX_BURST),

@@ -176,14 +176,13 @@ async fn channel_account(
         .await?
         .into_iter()
         .find(|c| c.channel == channel)
-        .ok_or_else(|| {
-            ApiError::validation(
-                "channel",
-                format!(
-                    "no {} account is connected (see /api/channels)",
-                    channel.as_str()
-                ),
-            )
+        // The message is well formed; the company is not yet able to send it.
+        .ok_or_else(|| ApiError::Conflict {
+            message: format!(
+                "No {} account is connected: connect one at /api/channels",
+                channel.as_str()
+            ),
+            details: Some(serde_json::json!({"channel": channel.as_str()})),
         })?;
     let token = app.store.channel_token(company, account.id).await?;
     Ok((account, token))

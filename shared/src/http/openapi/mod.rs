@@ -74,11 +74,7 @@ fn operation(function: &str, route: &Route) -> Value {
         parameters.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
     }
     let mut responses = Map::new();
-    let ok = if route.method == super::Method::POST {
-        "201"
-    } else {
-        "200"
-    };
+    let ok = spec.as_ref().map_or(200, |s| s.status).to_string();
     let mut success = spec.as_ref().map_or_else(
         || json!({"$ref": "#/components/responses/Success"}),
         |s| success(s, route.access != Access::Public),
@@ -103,7 +99,7 @@ fn operation(function: &str, route: &Route) -> Value {
         existing.as_object_mut().map(|e| e.remove("links"));
         responses.insert("200".into(), existing);
     }
-    responses.insert(ok.into(), success);
+    responses.insert(ok, success);
     let mut errors = vec!["404", "405", "422"];
     match route.access {
         Access::Public => errors.extend(["401", "403", "429"]),
@@ -152,6 +148,7 @@ fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
     let envelope = |extra: Value, required: &[&str]| {
         let mut properties = json!({
             "success": {"const": true},
+            "message": {"type": "string"},
             "timestamp": {"type": "string", "format": "date-time"}
         });
         if let (Some(p), Some(e)) = (properties.as_object_mut(), extra.as_object()) {

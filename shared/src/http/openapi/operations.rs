@@ -27,6 +27,8 @@ pub struct Spec {
     pub query: Vec<Value>,
     pub body: Option<Value>,
     pub answer: Answer,
+    /// The success status: 201 for what a POST creates, else 200.
+    pub status: u16,
     /// Also answers 200 with the same data: a create that found the record existing.
     pub may_exist: bool,
     /// Header parameters beyond the shared ones (webhook signatures).
@@ -45,6 +47,7 @@ fn array(items: Value) -> Value {
 
 fn spec(body: Option<Value>, answer: Answer) -> Spec {
     Spec {
+        status: 200,
         query: Vec::new(),
         body,
         answer,
@@ -86,7 +89,19 @@ fn outgoing(extra: Value, required: &[&str]) -> Value {
 
 /// The contract of the route `method pattern`, if it has one.
 pub fn of(method: &Method, pattern: &str) -> Option<Spec> {
-    let m = method.as_str();
+    let mut spec = answers(method.as_str(), pattern)?;
+    // A POST that records something answers 201; one that acts on what exists, 200.
+    let acts = matches!(
+        pattern,
+        "/api/conversations/{id}/read" | "/webhooks/meta" | "/webhooks/{client_id}"
+    );
+    if method == Method::POST && !acts {
+        spec.status = 201;
+    }
+    Some(spec)
+}
+
+fn answers(m: &str, pattern: &str) -> Option<Spec> {
     Some(match (m, pattern) {
         ("GET", "/api/leads") => {
             let sorts: Vec<&str> = LeadSort::ALL.iter().map(|s| s.as_str()).collect();
@@ -139,7 +154,12 @@ pub fn of(method: &Method, pattern: &str) -> Option<Spec> {
                 ("UpdateConversation", "whatsapp_api_update"),
                 ("ConversationMessages", "whatsapp_api_messages"),
                 ("SendMessage", "whatsapp_api_send_send"),
+                ("MarkRead", "whatsapp_api_send_mark_read"),
             ]);
+            s.links["MessagesByQuery"] = json!({
+                "operationId": "whatsapp_api_messages_by_query",
+                "parameters": {"conversation_id": "$response.body#/data/id"}
+            });
             s
         }
         ("GET", "/api/conversations/{id}") => spec(None, Answer::Data(r("Conversation"))),

@@ -262,7 +262,7 @@ pub fn named() -> Map<String, Value> {
             }),
         ),
     );
-    let token = json!({"type": "string", "minLength": 1, "maxLength": 2048});
+    let token = json!({"type": "string", "pattern": "^[!-~]{1,2048}$"});
     s.insert(
         "ChannelInput".into(),
         json!({
@@ -320,6 +320,9 @@ pub fn named() -> Map<String, Value> {
     s
 }
 
+/// The template's place among [`outgoing_variants`].
+const TEMPLATE: usize = 2;
+
 /// Not a blank: a text is not empty once trimmed.
 const NOT_BLANK: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
 
@@ -350,19 +353,9 @@ fn outgoing_variants(extra: &Value) -> Vec<(Value, Vec<&'static str>)> {
                 "components": {"type": ["array", "null"]}
             }
         }})),
-        (json!({"enum": ["image", "document", "audio", "video"]}), vec!["type", "media"], json!({"media": {
-            "type": "object",
-            "oneOf": [
-                {"required": ["link"], "not": {"required": ["id"]}},
-                {"required": ["id"], "not": {"required": ["link"]}}
-            ],
-            "properties": {
-                "link": {"type": "string", "pattern": "^https?://"},
-                "id": {"type": "string", "minLength": 1},
-                "caption": {"type": "string", "maxLength": 1024, "description": "Not for audio"},
-                "filename": {"type": "string", "minLength": 1, "maxLength": 240, "description": "Documents only"}
-            }
-        }})),
+        media(&["image", "video"], true, false),
+        media(&["audio"], false, false),
+        media(&["document"], true, true),
         (json!({"const": "interactive"}), vec!["type", "interactive"], json!({"interactive": {
             "type": "object", "required": ["type", "body", "action"],
             "properties": {
@@ -414,6 +407,31 @@ fn outgoing_variants(extra: &Value) -> Vec<(Value, Vec<&'static str>)> {
         .collect()
 }
 
+/// Media of `kinds` by `link` or `id`; a caption and a file name where the kind has them.
+fn media(kinds: &[&str], caption: bool, filename: bool) -> (Value, Vec<&'static str>, Value) {
+    let mut properties = json!({
+        "link": {"type": "string", "pattern": "^https?://"},
+        "id": {"type": "string", "minLength": 1},
+        "caption": {"not": {}, "description": "Not for this kind"},
+        "filename": {"not": {}, "description": "Documents only"}
+    });
+    if caption {
+        properties["caption"] = json!({"type": "string", "maxLength": 1024});
+    }
+    if filename {
+        properties["filename"] = json!({"type": "string", "minLength": 1, "maxLength": 240});
+    }
+    let part = json!({
+        "type": "object",
+        "properties": properties,
+        "oneOf": [
+            {"required": ["link"], "not": {"required": ["id"]}},
+            {"required": ["id"], "not": {"required": ["link"]}}
+        ]
+    });
+    (json!({"enum": kinds}), vec!["type", "media"], json!({"media": part}))
+}
+
 fn variant(props: Value, required: Vec<&str>, extra_required: &[&str]) -> Value {
     let mut required = required;
     required.extend(extra_required);
@@ -431,7 +449,7 @@ pub fn outgoing_with(extra: &Value, required: &[&str]) -> Value {
 
 /// A template message with the route's `extra` fields (`extra.type` overrides its kind).
 pub fn template_with(extra: &Value, required: &[&str]) -> Value {
-    let (props, _) = outgoing_variants(extra).swap_remove(2);
+    let (props, _) = outgoing_variants(extra).swap_remove(TEMPLATE);
     let mut schema = variant(props, vec!["template"], required);
     schema["examples"] = json!([{"to": "+55 11 98765-4321", "template": {"name": "boas_vindas", "language": {"code": "pt_BR"}}}]);
     schema
@@ -447,11 +465,35 @@ fn outgoing() -> Value {
     schema
 }
 
+/// A rate limit setting: one period and its count, and the burst; with `company`, the
+/// company-wide ceiling in the same form.
+fn rate_limit(company: Option<Value>) -> Value {
+    use crate::domain::rate_limit::{MAX_BURST, MAX_PER_PERIOD};
+    let count = |max: u32| json!({"type": "integer", "minimum": 1, "maximum": max});
+    let mut properties = json!({
+        "per_minute": count(MAX_PER_PERIOD),
+        "per_hour": count(MAX_PER_PERIOD),
+        "per_day": count(MAX_PER_PERIOD),
+        "burst": count(MAX_BURST)
+    });
+    if let Some(c) = company {
+        properties["company"] = c;
+    }
+    json!({
+        "type": "object", "properties": properties, "additionalProperties": false,
+        "oneOf": [{"required": ["per_minute"]}, {"required": ["per_hour"]}, {"required": ["per_day"]}],
+        "description": "Set as a whole: a patch replaces the group's limit"
+    })
+}
+
 fn company_change() -> Value {
     let statuses = json!({"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1, "maxLength": 50}});
-    let limit = json!({
-        "type": "object",
-        "description": "One of per_minute, per_hour or per_day (1 to 1000000), and burst (1 to 100000); `company` sets the company-wide ceiling the same way"
+    let limit = rate_limit(Some(rate_limit(None)));
+    let groups: Vec<&str> = crate::domain::rate_limit::GROUPS.iter().map(|g| g.name).collect();
+    let limits = json!({
+        "type": ["object", "null"],
+        "propertyNames": {"enum": groups},
+        "additionalProperties": {"anyOf": [limit, {"type": "null"}]}
     });
     json!({
         "type": "object", "additionalProperties": false,
@@ -464,11 +506,13 @@ fn company_change() -> Value {
                 "description": "Merged key by key (JSON Merge Patch); null removes a setting",
                 "additionalProperties": false,
                 "properties": {
-                    "timezone": {"type": ["string", "null"], "description": "An IANA time zone", "examples": ["America/Sao_Paulo"]},
+                    "timezone": {"type": ["string", "null"], "maxLength": 64,
+                                 "pattern": "^(?:UTC|[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)+)$",
+                                 "description": "An IANA time zone", "examples": ["America/Sao_Paulo"]},
                     "ai_budget_usd": {"type": ["number", "null"], "minimum": 0, "maximum": crate::domain::account::MAX_AI_BUDGET_USD},
                     "qualified_statuses": {"anyOf": [statuses.clone(), {"type": "null"}]},
                     "converted_statuses": {"anyOf": [statuses, {"type": "null"}]},
-                    "rate_limits": {"type": ["object", "null"], "additionalProperties": limit}
+                    "rate_limits": limits
                 }
             }
         },
