@@ -60,8 +60,10 @@ run() { # function [st options]
   name="${name%% --phases*}"; name="${name// /}"; name="${name//\/api\//-}"
   local log="$logs/$name.log"
   echo "fuzz: $f $*"
-  if st --config-file "$work/schemathesis.toml" run "$url/openapi.json" --url "$url" -c all \
-      --seed "${FUZZ_SEED:-1}" --max-examples "${FUZZ_EXAMPLES:-30}" --no-color --request-timeout 60 "$@" > "$log" 2>&1; then
+  # Run from $logs: schemathesis keeps a cache in its working directory, and a file written
+  # in the repository would make `cargo lambda watch` restart every function mid-run.
+  if (cd "$logs" && st --config-file "$work/schemathesis.toml" run "$url/openapi.json" --url "$url" -c all \
+      --seed "${FUZZ_SEED:-1}" --max-examples "${FUZZ_EXAMPLES:-30}" --no-color --request-timeout 60 "$@") > "$log" 2>&1; then
     grep -E ' generated, ' "$log" | sed 's/^ */fuzz:   /' || true
   else
     cat "$log"
