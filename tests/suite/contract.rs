@@ -60,7 +60,7 @@ fn every_route_has_its_bodies_and_answers_described() {
 }
 
 #[tokio::test]
-async fn each_function_serves_its_part_of_the_contract() {
+async fn each_function_serves_its_part_and_accounts_the_whole_with_its_page() {
     for (function, routes) in wiizo_tests::route_tables() {
         let a = send(
             &app(function),
@@ -79,8 +79,26 @@ async fn each_function_serves_its_part_of_the_contract() {
                     .sum()
             })
             .unwrap_or(0);
-        assert_eq!(served, routes.len(), "{function}");
+        if function == "accounts" {
+            // The gateway's GET /openapi.json: the whole contract, as committed.
+            assert_eq!(a.json, committed());
+        } else {
+            assert_eq!(served, routes.len(), "{function}");
+        }
     }
+    let page = send(
+        &app("accounts"),
+        &Event::load("leads-management/list.json")
+            .without_header("authorization")
+            .path("/docs"),
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text.contains(r#"spec-url="openapi.json""#),
+        "{}",
+        page.text
+    );
     // The contract's security holds: an /api operation without credentials is a 401.
     let a = send(
         &app("leads-management"),
@@ -88,4 +106,42 @@ async fn each_function_serves_its_part_of_the_contract() {
     )
     .await;
     assert_eq!(a.status, 401);
+}
+
+/// The gateway in `template.yaml` routes every route of every table to its function.
+#[test]
+fn the_gateway_routes_every_route_to_its_function() {
+    let template = include_str!("../../template.yaml");
+    // (binary, gateway path) for each HttpApi event, read from the template's text.
+    let mut routed: Vec<(String, String)> = Vec::new();
+    let mut binary = String::new();
+    for line in template.lines() {
+        let line = line.trim();
+        if let Some(b) = line.strip_prefix("Binary: ") {
+            binary = b.trim().to_string();
+        } else if let Some(p) = line.strip_prefix("Path: ") {
+            routed.push((binary.clone(), p.trim().to_string()));
+        }
+    }
+    let covers = |path: &str, pattern: &str| {
+        path == pattern
+            || path
+                .strip_suffix("{proxy+}")
+                .is_some_and(|prefix| pattern.starts_with(prefix))
+    };
+    let mut missing = Vec::new();
+    for (function, routes) in wiizo_tests::route_tables() {
+        for r in routes.iter() {
+            if !routed
+                .iter()
+                .any(|(b, p)| b == function && covers(p, r.pattern))
+            {
+                missing.push(format!("{function}: {} {}", r.method, r.pattern));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not routed in template.yaml: {missing:?}"
+    );
 }

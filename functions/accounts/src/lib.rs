@@ -1,6 +1,8 @@
 //! accounts: a company's own configuration. [`ROUTES`] is the function: who may call
 //! what, and which handler answers.
 
+mod docs;
+
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
@@ -19,6 +21,8 @@ use shared::store::StoreError;
 use shared::{route, usecase, ApiError, App};
 
 pub const ROUTES: &[Route] = &[
+    route!(GET "/openapi.json", Public, docs::contract),
+    route!(GET "/docs", Public, docs::page),
     route!(GET "/api/company", Read, get_company),
     route!(PATCH "/api/company", Admin, update_company),
     route!(GET "/api/api-keys", Admin, list_keys),

@@ -83,7 +83,12 @@ async fn send_to_phone(app: &App, ctx: &Ctx, template_only: bool) -> Result<Repl
         Some(Value::String(id)) if !id.is_empty() => {
             body.entry("reply_to").or_insert_with(|| json!(id));
         }
-        Some(_) => return Err(ApiError::validation("context.message_id", "must be the id of a message")),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "context.message_id",
+                "must be the id of a message",
+            ))
+        }
     }
     if template_only {
         match body.get("type") {
@@ -91,7 +96,12 @@ async fn send_to_phone(app: &App, ctx: &Ctx, template_only: bool) -> Result<Repl
                 body.insert("type".into(), json!("template"));
             }
             Some(t) if t == "template" => {}
-            Some(_) => return Err(ApiError::validation("type", "is always template on this route")),
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "type",
+                    "is always template on this route",
+                ))
+            }
         }
     }
     let phone = match to.as_ref().and_then(Value::as_str).map(Phone::parse) {
@@ -109,7 +119,10 @@ async fn send_to_phone(app: &App, ctx: &Ctx, template_only: bool) -> Result<Repl
     let conversation = match context.get("conversation_id") {
         Some(Value::String(id)) => Entity::Conversation.id(id)?,
         Some(v) if !v.is_null() => {
-            return Err(ApiError::validation("context.conversation_id", "must be a conversation id"))
+            return Err(ApiError::validation(
+                "context.conversation_id",
+                "must be a conversation id",
+            ))
         }
         _ => {
             let fields = LeadFields::parse(

@@ -196,7 +196,10 @@ impl NewChannelAccount {
 /// Meta's tokens are visible ASCII; anything else could not be sent in a header.
 fn check_token(token: Option<&str>, errors: &mut FieldErrors) {
     if token.is_some_and(|t| !t.bytes().all(|b| b.is_ascii_graphic())) {
-        errors.add("access_token", "must be Meta's access token: visible ASCII characters");
+        errors.add(
+            "access_token",
+            "must be Meta's access token: visible ASCII characters",
+        );
     }
 }
 
@@ -260,8 +263,10 @@ pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, FieldErro
                 .is_some_and(|v| (0.0..=MAX_AI_BUDGET_USD).contains(&v)),
             "qualified_statuses" | "converted_statuses" => value.as_array().is_some_and(|a| {
                 !a.is_empty()
-                    && a.iter()
-                        .all(|s| s.as_str().is_some_and(|s| (1..=50).contains(&s.chars().count())))
+                    && a.iter().all(|s| {
+                        s.as_str()
+                            .is_some_and(|s| (1..=50).contains(&s.chars().count()))
+                    })
             }),
             "rate_limits" => value.as_object().is_some_and(valid_rate_limits),
             _ => {

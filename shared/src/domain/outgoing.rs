@@ -183,11 +183,15 @@ impl Outgoing {
                                 (1..=10).contains(&rows.len())
                                     && rows.iter().all(|r| {
                                         r["id"].is_string()
-                                            && r["title"].as_str().is_some_and(|t| text_len_ok(t, 24))
+                                            && r["title"]
+                                                .as_str()
+                                                .is_some_and(|t| text_len_ok(t, 24))
                                     })
                             })
                         };
-                        if sections.is_empty() || sections.len() > 10 || !sections.iter().all(rows_ok)
+                        if sections.is_empty()
+                            || sections.len() > 10
+                            || !sections.iter().all(rows_ok)
                         {
                             errors.add(
                                 "interactive.action.sections",

@@ -59,8 +59,11 @@ impl Limit {
         }
         // 5 and 5.0 are one number in JSON.
         let whole = |v: &Value| {
-            v.as_u64()
-                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e12).map(|f| f as u64))
+            v.as_u64().or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e12)
+                    .map(|f| f as u64)
+            })
         };
         let per_period = u32::try_from(whole(count)?)
             .ok()

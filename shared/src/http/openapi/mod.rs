@@ -84,7 +84,9 @@ fn operation(function: &str, route: &Route) -> Value {
         let mut carried = json!({"cursor": "$response.body#/next_cursor"});
         for p in &parameters {
             match (p["in"].as_str(), p["name"].as_str()) {
-                (Some("path"), Some(name)) => carried[name] = json!(format!("$request.path.{name}")),
+                (Some("path"), Some(name)) => {
+                    carried[name] = json!(format!("$request.path.{name}"))
+                }
                 (Some("query"), Some("conversation_id")) => {
                     carried["conversation_id"] = json!("$request.query.conversation_id")
                 }
@@ -141,7 +143,11 @@ fn operation(function: &str, route: &Route) -> Value {
 fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
     let mut headers = json!({"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}});
     if rate_limited {
-        for h in ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"] {
+        for h in [
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ] {
             headers[h] = json!({"$ref": format!("#/components/headers/{h}")});
         }
     }
@@ -160,6 +166,10 @@ fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
     };
     let content = match &spec.answer {
         Answer::Text => json!({"text/plain": {"schema": {"type": "string"}}}),
+        Answer::Document("application/json") => {
+            json!({"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}})
+        }
+        Answer::Document(other) => json!({ *other: {"schema": {"type": "string"}}}),
         Answer::Message => json!({"application/json": {"schema":
             envelope(json!({"message": {"type": "string"}}), &["message"])}}),
         Answer::Data(data) => json!({"application/json": {"schema":
@@ -181,9 +191,7 @@ fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
 }
 
 fn components() -> Value {
-    let header = |description: &str, required: bool| {
-        json!({"description": description, "required": required, "schema": {"type": "string"}})
-    };
+    let header = |description: &str, required: bool| json!({"description": description, "required": required, "schema": {"type": "string"}});
     let error = |description: &str| {
         json!({
             "description": description,

@@ -21,6 +21,8 @@ pub enum Answer {
     Message,
     /// A plain-text answer (Meta's verification challenge).
     Text,
+    /// A document of this content type, outside the envelope (the contract, its page).
+    Document(&'static str),
 }
 
 pub struct Spec {
@@ -117,7 +119,11 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
                 query_label("user_id", 255, "Only leads of this user"),
                 time_query("created_from", "Created at or after"),
                 time_query("created_to", "Created at or before"),
-                query_label("search", 255, "Name, e-mail, phone or company; case- and accent-insensitive"),
+                query_label(
+                    "search",
+                    255,
+                    "Name, e-mail, phone or company; case- and accent-insensitive",
+                ),
             ]);
             s
         }
@@ -140,14 +146,21 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
             let mut s = spec(None, Answer::Page(r("ConversationView")));
             s.query = page_parameters();
             s.query.extend([
-                enum_query("status", CONVERSATION_STATUSES, "Only conversations in this status"),
+                enum_query(
+                    "status",
+                    CONVERSATION_STATUSES,
+                    "Only conversations in this status",
+                ),
                 enum_query("channel", CHANNELS, "Only conversations on this channel"),
                 query("lead_id", uuid(), "Only this lead's conversations"),
             ]);
             s
         }
         ("POST", "/api/conversations") => {
-            let mut s = spec(Some(r("ConversationInput")), Answer::Data(r("Conversation")));
+            let mut s = spec(
+                Some(r("ConversationInput")),
+                Answer::Data(r("Conversation")),
+            );
             s.may_exist = true;
             s.links = links_to(&[
                 ("GetConversation", "whatsapp_api_get"),
@@ -163,9 +176,10 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
             s
         }
         ("GET", "/api/conversations/{id}") => spec(None, Answer::Data(r("Conversation"))),
-        ("PUT" | "PATCH", "/api/conversations/{id}") => {
-            spec(Some(r("ConversationChange")), Answer::Data(r("Conversation")))
-        }
+        ("PUT" | "PATCH", "/api/conversations/{id}") => spec(
+            Some(r("ConversationChange")),
+            Answer::Data(r("Conversation")),
+        ),
         ("GET", "/api/conversations/{id}/messages") => {
             let mut s = spec(None, Answer::Page(r("Message")));
             s.query = page_parameters();
@@ -174,7 +188,9 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
         }
         ("GET", "/api/messages") => {
             let mut s = spec(None, Answer::Page(r("Message")));
-            s.query = vec![json!({"name": "conversation_id", "in": "query", "required": true, "schema": uuid()})];
+            s.query = vec![
+                json!({"name": "conversation_id", "in": "query", "required": true, "schema": uuid()}),
+            ];
             s.query.extend(page_parameters());
             s.query.push(cursor_parameter());
             s
@@ -184,7 +200,10 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
         }
         ("POST", "/api/conversations/{id}/read") => spec(None, Answer::Message),
         ("POST", "/api/messages") => spec(
-            Some(outgoing(json!({"conversation_id": uuid()}), &["conversation_id"])),
+            Some(outgoing(
+                json!({"conversation_id": uuid()}),
+                &["conversation_id"],
+            )),
             Answer::Data(r("Message")),
         ),
         ("POST", "/api/whatsapp/send-message") => spec(
@@ -200,6 +219,8 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
             )
         }
 
+        ("GET", "/openapi.json") => spec(None, Answer::Document("application/json")),
+        ("GET", "/docs") => spec(None, Answer::Document("text/html")),
         ("GET", "/api/company") => spec(None, Answer::Data(r("Company"))),
         ("PATCH", "/api/company") => spec(Some(r("CompanyChange")), Answer::Data(r("Company"))),
         ("GET", "/api/api-keys") => spec(None, Answer::Data(array(r("ApiKey")))),
@@ -220,12 +241,17 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
             s
         }
         ("GET", "/api/channels/{id}") => spec(None, Answer::Data(r("Channel"))),
-        ("PATCH", "/api/channels/{id}") => spec(Some(r("ChannelChange")), Answer::Data(r("Channel"))),
+        ("PATCH", "/api/channels/{id}") => {
+            spec(Some(r("ChannelChange")), Answer::Data(r("Channel")))
+        }
         ("DELETE", "/api/channels/{id}") => spec(None, Answer::Message),
 
         ("GET", "/api/webhooks/inbound") => spec(None, Answer::Data(array(r("InboundEndpoint")))),
         ("POST", "/api/webhooks/inbound") => {
-            let mut s = spec(Some(r("InboundEndpointInput")), Answer::Data(r("InboundEndpoint")));
+            let mut s = spec(
+                Some(r("InboundEndpointInput")),
+                Answer::Data(r("InboundEndpoint")),
+            );
             s.links = links_to(&[("DeleteEndpoint", "webhooks_custom_delete")]);
             s
         }
@@ -233,9 +259,21 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
         ("GET", "/webhooks/meta") => {
             let mut s = spec(None, Answer::Text);
             s.query = vec![
-                query("hub.mode", json!({"const": "subscribe"}), "Meta's verification request"),
-                query("hub.verify_token", json!({"type": "string"}), "META_VERIFY_TOKEN"),
-                query("hub.challenge", json!({"type": "string"}), "Answered back as text"),
+                query(
+                    "hub.mode",
+                    json!({"const": "subscribe"}),
+                    "Meta's verification request",
+                ),
+                query(
+                    "hub.verify_token",
+                    json!({"type": "string"}),
+                    "META_VERIFY_TOKEN",
+                ),
+                query(
+                    "hub.challenge",
+                    json!({"type": "string"}),
+                    "Answered back as text",
+                ),
             ];
             s
         }
@@ -246,7 +284,9 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
                     "description": "Meta's webhook batch: WhatsApp Cloud API (`whatsapp_business_account`), Instagram (`instagram`) or Messenger (`page`)",
                     "properties": {"object": {"type": "string"}, "entry": {"type": "array"}}
                 })),
-                Answer::Data(json!({"type": "object", "description": "How many messages and statuses were stored"})),
+                Answer::Data(
+                    json!({"type": "object", "description": "How many messages and statuses were stored"}),
+                ),
             );
             s.headers = vec![signature_header(
                 "X-Hub-Signature-256",
@@ -267,7 +307,10 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
                 }})),
             );
             s.headers = vec![
-                signature_header("X-Webhook-Signature", "`sha256=` and the hex HMAC-SHA256 of the raw body with the endpoint's secret"),
+                signature_header(
+                    "X-Webhook-Signature",
+                    "`sha256=` and the hex HMAC-SHA256 of the raw body with the endpoint's secret",
+                ),
                 json!({"name": "Webhook-Id", "in": "header", "required": false, "schema": {"type": "string"},
                        "description": "The delivery's id: a repeated id is answered as a duplicate"}),
             ];

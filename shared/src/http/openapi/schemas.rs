@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::domain::page::{MAX_LIMIT, MAX_PAGE};
-use crate::domain::{MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_BYTES};
+use crate::domain::{MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH};
 
 /// Rust's `char::is_whitespace` (Unicode White_Space), which `str::trim` removes.
 const WS: &str = r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
@@ -116,7 +116,8 @@ pub fn named() -> Map<String, Value> {
             props["custom_fields"]["description"] =
                 json!("Merged key by key (JSON Merge Patch): a key set to null is removed");
         }
-        let mut schema = json!({"type": "object", "properties": props, "additionalProperties": false});
+        let mut schema =
+            json!({"type": "object", "properties": props, "additionalProperties": false});
         if create {
             schema["required"] = json!(["name"]);
             schema["examples"] = json!([{
@@ -136,8 +137,23 @@ pub fn named() -> Map<String, Value> {
     s.insert(
         "Lead".into(),
         object(
-            &["id", "company_id", "name", "email", "phone", "company", "source", "pipeline",
-              "status", "score", "custom_fields", "notes", "user_id", "created_at", "updated_at"],
+            &[
+                "id",
+                "company_id",
+                "name",
+                "email",
+                "phone",
+                "company",
+                "source",
+                "pipeline",
+                "status",
+                "score",
+                "custom_fields",
+                "notes",
+                "user_id",
+                "created_at",
+                "updated_at",
+            ],
             json!({
                 "id": uuid(), "company_id": {"type": "string"}, "name": {"type": "string"},
                 "email": {"type": ["string", "null"]},
@@ -173,10 +189,22 @@ pub fn named() -> Map<String, Value> {
         "created_at": time(), "updated_at": time()
     });
     let conversation_fields = [
-        "id", "company_id", "lead_id", "channel", "status", "metadata", "last_message_at",
-        "last_inbound_at", "message_count", "created_at", "updated_at",
+        "id",
+        "company_id",
+        "lead_id",
+        "channel",
+        "status",
+        "metadata",
+        "last_message_at",
+        "last_inbound_at",
+        "message_count",
+        "created_at",
+        "updated_at",
     ];
-    s.insert("Conversation".into(), object(&conversation_fields, conversation_props.clone()));
+    s.insert(
+        "Conversation".into(),
+        object(&conversation_fields, conversation_props.clone()),
+    );
     let mut view = conversation_props;
     view["lead_name"] = json!({"type": "string"});
     view["last_message"] = nullable(object(
@@ -225,8 +253,17 @@ pub fn named() -> Map<String, Value> {
     s.insert(
         "ApiKey".into(),
         object(
-            &["id", "company_id", "name", "prefix", "scopes", "active", "created_at",
-              "last_used_at", "created_by"],
+            &[
+                "id",
+                "company_id",
+                "name",
+                "prefix",
+                "scopes",
+                "active",
+                "created_at",
+                "last_used_at",
+                "created_by",
+            ],
             json!({
                 "id": uuid(), "company_id": {"type": "string"}, "name": {"type": "string"},
                 "prefix": {"type": "string"},
@@ -288,7 +325,14 @@ pub fn named() -> Map<String, Value> {
     s.insert(
         "Company".into(),
         object(
-            &["id", "name", "domain", "settings", "created_at", "updated_at"],
+            &[
+                "id",
+                "name",
+                "domain",
+                "settings",
+                "created_at",
+                "updated_at",
+            ],
             json!({
                 "id": {"type": "string"}, "name": {"type": "string"},
                 "domain": {"type": ["string", "null"]}, "settings": {"type": "object"},
@@ -337,57 +381,73 @@ fn message_text(max: u32) -> Value {
 fn outgoing_variants(extra: &Value) -> Vec<(Value, Vec<&'static str>)> {
     let text_kind = json!({"const": "text", "default": "text"});
     let variants = [
-        (text_kind.clone(), vec!["text"], json!({"text": {"anyOf": [
-            message_text(4096),
-            {"type": "object", "required": ["body"], "properties": {"body": message_text(4096)}}
-        ]}})),
-        (text_kind, vec!["content"], json!({"content": message_text(4096)})),
-        (json!({"const": "template"}), vec!["type", "template"], json!({"template": {
-            "type": "object", "required": ["name", "language"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 512},
-                "language": {"anyOf": [
-                    {"type": "string", "minLength": 1},
-                    {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "minLength": 1}}}
-                ]},
-                "components": {"type": ["array", "null"]}
-            }
-        }})),
+        (
+            text_kind.clone(),
+            vec!["text"],
+            json!({"text": {"anyOf": [
+                message_text(4096),
+                {"type": "object", "required": ["body"], "properties": {"body": message_text(4096)}}
+            ]}}),
+        ),
+        (
+            text_kind,
+            vec!["content"],
+            json!({"content": message_text(4096)}),
+        ),
+        (
+            json!({"const": "template"}),
+            vec!["type", "template"],
+            json!({"template": {
+                "type": "object", "required": ["name", "language"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 512},
+                    "language": {"anyOf": [
+                        {"type": "string", "minLength": 1},
+                        {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "minLength": 1}}}
+                    ]},
+                    "components": {"type": ["array", "null"]}
+                }
+            }}),
+        ),
         media(&["image", "video"], true, false),
         media(&["audio"], false, false),
         media(&["document"], true, true),
-        (json!({"const": "interactive"}), vec!["type", "interactive"], json!({"interactive": {
-            "type": "object", "required": ["type", "body", "action"],
-            "properties": {
-                "type": {"enum": ["button", "list"]},
-                "body": {"type": "object", "required": ["text"], "properties": {"text": message_text(1024)}}
-            },
-            "oneOf": [
-                {"properties": {"type": {"const": "button"}, "action": {
-                    "type": "object", "required": ["buttons"],
-                    "properties": {"buttons": {"type": "array", "minItems": 1, "maxItems": 3, "items": {
-                        "type": "object", "required": ["reply"],
-                        "properties": {"reply": {"type": "object", "required": ["id", "title"], "properties": {
-                            "id": {"type": "string"}, "title": message_text(20)
-                        }}}
-                    }}}
-                }}},
-                {"properties": {"type": {"const": "list"}, "action": {
-                    "type": "object", "required": ["button", "sections"],
-                    "description": "WhatsApp allows 10 rows in all: Meta refuses more",
-                    "properties": {
-                        "button": message_text(20),
-                        "sections": {"type": "array", "minItems": 1, "maxItems": 10, "items": {
-                            "type": "object", "required": ["rows"],
-                            "properties": {"rows": {"type": "array", "minItems": 1, "maxItems": 10, "items": {
-                                "type": "object", "required": ["id", "title"],
-                                "properties": {"id": {"type": "string"}, "title": message_text(24)}
+        (
+            json!({"const": "interactive"}),
+            vec!["type", "interactive"],
+            json!({"interactive": {
+                "type": "object", "required": ["type", "body", "action"],
+                "properties": {
+                    "type": {"enum": ["button", "list"]},
+                    "body": {"type": "object", "required": ["text"], "properties": {"text": message_text(1024)}}
+                },
+                "oneOf": [
+                    {"properties": {"type": {"const": "button"}, "action": {
+                        "type": "object", "required": ["buttons"],
+                        "properties": {"buttons": {"type": "array", "minItems": 1, "maxItems": 3, "items": {
+                            "type": "object", "required": ["reply"],
+                            "properties": {"reply": {"type": "object", "required": ["id", "title"], "properties": {
+                                "id": {"type": "string"}, "title": message_text(20)
                             }}}
-                        }}
-                    }
-                }}}
-            ]
-        }})),
+                        }}}
+                    }}},
+                    {"properties": {"type": {"const": "list"}, "action": {
+                        "type": "object", "required": ["button", "sections"],
+                        "description": "WhatsApp allows 10 rows in all: Meta refuses more",
+                        "properties": {
+                            "button": message_text(20),
+                            "sections": {"type": "array", "minItems": 1, "maxItems": 10, "items": {
+                                "type": "object", "required": ["rows"],
+                                "properties": {"rows": {"type": "array", "minItems": 1, "maxItems": 10, "items": {
+                                    "type": "object", "required": ["id", "title"],
+                                    "properties": {"id": {"type": "string"}, "title": message_text(24)}
+                                }}}
+                            }}
+                        }
+                    }}}
+                ]
+            }}),
+        ),
     ];
     variants
         .into_iter()
@@ -429,7 +489,11 @@ fn media(kinds: &[&str], caption: bool, filename: bool) -> (Value, Vec<&'static 
             {"required": ["id"], "not": {"required": ["link"]}}
         ]
     });
-    (json!({"enum": kinds}), vec!["type", "media"], json!({"media": part}))
+    (
+        json!({"enum": kinds}),
+        vec!["type", "media"],
+        json!({"media": part}),
+    )
 }
 
 fn variant(props: Value, required: Vec<&str>, extra_required: &[&str]) -> Value {
@@ -489,7 +553,10 @@ fn rate_limit(company: Option<Value>) -> Value {
 fn company_change() -> Value {
     let statuses = json!({"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1, "maxLength": 50}});
     let limit = rate_limit(Some(rate_limit(None)));
-    let groups: Vec<&str> = crate::domain::rate_limit::GROUPS.iter().map(|g| g.name).collect();
+    let groups: Vec<&str> = crate::domain::rate_limit::GROUPS
+        .iter()
+        .map(|g| g.name)
+        .collect();
     let limits = json!({
         "type": ["object", "null"],
         "propertyNames": {"enum": groups},
@@ -524,10 +591,16 @@ fn company_change() -> Value {
 /// The list parameters every list shares.
 pub fn page_parameters() -> Vec<Value> {
     vec![
-        query("page", json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}),
-              "The page by number; deeper lists continue with `cursor`"),
-        query("limit", json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20}),
-              "Records per page"),
+        query(
+            "page",
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}),
+            "The page by number; deeper lists continue with `cursor`",
+        ),
+        query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20}),
+            "Records per page",
+        ),
     ]
 }
 
