@@ -28,7 +28,7 @@ migrate:
 
 ## test: formatting, lints (code and template), every test, the end-to-end check of `make dev`,
 ## and the contract fuzzed against it
-test: lint unit e2e fuzz
+test: lint unit e2e fuzz types
 
 fmt:
 	cargo fmt --all
@@ -58,6 +58,11 @@ e2e:
 ## fuzz: schemathesis against `make dev` on SQLite: every route, all phases and checks, two companies
 fuzz:
 	scripts/fuzz.sh
+
+## types: TypeScript types for the web app from openapi.json (types/wiizo-api.d.ts), then
+## `tsc --noEmit` over them and types/example.ts
+types:
+	cd types && npm ci --silent --no-audit --no-fund && npx openapi-typescript ../openapi.json -o wiizo-api.d.ts && npx tsc -p .
 
 ## build: release bootstraps for Lambda (arm64), one per function in target/lambda/<function>/
 build:

@@ -145,3 +145,19 @@ fn the_gateway_routes_every_route_to_its_function() {
         "not routed in template.yaml: {missing:?}"
     );
 }
+
+#[test]
+fn operation_ids_are_unique() {
+    let contract = committed();
+    let mut ids: Vec<&str> = contract["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().expect("operations").values())
+        .map(|op| op["operationId"].as_str().expect("operationId"))
+        .collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "{ids:?}");
+}

@@ -277,10 +277,8 @@ impl LeadInput {
         if let Some(name) = &mut self.name {
             *name = name.trim().to_string();
         }
-        for v in self.optional() {
-            if let Some(s) = v {
-                *s = s.trim().to_string();
-            }
+        for s in self.optional().into_iter().flatten() {
+            *s = s.trim().to_string();
         }
     }
 }

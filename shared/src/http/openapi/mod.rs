@@ -27,7 +27,18 @@ pub fn document(tables: &[Table<'_>]) -> Value {
             let item = paths
                 .entry(route.pattern.to_string())
                 .or_insert_with(|| json!({}));
-            item[route.method.as_str().to_ascii_lowercase()] = operation(function, route);
+            let mut op = operation(function, route);
+            // A handler that serves PUT beside PATCH: operation ids are unique.
+            let shared = routes
+                .iter()
+                .any(|r| r.name == route.name && r.method == super::Method::PATCH);
+            if route.method == super::Method::PUT && shared {
+                op["operationId"] = json!(format!(
+                    "{}_put",
+                    op["operationId"].as_str().unwrap_or_default()
+                ));
+            }
+            item[route.method.as_str().to_ascii_lowercase()] = op;
         }
     }
     json!({

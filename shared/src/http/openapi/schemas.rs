@@ -64,8 +64,14 @@ pub fn nullable(schema: Value) -> Value {
 pub fn document() -> Value {
     json!({
         "type": "object",
+        "additionalProperties": true,
         "description": format!("Any JSON object up to {MAX_DOCUMENT_BYTES} bytes and {MAX_DOCUMENT_DEPTH} levels deep")
     })
+}
+
+/// Any object, as stored documents are answered.
+fn any_object() -> Value {
+    json!({"type": "object", "additionalProperties": true})
 }
 
 /// A phone number as people type it: `+55 (11) 98765-4321`; stored as E.164.
@@ -161,7 +167,7 @@ pub fn named() -> Map<String, Value> {
                 "company": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]},
                 "pipeline": {"type": "string"}, "status": {"type": "string"},
                 "score": {"type": "integer", "minimum": 0, "maximum": 100},
-                "custom_fields": {"type": "object"}, "notes": {"type": ["string", "null"]},
+                "custom_fields": any_object(), "notes": {"type": ["string", "null"]},
                 "user_id": {"type": ["string", "null"]},
                 "created_at": time(), "updated_at": time()
             }),
@@ -182,7 +188,7 @@ pub fn named() -> Map<String, Value> {
     let conversation_props = json!({
         "id": uuid(), "company_id": {"type": "string"}, "lead_id": uuid(),
         "channel": enumeration(CHANNELS), "status": enumeration(CONVERSATION_STATUSES),
-        "metadata": {"type": "object"},
+        "metadata": any_object(),
         "last_message_at": {"type": ["string", "null"], "format": "date-time"},
         "last_inbound_at": {"type": ["string", "null"], "format": "date-time"},
         "message_count": {"type": "integer", "minimum": 0},
@@ -242,7 +248,7 @@ pub fn named() -> Map<String, Value> {
                 "id": uuid(), "conversation_id": uuid(),
                 "role": enumeration(&["user", "assistant", "system"]),
                 "content": {"type": "string"}, "type": {"type": "string"},
-                "metadata": {"type": "object"}, "created_at": time(),
+                "metadata": any_object(), "created_at": time(),
                 "external_id": {"type": ["string", "null"]},
                 "status": {"type": ["string", "null"], "enum": ["pending", "sent", "delivered", "read", "failed", null]},
                 "error": {"type": ["object", "null"]}
@@ -335,7 +341,7 @@ pub fn named() -> Map<String, Value> {
             ],
             json!({
                 "id": {"type": "string"}, "name": {"type": "string"},
-                "domain": {"type": ["string", "null"]}, "settings": {"type": "object"},
+                "domain": {"type": ["string", "null"]}, "settings": any_object(),
                 "created_at": time(), "updated_at": time()
             }),
         ),
