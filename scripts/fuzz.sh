@@ -48,21 +48,25 @@ PY
 
 export SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$PWD/scripts/fuzz${PYTHONPATH:+:$PYTHONPATH}"
 failed=0
+runs=0
 cases=0
 operations=0
 run() { # function [st options]
   local f="$1"; shift
   local url="$base/$f"
   local n
-  n="$(curl -sf "$url/openapi.json" | "$python" -c 'import json,sys; print(sum(len(v) for v in json.load(sys.stdin)["paths"].values()))')"
+  # accounts serves the whole contract: each run takes its own function's operations (tag).
+  n="$(curl -sf "$url/openapi.json" | "$python" -c 'import json,sys; print(sum(sys.argv[1] in o["tags"] for p in json.load(sys.stdin)["paths"].values() for o in p.values()))' "$f")"
   if [ "$n" = 0 ]; then echo "fuzz: $f has no routes beyond /health"; return; fi
-  local name="$f $*"
-  name="${name%% --phases*}"; name="${name// /}"; name="${name//\/api\//-}"
-  local log="$logs/$name.log"
-  echo "fuzz: $f $*"
+  # Only this function's operations (accounts serves the whole contract), or those given.
+  local only=(--include-tag "$f")
+  if [ "${1:-}" = --include-operation-id ]; then only=("$1" "$2"); shift 2; fi
+  runs=$((runs + 1))
+  local log="$logs/$runs-$f.log"
+  echo "fuzz: $f ${only[*]} $*"
   # Run from $logs: schemathesis keeps a cache in its working directory, and a file written
   # in the repository would make `cargo lambda watch` restart every function mid-run.
-  if (cd "$logs" && st --config-file "$work/schemathesis.toml" run "$url/openapi.json" --url "$url" -c all \
+  if (cd "$logs" && st --config-file "$work/schemathesis.toml" run "$url/openapi.json" --url "$url" "${only[@]}" -c all \
       --seed "${FUZZ_SEED:-1}" --max-examples "${FUZZ_EXAMPLES:-30}" --no-color --request-timeout 60 "$@") > "$log" 2>&1; then
     grep -E ' generated, ' "$log" | sed 's/^ */fuzz:   /' || true
   else
@@ -78,7 +82,7 @@ run webhooks
 run openai-proxy
 run analytics
 # The company's own settings last: the fuzzer sets its rate limits, at any value.
-run accounts --exclude-path /api/company
-run accounts --include-path /api/company --phases examples,coverage,fuzzing
+run accounts --exclude-operation-id accounts_update_company
+run accounts --include-operation-id accounts_update_company --phases examples,coverage,fuzzing
 echo "fuzz: $operations operations, $cases cases, $failed function(s) with findings"
 [ "$failed" = 0 ]
