@@ -1,6 +1,8 @@
 //! The domain's types: parsed once at the edge, trusted everywhere after.
 
 pub mod account;
+pub mod agent;
+pub mod ai;
 pub mod company;
 pub mod conversation;
 pub mod error;

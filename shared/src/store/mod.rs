@@ -15,7 +15,10 @@ pub use sqlite::SqliteStore;
 
 /// Every aggregate's trait, so that `store.create_lead(…)` resolves on a `&dyn Store`.
 pub mod prelude {
-    pub use super::{AccountStore, ConversationStore, GuardStore, LeadStore, MessageStore, Store};
+    pub use super::{
+        AccountStore, AgentStore, AiUsageStore, ConversationStore, GuardStore, LeadStore,
+        MessageStore, Store,
+    };
 }
 
 use crate::config::StoreConfig;
@@ -23,6 +26,8 @@ use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
     NewChannelAccount,
 };
+use crate::domain::agent::{Agent, AgentFields};
+use crate::domain::ai::Usage;
 use crate::domain::company::CompanyChange;
 use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationView, Message,
@@ -66,7 +71,9 @@ pub const RECENT_MESSAGES: u32 = 50;
 /// cases take `&dyn Store`; a backend implements each aggregate's trait in a file named
 /// after it.
 #[async_trait]
-pub trait Store: LeadStore + ConversationStore + MessageStore + AccountStore + GuardStore {
+pub trait Store:
+    LeadStore + ConversationStore + MessageStore + AccountStore + GuardStore + AgentStore + AiUsageStore
+{
     /// A cheap round trip, for the health route.
     async fn ping(&self) -> StoreResult<()>;
 }
@@ -340,4 +347,87 @@ pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
             Ok(Arc::new(DynamoStore::new(&sdk, table.clone())))
         }
     }
+}
+
+/// A company's AI agents.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    async fn create_agent(&self, company: &CompanyId, fields: AgentFields) -> StoreResult<Agent>;
+    async fn get_agent(&self, company: &CompanyId, id: Uuid) -> StoreResult<Agent>;
+    /// Every agent of the company, oldest first.
+    async fn list_agents(&self, company: &CompanyId) -> StoreResult<Vec<Agent>>;
+    async fn update_agent(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        fields: AgentFields,
+    ) -> StoreResult<Agent>;
+    async fn delete_agent(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
+}
+
+/// One metered AI call, as it is settled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AiCall {
+    /// The company's day of the call (`2026-11-27`) and its budget month (`2026-11`).
+    pub day: String,
+    pub month: String,
+    /// `""` for a call made without an agent.
+    pub agent_id: String,
+    pub model: String,
+    pub usage: Usage,
+    pub cost_nano: i64,
+    /// The tokens were estimated (a stream abandoned before its usage arrived).
+    pub estimated: bool,
+}
+
+/// One row of `GET /api/ai/usage`: the calls of a day, agent and model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AiUsageRow {
+    pub day: String,
+    pub agent_id: String,
+    pub model: String,
+    pub calls: i64,
+    pub usage: Usage,
+    pub cost_nano: i64,
+    pub estimated_calls: i64,
+}
+
+/// AI spend: the month's budget, reserved before a call and settled after it, and the
+/// usage each call adds. A reservation and its check are one atomic write, so that
+/// concurrent calls cannot all pass a budget only one of them fits.
+#[async_trait]
+pub trait AiUsageStore: Send + Sync {
+    /// Reserves `amount` nano-dollars of `month`'s spend when spent, reserved and `amount`
+    /// together stay within `budget` (no budget: always); false when they would not.
+    async fn reserve_ai_spend(
+        &self,
+        company: &CompanyId,
+        month: &str,
+        amount: i64,
+        budget: Option<i64>,
+    ) -> StoreResult<bool>;
+    /// Releases a reservation of `reserved` and records `call`: its cost spent, its usage
+    /// added to its day, agent and model. One atomic write.
+    async fn settle_ai_call(
+        &self,
+        company: &CompanyId,
+        reserved: i64,
+        call: &AiCall,
+    ) -> StoreResult<()>;
+    /// Releases a reservation whose call never reached the upstream.
+    async fn release_ai_spend(
+        &self,
+        company: &CompanyId,
+        month: &str,
+        reserved: i64,
+    ) -> StoreResult<()>;
+    /// The month's spent and reserved nano-dollars.
+    async fn ai_spend(&self, company: &CompanyId, month: &str) -> StoreResult<(i64, i64)>;
+    /// The usage rows of the days from `from` to `to` (inclusive, `YYYY-MM-DD`).
+    async fn ai_usage(
+        &self,
+        company: &CompanyId,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<Vec<AiUsageRow>>;
 }

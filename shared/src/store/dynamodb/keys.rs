@@ -32,6 +32,9 @@
 //! | inbound endpoint lookup | `INBOUNDID#{client_id}` | `INBOUND` | `POST /webhooks/{client_id}` |
 //! | rate bucket | `RATE#{company}:{group}` or `RATE#inbound:{client_id}` | `RATE` | GCRA: one conditional update; TTL |
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
+//! | AI agent | `C#{company}` | `AGENT#{id}` | listed by Query begins_with |
+//! | AI spend of a month | `C#{company}` | `AISPEND#{YYYY-MM}` | budget: one conditional update reserves |
+//! | AI usage of a day, agent, model | `C#{company}` | `AIUSE#{YYYY-MM-DD}#{agent}#{model}` | `ADD` counters; Query BETWEEN days |
 //!
 //! Lead items alone carry the five sort attributes, so these global secondary indexes
 //! (partition key `pk`, projection ALL) are sparse and hold only leads:
@@ -242,6 +245,22 @@ pub fn rate_bucket(bucket: &str) -> (String, String) {
 
 pub fn idempotency_sk(key: &str) -> String {
     format!("IDEM#{key}")
+}
+
+pub const AGENT_PREFIX: &str = "AGENT#";
+
+pub fn agent_sk(id: impl std::fmt::Display) -> String {
+    format!("{AGENT_PREFIX}{id}")
+}
+
+pub fn ai_spend_sk(month: &str) -> String {
+    format!("AISPEND#{month}")
+}
+
+pub const AI_USAGE_PREFIX: &str = "AIUSE#";
+
+pub fn ai_usage_sk(day: &str, agent: &str, model: &str) -> String {
+    format!("{AI_USAGE_PREFIX}{day}#{agent}#{model}")
 }
 
 /// A company's kept count of something (`n`), moved in the same transaction as what it

@@ -7,6 +7,7 @@
 //! surface as [`StoreError::Unavailable`].
 
 mod accounts;
+mod agents;
 mod conversations;
 mod guard;
 mod items;
@@ -274,6 +275,27 @@ impl DynamoStore {
             .await
             .map_err(sdk_error)?;
         Ok(out.item)
+    }
+
+    /// Puts one item under `condition`; a failed condition is NotFound (an update of what
+    /// is gone) or Conflict (a create of what exists), as the condition says.
+    async fn put_one(&self, item: Item, condition: &str) -> StoreResult<()> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) && condition.starts_with("attribute_exists") => {
+                Err(StoreError::NotFound)
+            }
+            Err(e) if condition_failed(&e) => Err(StoreError::Conflict("the item exists".into())),
+            Err(e) => Err(sdk_error(e)),
+        }
     }
 
     /// The item at a key a `keys` builder made.

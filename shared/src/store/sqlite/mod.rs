@@ -4,6 +4,7 @@
 //! (`docs/architecture.md`, "Store").
 
 mod accounts;
+mod agents;
 mod conversations;
 mod guard;
 mod leads;
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_lead_marks.sql"),
     include_str!("migrations/0006_message_counts.sql"),
     include_str!("migrations/0007_counts.sql"),
+    include_str!("migrations/0008_ai.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.
