@@ -44,6 +44,9 @@ macro_rules! conformance_tests {
             rate_buckets_hold_at_every_accepted_extreme,
             rate_buckets_taken_together_stop_at_the_first_refusal,
             a_sent_message_cannot_take_another_messages_channel_id,
+            agents_round_trip_and_stay_in_their_company,
+            ai_reservations_hold_a_budget_under_concurrency,
+            ai_calls_settle_into_spend_and_daily_usage,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1465,4 +1468,181 @@ pub async fn a_sent_message_cannot_take_another_messages_channel_id(store: &dyn 
         .collect();
     assert_eq!(with_id.len(), 1, "one message per channel id");
     assert_eq!(with_id[0].content, "um");
+}
+
+pub async fn agents_round_trip_and_stay_in_their_company(store: &dyn Store) {
+    use shared::domain::agent::AgentFields;
+    let c = company();
+    let fields = AgentFields::parse(json!({
+        "name": "Vendas", "type": "sales", "temperature": 0.3, "max_tokens": 300,
+        "tools_config": {"update_lead": true}, "description": "Atende o Instagram"
+    }))
+    .expect("fields");
+    let agent = store
+        .create_agent(&c, fields.clone())
+        .await
+        .expect("create");
+    let got = store.get_agent(&c, agent.id).await.expect("get");
+    assert_eq!(got, agent);
+    assert_eq!(got.fields, fields);
+    let second = store
+        .create_agent(
+            &c,
+            AgentFields::parse(json!({"name": "Suporte"})).expect("f"),
+        )
+        .await
+        .expect("second");
+    let listed: Vec<_> = store
+        .list_agents(&c)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(listed, vec![agent.id, second.id]);
+    let other = company();
+    assert_eq!(
+        store.get_agent(&other, agent.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert!(store.list_agents(&other).await.expect("none").is_empty());
+    let changed = fields
+        .patched(&json!({"active": false, "model": "gpt-4o"}))
+        .expect("patch");
+    let updated = store
+        .update_agent(&c, agent.id, changed.clone())
+        .await
+        .expect("update");
+    assert_eq!(
+        (updated.fields, updated.created_at),
+        (changed.clone(), agent.created_at)
+    );
+    assert_eq!(
+        store.update_agent(&other, agent.id, changed).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_agent(&other, agent.id).await,
+        Err(StoreError::NotFound)
+    );
+    store.delete_agent(&c, agent.id).await.expect("delete");
+    assert_eq!(
+        store.get_agent(&c, agent.id).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn ai_reservations_hold_a_budget_under_concurrency(store: &dyn Store) {
+    let c = company();
+    // A budget that fits five reservations of 1000: twenty at once, five pass.
+    let takes = (0..20).map(|_| store.reserve_ai_spend(&c, "2026-11", 1000, Some(5000)));
+    let granted = futures_join_all(takes)
+        .await
+        .into_iter()
+        .map(|r| r.expect("reserve"))
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(granted, 5);
+    assert_eq!(
+        store.ai_spend(&c, "2026-11").await.expect("spend"),
+        (0, 5000)
+    );
+    // Another company, and another month, are untouched; no budget always reserves.
+    let other = company();
+    assert!(store
+        .reserve_ai_spend(&other, "2026-11", 1000, Some(5000))
+        .await
+        .expect("other"));
+    assert!(store
+        .reserve_ai_spend(&c, "2026-12", 1000, Some(5000))
+        .await
+        .expect("next month"));
+    assert!(store
+        .reserve_ai_spend(&c, "2026-11", 10_000, None)
+        .await
+        .expect("no budget"));
+    // A released reservation makes room again.
+    store
+        .release_ai_spend(&c, "2026-11", 11_000)
+        .await
+        .expect("release");
+    assert!(store
+        .reserve_ai_spend(&c, "2026-11", 5000, Some(5000))
+        .await
+        .expect("room"));
+}
+
+pub async fn ai_calls_settle_into_spend_and_daily_usage(store: &dyn Store) {
+    use shared::domain::ai::Usage;
+    use shared::store::AiCall;
+    let c = company();
+    let call = |day: &str, agent: &str, model: &str, prompt: i64, estimated: bool| AiCall {
+        day: day.into(),
+        month: day[..7].into(),
+        agent_id: agent.into(),
+        model: model.into(),
+        usage: Usage {
+            prompt_tokens: prompt,
+            completion_tokens: 20,
+            cached_tokens: 5,
+            reasoning_tokens: 2,
+        },
+        cost_nano: prompt * 10,
+        estimated,
+    };
+    assert!(store
+        .reserve_ai_spend(&c, "2026-11", 9000, Some(100_000))
+        .await
+        .expect("reserve"));
+    store
+        .settle_ai_call(
+            &c,
+            3000,
+            &call("2026-11-27", "a1", "gpt-4o-mini", 100, false),
+        )
+        .await
+        .expect("1");
+    store
+        .settle_ai_call(&c, 3000, &call("2026-11-27", "a1", "gpt-4o-mini", 50, true))
+        .await
+        .expect("2");
+    store
+        .settle_ai_call(&c, 3000, &call("2026-11-28", "", "gpt-4o", 10, false))
+        .await
+        .expect("3");
+    assert_eq!(
+        store.ai_spend(&c, "2026-11").await.expect("spend"),
+        (1600, 0)
+    );
+    let rows = store
+        .ai_usage(&c, "2026-11-27", "2026-11-27")
+        .await
+        .expect("usage");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(
+        (r.day.as_str(), r.agent_id.as_str(), r.model.as_str()),
+        ("2026-11-27", "a1", "gpt-4o-mini")
+    );
+    assert_eq!((r.calls, r.cost_nano, r.estimated_calls), (2, 1500, 1));
+    assert_eq!(
+        r.usage,
+        Usage {
+            prompt_tokens: 150,
+            completion_tokens: 40,
+            cached_tokens: 10,
+            reasoning_tokens: 4
+        }
+    );
+    let all = store
+        .ai_usage(&c, "2026-11-01", "2026-11-30")
+        .await
+        .expect("month");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].agent_id, "");
+    assert!(store
+        .ai_usage(&company(), "2026-11-01", "2026-11-30")
+        .await
+        .expect("other")
+        .is_empty());
 }
