@@ -1563,7 +1563,7 @@ pub async fn ai_reservations_hold_a_budget_under_concurrency(store: &dyn Store) 
         .expect("no budget"));
     // A released reservation makes room again.
     store
-        .release_ai_spend(&c, "2026-11", 11_000)
+        .release_ai_spend(&c, "2026-11", 15_000)
         .await
         .expect("release");
     assert!(store
