@@ -32,6 +32,7 @@ pub struct App {
     pub body_limit: usize,
     settings: Mutex<HashMap<CompanyId, (Instant, Value)>>,
     graph: std::sync::OnceLock<Result<crate::meta::GraphClient, String>>,
+    openai: std::sync::OnceLock<Result<crate::openai::OpenAiClient, String>>,
 }
 
 impl App {
@@ -44,6 +45,7 @@ impl App {
             body_limit: DEFAULT_BODY_LIMIT,
             settings: Mutex::new(HashMap::new()),
             graph: std::sync::OnceLock::new(),
+            openai: std::sync::OnceLock::new(),
         }
     }
 
@@ -55,6 +57,20 @@ impl App {
             })
             .as_ref()
             .map_err(|e| ApiError::Internal(format!("cannot build the Graph client: {e}")))
+    }
+
+    /// The OpenAI client, made on first use (only the functions that call OpenAI pay for it).
+    pub fn openai(&self) -> Result<&crate::openai::OpenAiClient, ApiError> {
+        self.openai
+            .get_or_init(|| {
+                crate::openai::OpenAiClient::new(
+                    &self.config.openai_base_url,
+                    self.config.openai_api_key.clone(),
+                    self.config.openai_timeout,
+                )
+            })
+            .as_ref()
+            .map_err(|e| ApiError::Internal(format!("cannot build the OpenAI client: {e}")))
     }
 
     /// Raises the request body limit (webhooks take up to 3 MiB).

@@ -80,6 +80,9 @@ pub struct Config {
     pub meta_timeout: std::time::Duration,
     pub openai_api_key: Option<String>,
     pub openai_base_url: String,
+    /// How long OpenAI may take to answer, or to send a stream's first byte
+    /// (`OPENAI_TIMEOUT_MS`, default 60 000).
+    pub openai_timeout: std::time::Duration,
     pub allowed_origins: AllowedOrigins,
 }
 
@@ -171,6 +174,16 @@ impl Config {
             }),
             openai_api_key: var("OPENAI_API_KEY"),
             openai_base_url: url_var(&var, "OPENAI_BASE_URL", "https://api.openai.com/v1")?,
+            openai_timeout: std::time::Duration::from_millis(match var("OPENAI_TIMEOUT_MS") {
+                None => 60_000,
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=600_000).contains(ms))
+                    .ok_or_else(|| {
+                        ConfigError::new("OPENAI_TIMEOUT_MS", "must be 1 to 600000 milliseconds")
+                    })?,
+            }),
             allowed_origins,
         })
     }

@@ -117,6 +117,12 @@ pub enum ApiError {
     },
     #[error("upstream timeout: {0}")]
     UpstreamTimeout(String),
+    /// The company's monthly AI budget cannot hold this call; it resets at `resets_at`.
+    #[error("AI budget exceeded")]
+    BudgetExceeded {
+        resets_at: crate::domain::Timestamp,
+        retry_after: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -136,7 +142,7 @@ impl ApiError {
             ApiError::Conflict { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Validation(_) => 422,
-            ApiError::RateLimited { .. } => 429,
+            ApiError::RateLimited { .. } | ApiError::BudgetExceeded { .. } => 429,
             ApiError::StoreUnavailable(_) => 503,
             ApiError::WindowClosed(_) => 409,
             ApiError::Upstream { .. } => 502,
@@ -158,6 +164,7 @@ impl ApiError {
             ApiError::Validation(e) if e.missing_required() => "MISSING_REQUIRED_FIELD",
             ApiError::Validation(_) => "VALIDATION_ERROR",
             ApiError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
+            ApiError::BudgetExceeded { .. } => "AI_BUDGET_EXCEEDED",
             ApiError::StoreUnavailable(_) => "STORE_UNAVAILABLE",
             ApiError::WindowClosed(_) => "WINDOW_CLOSED",
             ApiError::Upstream { code, .. } => code,
@@ -198,6 +205,13 @@ impl ApiError {
             ),
             ApiError::Internal(_) => ("Internal server error".into(), None),
             ApiError::WindowClosed(m) | ApiError::UpstreamTimeout(m) => (m.clone(), None),
+            ApiError::BudgetExceeded { resets_at, .. } => (
+                format!(
+                    "The company's monthly AI budget is spent; it resets at {}",
+                    resets_at.as_string()
+                ),
+                Some(json!({ "resets_at": resets_at })),
+            ),
             ApiError::Upstream {
                 message, details, ..
             } => (message.clone(), details.clone()),
@@ -206,7 +220,9 @@ impl ApiError {
         if let Some(d) = details {
             error["details"] = d;
         }
-        if let ApiError::RateLimited { retry_after } = self {
+        if let ApiError::RateLimited { retry_after } | ApiError::BudgetExceeded { retry_after, .. } =
+            self
+        {
             error["retry_after"] = json!(retry_after);
         }
         error

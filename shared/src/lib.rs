@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod meta;
+pub mod openai;
 pub mod signature;
 pub mod store;
 pub mod telemetry;

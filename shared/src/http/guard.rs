@@ -93,10 +93,17 @@ impl Guard {
 
     /// Keeps the answer for the claimed key (or frees the key after a server error), with
     /// the `secrets` of its data masked, and adds the rate-limit headers.
-    pub(super) async fn leave(self, app: &App, response: &mut Response<Body>, secrets: &[&str]) {
+    pub(super) async fn leave(
+        self,
+        app: &App,
+        response: &mut Response<Body>,
+        secrets: &[&str],
+        streamed: bool,
+    ) {
         if let Some((company, key)) = self.claimed {
             let status = response.status().as_u16();
-            let result = if status >= 500 {
+            // A stream is not kept for a replay: its key is freed, as after a 5xx.
+            let result = if status >= 500 || streamed {
                 app.store.abandon_idempotency_key(&company, &key).await
             } else {
                 let stored = StoredResponse {

@@ -6,6 +6,7 @@ mod guard;
 pub mod openapi;
 mod reply;
 mod router;
+pub mod stream;
 
 use std::time::Instant;
 
@@ -34,6 +35,36 @@ const CORS_ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 /// matched (404, 405), its access checked (401, 403), the guard passed (429, replay),
 /// and only then does the handler run.
 pub async fn respond(app: &App, req: Request, routes: &[Route]) -> Response<Body> {
+    let (mut response, stream) = answer(app, req, routes).await;
+    if let Some(mut rx) = stream {
+        // A buffered runner (the HTTP API, the tests) gathers a stream into one body.
+        let mut gathered = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            gathered.extend_from_slice(&chunk);
+        }
+        *response.body_mut() = Body::Text(String::from_utf8_lossy(&gathered).into_owned());
+    }
+    response
+}
+
+/// [`respond`] for the streaming runner: a streamed answer goes out chunk by chunk, as
+/// it comes; any other goes out whole.
+pub async fn respond_streaming(
+    app: &App,
+    req: Request,
+    routes: &[Route],
+) -> Response<stream::Streamed> {
+    let (response, rx) = answer(app, req, routes).await;
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, stream::Streamed::new(body, rx))
+}
+
+/// The answer to `req`, with the chunks of a streamed one apart.
+async fn answer(
+    app: &App,
+    req: Request,
+    routes: &[Route],
+) -> (Response<Body>, Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>) {
     let started = Instant::now();
     let cold_start = telemetry::take_cold_start();
     let lambda_request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
@@ -88,20 +119,28 @@ pub async fn respond(app: &App, req: Request, routes: &[Route]) -> Response<Body
     };
 
     let mut secrets: Vec<&'static str> = Vec::new();
+    let mut stream = None;
     let mut response = match result {
-        Ok(reply) => {
+        Ok(mut reply) => {
             secrets = reply.secrets().to_vec();
+            stream = reply.take_stream();
             reply.into_response()
         }
         Err(e) => {
             if e.status() >= 500 {
                 tracing::error!(correlation_id = %request_id, error = %e, "request failed");
             }
-            Reply::error(&e).into_response()
+            // The OpenAI-compatible routes answer in OpenAI's error shape, so that its SDKs
+            // raise their own errors.
+            if path.starts_with(OPENAI_COMPATIBLE) {
+                Reply::openai_error(&e).into_response()
+            } else {
+                Reply::error(&e).into_response()
+            }
         }
     };
 
-    guard.leave(app, &mut response, &secrets).await;
+    guard.leave(app, &mut response, &secrets, stream.is_some()).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-request-id", v);
@@ -150,8 +189,11 @@ pub async fn respond(app: &App, req: Request, routes: &[Route]) -> Response<Body
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
-    response
+    (response, stream)
 }
+
+/// Where the routes that answer in OpenAI's shapes live.
+pub const OPENAI_COMPATIBLE: &str = "/api/ai/v1/";
 
 /// The caller's `X-Request-ID` when it is sane enough to echo and log.
 fn caller_request_id(req: &Request) -> Option<String> {

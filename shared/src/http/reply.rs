@@ -23,6 +23,9 @@ enum ReplyBody {
     Json(Value),
     Text(&'static str, String),
     Stored(String, String),
+    /// Server-sent events, chunk by chunk as they come (`respond_streaming`), or gathered
+    /// into one body by a buffered runner.
+    Stream(tokio::sync::mpsc::Receiver<bytes::Bytes>),
     Empty,
 }
 
@@ -125,6 +128,30 @@ impl Reply {
         }
     }
 
+    /// `text/event-stream` from the chunks `rx` receives, until its sender is dropped.
+    pub fn stream(rx: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> Reply {
+        Reply {
+            status: 200,
+            body: ReplyBody::Stream(rx),
+            headers: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The chunks of a streamed answer, taken out: the answer keeps its status and headers.
+    pub fn take_stream(&mut self) -> Option<tokio::sync::mpsc::Receiver<bytes::Bytes>> {
+        match std::mem::replace(&mut self.body, ReplyBody::Empty) {
+            ReplyBody::Stream(rx) => {
+                self.body = ReplyBody::Text("text/event-stream", String::new());
+                Some(rx)
+            }
+            other => {
+                self.body = other;
+                None
+            }
+        }
+    }
+
     pub fn no_content() -> Reply {
         Reply {
             status: 204,
@@ -144,13 +171,43 @@ impl Reply {
             secrets: Vec::new(),
         };
         match e {
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after } | ApiError::BudgetExceeded { retry_after, .. } => {
                 reply = reply.header("retry-after", retry_after.to_string());
             }
             ApiError::MethodNotAllowed(allow) => {
                 reply = reply.header("allow", allow.join(", "));
             }
             _ => {}
+        }
+        reply
+    }
+
+    /// An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+    pub fn openai_error(e: &ApiError) -> Reply {
+        let kind = match e.status() {
+            400 | 404 | 405 | 409 | 413 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            429 => "rate_limit_error",
+            _ => "api_error",
+        };
+        let body = e.body();
+        let param = body["details"]
+            .as_object()
+            .and_then(|d| d.keys().next().cloned());
+        let mut reply = Reply::raw_json(
+            e.status(),
+            json!({"error": {
+                "message": body["message"],
+                "type": kind,
+                "param": param,
+                "code": e.code().to_ascii_lowercase(),
+                "details": body.get("details"),
+            }}),
+        );
+        if let ApiError::RateLimited { retry_after } | ApiError::BudgetExceeded { retry_after, .. } = e
+        {
+            reply = reply.header("retry-after", retry_after.to_string());
         }
         reply
     }
@@ -188,6 +245,7 @@ impl Reply {
                 stored_type = Some(ct);
                 ("", Body::Text(t))
             }
+            ReplyBody::Stream(_) => ("text/event-stream", Body::Empty),
             ReplyBody::Empty => ("", Body::Empty),
         };
         let mut response = Response::new(body);

@@ -185,6 +185,14 @@ pub trait MessageStore: Send + Sync {
         conversation: Uuid,
         page: &PageRequest,
     ) -> StoreResult<Page<Message>>;
+    /// The conversation's newest `limit` messages (at most 100), newest first: the
+    /// context an AI agent answers from.
+    async fn recent_messages(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
     /// The customer's newest message with a channel id, looked for among the conversation's
     /// newest [`RECENT_MESSAGES`] messages.
     async fn last_inbound_message(

@@ -242,6 +242,30 @@ impl MessageStore for SqliteStore {
         Ok(Page::of(items, page.limit, total))
     }
 
+    async fn recent_messages(
+        &self,
+        company: &CompanyId,
+        conversation: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let conn = self.conn();
+        read_conversation(&conn, company, conversation)?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE company_id = ?1 AND conversation_id = ?2 \
+                 ORDER BY created_at DESC, id DESC LIMIT ?3"
+            ))
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(
+                rusqlite::params![company.as_str(), conversation.to_string(), limit.min(100)],
+                message_row,
+            )
+            .map_err(map_err)?;
+        rows.map(|r| r.map_err(map_err).and_then(message_from))
+            .collect()
+    }
+
     async fn last_inbound_message(
         &self,
         company: &CompanyId,
