@@ -19,6 +19,7 @@ pub enum Entity {
     ApiKey,
     Channel,
     InboundEndpoint,
+    Agent,
 }
 
 impl Entity {
@@ -32,6 +33,7 @@ impl Entity {
             Entity::ApiKey => "API key",
             Entity::Channel => "Channel",
             Entity::InboundEndpoint => "Inbound webhook",
+            Entity::Agent => "Agent",
         }
     }
 

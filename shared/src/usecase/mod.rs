@@ -1,6 +1,7 @@
 //! Use cases: what several functions do, written once over the store traits
 //! (`docs/architecture.md`, "Use cases"). Handlers parse and answer; these decide.
 
+pub mod ai;
 pub mod channels;
 pub mod conversations;
 pub mod leads;
