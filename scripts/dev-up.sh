@@ -1,11 +1,13 @@
 # Sourced by the scripts that test `make dev` for real (e2e.sh, fuzz.sh): starts it on the
 # spare ports given, with a fresh SQLite file and its Graph API stand-in, stops everything
 # on exit, and waits until every function answers.
-#   DEV_UP_PORT, DEV_UP_MOTO_PORT, DEV_UP_GRAPH_PORT: the ports; DEV_UP_NAME: the log prefix.
+#   DEV_UP_PORT, DEV_UP_MOTO_PORT, DEV_UP_GRAPH_PORT, DEV_UP_OPENAI_PORT: the ports;
+#   DEV_UP_NAME: the log prefix.
 work="$(mktemp -d)"
 export DEV_PORT="$DEV_UP_PORT" DEV_MOTO_PORT="$DEV_UP_MOTO_PORT" WIIZO_SQLITE_PATH="$work/dev.sqlite"
 # make dev starts its Graph API stand-in on this port.
 export META_GRAPH_URL="http://127.0.0.1:$DEV_UP_GRAPH_PORT/v21.0"
+export OPENAI_BASE_URL="http://127.0.0.1:$DEV_UP_OPENAI_PORT/v1"
 base="http://127.0.0.1:$DEV_UP_PORT/lambda-url"
 echo "$DEV_UP_NAME: make dev on ${STORE:-sqlite}, port $DEV_UP_PORT"
 
@@ -18,6 +20,7 @@ dev_down() {
   pkill -f "cargo-lambda lambda watch -A 127.0.0.1 -P $DEV_UP_PORT" 2>/dev/null || true
   pkill -f "moto-server.py 127.0.0.1 $DEV_UP_MOTO_PORT" 2>/dev/null || true
   pkill -f "fake-graph.py 127.0.0.1 $DEV_UP_GRAPH_PORT" 2>/dev/null || true
+  pkill -f "fake-openai.py 127.0.0.1 $DEV_UP_OPENAI_PORT" 2>/dev/null || true
   rm -rf "$work"
 }
 trap dev_down EXIT

@@ -28,23 +28,30 @@ if [ "$WIIZO_STORE" = dynamodb ]; then
 else
   where="SQLite $WIIZO_SQLITE_PATH"
 fi
-# A local Graph API stand-in when META_GRAPH_URL points at this machine (dev.env's default),
-# so that connecting a channel and sending work without Meta.
-case "$META_GRAPH_URL" in
-  http://127.0.0.1:*)
-    graph_port="${META_GRAPH_URL#http://127.0.0.1:}"
-    graph_port="${graph_port%%/*}"
-    if ! curl -s -o /dev/null "http://127.0.0.1:$graph_port/" 2>/dev/null; then
-      python3 "$(dirname "$0")/fake-graph.py" 127.0.0.1 "$graph_port" > /dev/null 2>&1 &
-      graph_pid=$!
-      echo "a stand-in Graph API (scripts/fake-graph.py) answers at $META_GRAPH_URL" >&2
-    fi
-    ;;
-esac
-trap 'kill ${moto_pid:-} ${graph_pid:-} 2>/dev/null || true' EXIT
+# Local stand-ins for Meta's Graph API and for OpenAI when their URLs point at this machine
+# (dev.env's defaults), so that connecting a channel, sending and AI calls work offline.
+stand_ins=()
+stand_in() { # url script what
+  case "$1" in
+    http://127.0.0.1:*)
+      local port="${1#http://127.0.0.1:}"
+      port="${port%%/*}"
+      if ! curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+        python3 "$(dirname "$0")/$2" 127.0.0.1 "$port" > /dev/null 2>&1 &
+        stand_ins+=($!)
+        echo "a stand-in $3 (scripts/$2) answers at $1" >&2
+      fi
+      ;;
+  esac
+}
+stand_in "$META_GRAPH_URL" fake-graph.py "Graph API"
+stand_in "$OPENAI_BASE_URL" fake-openai.py "OpenAI API"
+trap 'kill ${moto_pid:-} ${stand_ins[*]:-} 2>/dev/null || true' EXIT
+# openai-proxy streams as its Function URL does in production (cargo lambda relays it).
+export WIIZO_STREAMING=1
 cargo run --quiet -p shared --bin wiizo -- migrate >&2
 echo "serving every function at http://${DEV_HOST:-127.0.0.1}:${DEV_PORT:-9000}/lambda-url/<function>/… on $where" >&2
 cargo lambda watch -A "${DEV_HOST:-127.0.0.1}" -P "${DEV_PORT:-9000}" &
 watch_pid=$!
-trap 'kill $watch_pid 2>/dev/null || true; kill ${moto_pid:-} ${graph_pid:-} 2>/dev/null || true' EXIT INT TERM
+trap 'kill $watch_pid 2>/dev/null || true; kill ${moto_pid:-} ${stand_ins[*]:-} 2>/dev/null || true' EXIT INT TERM
 wait $watch_pid

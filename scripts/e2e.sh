@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEV_UP_NAME=e2e DEV_UP_PORT="${E2E_PORT:-9123}" DEV_UP_MOTO_PORT="${E2E_MOTO_PORT:-9124}" \
-  DEV_UP_GRAPH_PORT="${E2E_GRAPH_PORT:-9125}"
+  DEV_UP_GRAPH_PORT="${E2E_GRAPH_PORT:-9125}" DEV_UP_OPENAI_PORT="${E2E_OPENAI_PORT:-9126}"
 source scripts/dev-up.sh
 
 passed=0

@@ -17,7 +17,7 @@ fi
 logs="${TMPDIR:-/tmp}/wiizo-fuzz"
 rm -rf "$logs" && mkdir -p "$logs"
 DEV_UP_KEEP_LOG="$logs/dev.log" DEV_UP_NAME=fuzz DEV_UP_PORT="${FUZZ_PORT:-9130}" DEV_UP_MOTO_PORT="${FUZZ_MOTO_PORT:-9131}" \
-  DEV_UP_GRAPH_PORT="${FUZZ_GRAPH_PORT:-9132}"
+  DEV_UP_GRAPH_PORT="${FUZZ_GRAPH_PORT:-9132}" DEV_UP_OPENAI_PORT="${FUZZ_OPENAI_PORT:-9133}"
 STORE=sqlite
 source scripts/dev-up.sh
 

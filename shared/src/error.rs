@@ -222,8 +222,8 @@ impl ApiError {
         if let Some(d) = details {
             error["details"] = d;
         }
-        if let ApiError::RateLimited { retry_after } | ApiError::BudgetExceeded { retry_after, .. } =
-            self
+        if let ApiError::RateLimited { retry_after }
+        | ApiError::BudgetExceeded { retry_after, .. } = self
         {
             error["retry_after"] = json!(retry_after);
         }

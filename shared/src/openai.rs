@@ -63,7 +63,9 @@ impl OpenAiClient {
 
     /// `GET {base}/{path}` as JSON.
     pub async fn get(&self, path: &str) -> Result<Value, UpstreamError> {
-        let response = self.send(|| self.authorized(self.http.get(self.url(path)))).await?;
+        let response = self
+            .send(|| self.authorized(self.http.get(self.url(path))))
+            .await?;
         self.json(response).await
     }
 
@@ -123,7 +125,10 @@ impl OpenAiClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<f64>().ok())
                         .map(|s| Duration::from_secs_f64(s.max(0.0)));
-                    if !transient || attempt >= ATTEMPTS || retry_after.is_some_and(|d| d > MAX_RETRY_AFTER) {
+                    if !transient
+                        || attempt >= ATTEMPTS
+                        || retry_after.is_some_and(|d| d > MAX_RETRY_AFTER)
+                    {
                         let body = tokio::time::timeout(self.timeout, r.json::<Value>())
                             .await
                             .ok()

@@ -64,7 +64,10 @@ async fn answer(
     app: &App,
     req: Request,
     routes: &[Route],
-) -> (Response<Body>, Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>) {
+) -> (
+    Response<Body>,
+    Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+) {
     let started = Instant::now();
     let cold_start = telemetry::take_cold_start();
     let lambda_request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
@@ -140,7 +143,9 @@ async fn answer(
         }
     };
 
-    guard.leave(app, &mut response, &secrets, stream.is_some()).await;
+    guard
+        .leave(app, &mut response, &secrets, stream.is_some())
+        .await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-request-id", v);

@@ -171,7 +171,8 @@ impl Reply {
             secrets: Vec::new(),
         };
         match e {
-            ApiError::RateLimited { retry_after } | ApiError::BudgetExceeded { retry_after, .. } => {
+            ApiError::RateLimited { retry_after }
+            | ApiError::BudgetExceeded { retry_after, .. } => {
                 reply = reply.header("retry-after", retry_after.to_string());
             }
             ApiError::MethodNotAllowed(allow) => {
@@ -205,7 +206,8 @@ impl Reply {
                 "details": body.get("details"),
             }}),
         );
-        if let ApiError::RateLimited { retry_after } | ApiError::BudgetExceeded { retry_after, .. } = e
+        if let ApiError::RateLimited { retry_after }
+        | ApiError::BudgetExceeded { retry_after, .. } = e
         {
             reply = reply.header("retry-after", retry_after.to_string());
         }

@@ -21,6 +21,17 @@ use crate::openai::UpstreamError;
 use crate::store::{AiCall, Store};
 use crate::App;
 
+/// The roles a chat message may have.
+const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
+
+/// OpenAI's bounds of its numeric parameters.
+const PARAMETER_RANGES: &[(&str, f64, f64)] = &[
+    ("temperature", 0.0, 2.0),
+    ("top_p", 0.0, 1.0),
+    ("presence_penalty", -2.0, 2.0),
+    ("frequency_penalty", -2.0, 2.0),
+];
+
 /// A chat completion request, ready for OpenAI.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -41,9 +52,11 @@ pub async fn agent_named(
     header: Option<&str>,
     body: &Value,
 ) -> Result<Option<Agent>, ApiError> {
-    let named = header
-        .map(str::to_string)
-        .or_else(|| body.get("agent_id").and_then(Value::as_str).map(str::to_string));
+    let named = header.map(str::to_string).or_else(|| {
+        body.get("agent_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
     let Some(id) = named else {
         if body.get("agent_id").is_some_and(|v| !v.is_null()) {
             return Err(ApiError::validation("agent_id", "must be an agent id"));
@@ -75,14 +88,61 @@ pub fn prepare(mut body: Value, agent: Option<&Agent>) -> Result<Prepared, Field
     let mut errors = FieldErrors::new();
     match map.get("messages").and_then(Value::as_array) {
         Some(list) if !list.is_empty() => {
-            if list
-                .iter()
-                .any(|m| !m["role"].is_string() || !m.is_object())
-            {
-                errors.add("messages", "each message needs a `role`");
+            let well_formed = |m: &Value| {
+                m.as_object().is_some_and(|o| {
+                    o.get("role")
+                        .and_then(Value::as_str)
+                        .is_some_and(|r| ROLES.contains(&r))
+                        && o.get("content")
+                            .is_none_or(|c| c.is_string() || c.is_array() || c.is_null())
+                })
+            };
+            if !list.iter().all(well_formed) {
+                errors.add(
+                    "messages",
+                    "each message needs a `role` (system, developer, user, assistant or tool) and a `content` of text, parts or null",
+                );
             }
         }
         _ => errors.add("messages", "must be a non-empty list of messages"),
+    }
+    // The parameters OpenAI bounds are checked here, so that a bad one is the caller's 422
+    // and not OpenAI's 400 behind a 502.
+    for (name, low, high) in PARAMETER_RANGES {
+        match map.get(*name) {
+            None | Some(Value::Null) => {}
+            Some(v) if v.as_f64().is_some_and(|x| (*low..=*high).contains(&x)) => {}
+            Some(_) => errors.add(*name, format!("must be a number from {low} to {high}")),
+        }
+    }
+    for (name, ok, rule) in [
+        (
+            "tools",
+            map.get("tools")
+                .is_none_or(|t| t.as_array().is_some_and(|a| a.iter().all(Value::is_object))),
+            "must be a list of tool objects",
+        ),
+        (
+            "tool_choice",
+            map.get("tool_choice")
+                .is_none_or(|t| t.is_string() || t.is_object()),
+            "must be a string or an object",
+        ),
+        (
+            "response_format",
+            map.get("response_format").is_none_or(Value::is_object),
+            "must be an object",
+        ),
+        (
+            "stream_options",
+            map.get("stream_options")
+                .is_none_or(|o| o.is_object() || o.is_null()),
+            "must be an object",
+        ),
+    ] {
+        if !ok {
+            errors.add(name, rule);
+        }
     }
     if let Some(agent) = agent {
         let f = &agent.fields;
@@ -115,7 +175,15 @@ pub fn prepare(mut body: Value, agent: Option<&Agent>) -> Result<Prepared, Field
         .filter(|v| !v.is_null());
     let max_tokens = match max_tokens {
         None => None,
-        Some(v) => match v.as_i64().filter(|n| *n >= 1) {
+        Some(v) => match v
+            .as_i64()
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                    .map(|f| f as i64)
+            })
+            .filter(|n| *n >= 1)
+        {
             Some(n) => Some(n),
             None => {
                 errors.add("max_tokens", "must be a positive integer");
@@ -132,7 +200,10 @@ pub fn prepare(mut body: Value, agent: Option<&Agent>) -> Result<Prepared, Field
         }
     };
     errors.into_result()?;
-    let client_wants_usage = map["stream_options"]["include_usage"] == json!(true);
+    let client_wants_usage = map
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        == Some(&json!(true));
     if stream {
         // Usage is metered from the stream's last chunk, whether the caller wants it or not.
         map.insert("stream_options".into(), json!({"include_usage": true}));
@@ -172,7 +243,8 @@ async fn reserve(app: &App, company: &CompanyId, p: &Prepared) -> Result<Reserva
     {
         let retry_after = (resets - Utc::now()).num_seconds().max(1) as u64;
         return Err(ApiError::BudgetExceeded {
-            resets_at: Timestamp::from_unix_seconds(resets.timestamp()).unwrap_or_else(Timestamp::now),
+            resets_at: Timestamp::from_unix_seconds(resets.timestamp())
+                .unwrap_or_else(Timestamp::now),
             retry_after,
         });
     }
