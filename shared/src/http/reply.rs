@@ -202,7 +202,7 @@ impl Reply {
                 "message": body["message"],
                 "type": kind,
                 "param": param,
-                "code": e.code().to_ascii_lowercase(),
+                "code": e.code(),
                 "details": body.get("details"),
             }}),
         );

@@ -182,11 +182,14 @@ pub fn prepare(mut body: Value, agent: Option<&Agent>) -> Result<Prepared, Field
                     .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
                     .map(|f| f as i64)
             })
-            .filter(|n| *n >= 1)
+            .filter(|n| (1..=i64::from(crate::domain::agent::MAX_TOKENS)).contains(n))
         {
             Some(n) => Some(n),
             None => {
-                errors.add("max_tokens", "must be a positive integer");
+                errors.add(
+                    "max_tokens",
+                    format!("must be an integer from 1 to {}", crate::domain::agent::MAX_TOKENS),
+                );
                 None
             }
         },

@@ -123,10 +123,16 @@ fn operation(function: &str, route: &Route) -> Value {
         errors.extend(["400", "413"]);
     }
     errors.extend(["500", "502", "503", "504"]);
+    // The OpenAI-compatible routes refuse in OpenAI's shape.
+    let shape = if route.pattern.starts_with(super::OPENAI_COMPATIBLE) {
+        "O"
+    } else {
+        "E"
+    };
     for code in errors {
         responses.insert(
             code.into(),
-            json!({"$ref": format!("#/components/responses/E{code}")}),
+            json!({"$ref": format!("#/components/responses/{shape}{code}")}),
         );
     }
     let mut op = json!({
@@ -181,6 +187,7 @@ fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
             json!({"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}})
         }
         Answer::Document(other) => json!({ *other: {"schema": {"type": "string"}}}),
+        Answer::OpenAi(schema) => json!({"application/json": {"schema": schema}}),
         Answer::Message => json!({"application/json": {"schema":
             envelope(json!({"message": {"type": "string"}}), &["message"])}}),
         Answer::Data(data) => json!({"application/json": {"schema":
@@ -194,6 +201,11 @@ fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
             &["data", "pagination", "next_cursor"],
         )}}),
     };
+    let mut content = content;
+    if spec.streams {
+        content["text/event-stream"] = json!({"schema": {"type": "string",
+            "description": "With `stream: true`: OpenAI's chunks as `data:` events, then `data: [DONE]`"}});
+    }
     let mut answer = json!({"description": "Done", "headers": headers, "content": content});
     if spec.links.as_object().is_some_and(|l| !l.is_empty()) {
         answer["links"] = spec.links.clone();
@@ -203,11 +215,11 @@ fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
 
 fn components() -> Value {
     let header = |description: &str, required: bool| json!({"description": description, "required": required, "schema": {"type": "string"}});
-    let error = |description: &str| {
+    let error = |description: &str, schema: &str| {
         json!({
             "description": description,
             "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Failure"}}}
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
         })
     };
     let mut responses = Map::new();
@@ -248,7 +260,7 @@ fn components() -> Value {
             "422",
             "VALIDATION_ERROR or MISSING_REQUIRED_FIELD: `details` names each field",
         ),
-        ("429", "RATE_LIMIT_EXCEEDED, with `Retry-After`"),
+        ("429", "RATE_LIMIT_EXCEEDED or AI_BUDGET_EXCEEDED, with `Retry-After`"),
         ("500", "INTERNAL_SERVER_ERROR"),
         (
             "502",
@@ -257,7 +269,8 @@ fn components() -> Value {
         ("503", "STORE_UNAVAILABLE"),
         ("504", "UPSTREAM_TIMEOUT"),
     ] {
-        responses.insert(format!("E{code}"), error(what));
+        responses.insert(format!("E{code}"), error(what, "Failure"));
+        responses.insert(format!("O{code}"), error(what, "OpenAiError"));
     }
     json!({
         "securitySchemes": {

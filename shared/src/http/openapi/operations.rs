@@ -23,6 +23,8 @@ pub enum Answer {
     Text,
     /// A document of this content type, outside the envelope (the contract, its page).
     Document(&'static str),
+    /// OpenAI's own answer (this schema), outside the envelope.
+    OpenAi(Value),
 }
 
 pub struct Spec {
@@ -37,6 +39,8 @@ pub struct Spec {
     pub headers: Vec<Value>,
     /// OpenAPI links from the success answer, for stateful testing.
     pub links: Value,
+    /// With `stream: true` in the body the answer is server-sent events instead.
+    pub streams: bool,
 }
 
 fn r(name: &str) -> Value {
@@ -56,6 +60,7 @@ fn spec(body: Option<Value>, answer: Answer) -> Spec {
         may_exist: false,
         headers: Vec::new(),
         links: json!({}),
+        streams: false,
     }
 }
 
@@ -246,6 +251,63 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
         }
         ("DELETE", "/api/channels/{id}") => spec(None, Answer::Message),
 
+        ("GET", "/api/agents") => spec(None, Answer::Data(array(r("Agent")))),
+        ("POST", "/api/agents") => {
+            let mut s = spec(Some(r("AgentInput")), Answer::Data(r("Agent")));
+            s.links = links_to(&[
+                ("GetAgent", "openai_proxy_agents_get"),
+                ("UpdateAgent", "openai_proxy_agents_update"),
+                ("DeleteAgent", "openai_proxy_agents_delete"),
+                ("SuggestReply", "openai_proxy_agents_reply"),
+            ]);
+            s
+        }
+        ("GET", "/api/agents/{id}") => spec(None, Answer::Data(r("Agent"))),
+        ("PUT" | "PATCH", "/api/agents/{id}") => {
+            spec(Some(r("AgentPatch")), Answer::Data(r("Agent")))
+        }
+        ("DELETE", "/api/agents/{id}") => spec(None, Answer::Message),
+        ("POST", "/api/agents/{id}/reply") => spec(
+            Some(json!({
+                "type": "object", "required": ["conversation_id"], "additionalProperties": false,
+                "properties": {"conversation_id": uuid()},
+                "examples": [{"conversation_id": "6a1f7c2e-9b4d-4e8a-8f3c-1d2e3f4a5b6c"}]
+            })),
+            Answer::Data(r("SuggestedReply")),
+        ),
+        ("POST", "/api/ai/v1/chat/completions") => {
+            let mut s = spec(Some(r("ChatRequest")), Answer::OpenAi(r("ChatCompletion")));
+            s.headers = vec![agent_header()];
+            s.streams = true;
+            s
+        }
+        ("GET", "/api/ai/v1/models") => spec(None, Answer::OpenAi(r("ModelList"))),
+        ("POST", "/api/openai-proxy") => {
+            let mut s = spec(
+                Some(json!({
+                    "type": "object", "required": ["action", "payload"], "additionalProperties": false,
+                    "properties": {"action": {"const": "response"}, "payload": r("ChatRequest")},
+                    "examples": [{"action": "response", "payload": {
+                        "model": "gpt-4o-mini",
+                        "messages": [{"role": "user", "content": "Quais são os horários de atendimento?"}]
+                    }}]
+                })),
+                Answer::Data(r("ChatCompletion")),
+            );
+            s.headers = vec![agent_header()];
+            s.streams = true;
+            s
+        }
+        ("GET", "/api/ai/usage") => {
+            let mut s = spec(None, Answer::Data(r("AiUsage")));
+            s.query = vec![
+                query("from", json!({"type": "string", "format": "date"}), "First day (the company's), default the month's first"),
+                query("to", json!({"type": "string", "format": "date"}), "Last day, default today (before `from`: no rows)"),
+                enum_query("group_by", &["day", "model", "agent"], "Default day"),
+            ];
+            s
+        }
+
         ("GET", "/api/webhooks/inbound") => spec(None, Answer::Data(array(r("InboundEndpoint")))),
         ("POST", "/api/webhooks/inbound") => {
             let mut s = spec(
@@ -328,6 +390,11 @@ fn to_phone() -> Value {
             "conversation_id": {"anyOf": [uuid(), {"type": "null"}], "description": "Send on this conversation instead of the phone's"}
         }}
     })
+}
+
+fn agent_header() -> Value {
+    json!({"name": "X-Agent-Id", "in": "header", "required": false, "schema": uuid(),
+           "description": "The agent whose prompt, model and parameters apply (or `agent_id` in the body)"})
 }
 
 fn signature_header(name: &str, description: &str) -> Value {

@@ -359,6 +359,7 @@ pub fn named() -> Map<String, Value> {
             }),
         ),
     );
+    ai_schemas(&mut s);
     s.insert(
         "InboundEndpointInput".into(),
         json!({
@@ -637,4 +638,161 @@ pub fn time_query(name: &str, description: &str) -> Value {
         json!({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}),
         description,
     )
+}
+
+/// Agents, OpenAI's chat shapes, and the usage report.
+fn ai_schemas(s: &mut Map<String, Value>) {
+    use crate::domain::agent::{AgentKind, MAX_DESCRIPTION_CHARS, MAX_PROMPT_CHARS, MAX_TOKENS};
+    let kinds: Vec<&str> = AgentKind::ALL.iter().map(|k| k.as_str()).collect();
+    let model = json!({"type": "string", "pattern": "^[A-Za-z0-9._:/-]{1,100}$", "examples": ["gpt-4o-mini"]});
+    let agent_props = |create: bool| {
+        let mut p = json!({
+            "name": label(255),
+            "description": optional_text(MAX_DESCRIPTION_CHARS as u32),
+            "type": {"enum": [kinds[0], kinds[1], kinds[2], kinds[3], null]},
+            "system_prompt": optional_text(MAX_PROMPT_CHARS as u32),
+            "model": nullable(model.clone()),
+            "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+            "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TOKENS},
+            "tools_config": {"anyOf": [document(), {"type": "null"}]},
+            "active": {"type": ["boolean", "null"]}
+        });
+        if !create {
+            p["system_prompt"]["description"] = json!("null or blank: none (a custom agent) or the type's ready-made prompt");
+        }
+        p
+    };
+    s.insert(
+        "AgentInput".into(),
+        json!({
+            "type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": agent_props(true),
+            "description": "Without `system_prompt`, an agent of a type other than custom gets that type's Portuguese prompt",
+            "examples": [{"name": "Vendas Instagram", "type": "sales", "model": "gpt-4o-mini",
+                          "temperature": 0.5, "max_tokens": 400}]
+        }),
+    );
+    s.insert(
+        "AgentPatch".into(),
+        json!({
+            "type": "object", "additionalProperties": false, "properties": agent_props(false),
+            "description": "JSON Merge Patch: absent fields stay",
+            "examples": [{"active": false}]
+        }),
+    );
+    s.insert(
+        "Agent".into(),
+        object(
+            &["id", "company_id", "name", "description", "type", "system_prompt", "model",
+              "temperature", "max_tokens", "tools_config", "active", "created_at", "updated_at"],
+            json!({
+                "id": uuid(), "company_id": {"type": "string"}, "name": {"type": "string"},
+                "description": {"type": ["string", "null"]}, "type": enumeration(&kinds),
+                "system_prompt": {"type": ["string", "null"]}, "model": {"type": "string"},
+                "temperature": {"type": "number"}, "max_tokens": {"type": "integer"},
+                "tools_config": any_object(), "active": {"type": "boolean"},
+                "created_at": time(), "updated_at": time()
+            }),
+        ),
+    );
+    let number = |low: f64, high: f64| json!({"type": ["number", "null"], "minimum": low, "maximum": high});
+    s.insert(
+        "ChatRequest".into(),
+        json!({
+            "type": "object", "required": ["model", "messages"],
+            "description": "OpenAI's chat completion request; other OpenAI parameters pass through. With an agent, `model` and the parameters the request leaves out are the agent's.",
+            "properties": {
+                "model": model,
+                "messages": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["role"],
+                    "properties": {
+                        "role": {"enum": ["system", "developer", "user", "assistant", "tool"]},
+                        "content": {"type": ["string", "array", "null"]}
+                    }
+                }},
+                "temperature": number(0.0, 2.0),
+                "top_p": number(0.0, 1.0),
+                "presence_penalty": number(-2.0, 2.0),
+                "frequency_penalty": number(-2.0, 2.0),
+                "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TOKENS},
+                "max_completion_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TOKENS},
+                "stream": {"type": ["boolean", "null"]},
+                "stream_options": {"type": ["object", "null"]},
+                "tools": {"type": "array", "items": {"type": "object"}},
+                "tool_choice": {"type": ["string", "object"]},
+                "response_format": {"type": "object"},
+                "agent_id": nullable(uuid())
+            },
+            "examples": [{"model": "gpt-4o-mini", "messages": [
+                {"role": "user", "content": "Vocês entregam no sábado?"}]}]
+        }),
+    );
+    s.insert(
+        "ChatCompletion".into(),
+        json!({
+            "type": "object", "required": ["id", "object", "model", "choices"],
+            "description": "OpenAI's chat completion, as OpenAI answered it",
+            "properties": {
+                "id": {"type": "string"}, "object": {"const": "chat.completion"},
+                "created": {"type": "integer"}, "model": {"type": "string"},
+                "choices": {"type": "array", "items": {"type": "object"}},
+                "usage": {"type": "object"}
+            }
+        }),
+    );
+    s.insert(
+        "ModelList".into(),
+        json!({
+            "type": "object", "required": ["object", "data"],
+            "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {
+                "type": "object", "required": ["id", "object"],
+                "properties": {"id": {"type": "string"}, "object": {"const": "model"}}
+            }}}
+        }),
+    );
+    s.insert(
+        "OpenAiError".into(),
+        json!({
+            "type": "object", "required": ["error"],
+            "properties": {"error": {
+                "type": "object", "required": ["message", "type"],
+                "properties": {
+                    "message": {"type": "string"}, "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}
+                }
+            }}
+        }),
+    );
+    s.insert(
+        "SuggestedReply".into(),
+        object(
+            &["reply", "agent_id", "conversation_id", "model", "usage", "context"],
+            json!({
+                "reply": {"type": ["string", "null"]}, "agent_id": uuid(), "conversation_id": uuid(),
+                "model": {"type": ["string", "null"]}, "usage": {"type": ["object", "null"]},
+                "context": {"type": "object", "properties": {
+                    "messages": {"type": "integer"}, "estimated_tokens": {"type": "integer"}}}
+            }),
+        ),
+    );
+    let usage_row = json!({"type": "object", "properties": {
+        "calls": {"type": "integer"}, "prompt_tokens": {"type": "integer"},
+        "completion_tokens": {"type": "integer"}, "cached_tokens": {"type": "integer"},
+        "reasoning_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"},
+        "cost_usd": {"type": "number"}, "estimated_calls": {"type": "integer"}
+    }});
+    s.insert(
+        "AiUsage".into(),
+        object(
+            &["from", "to", "group_by", "timezone", "rows", "totals", "budget"],
+            json!({
+                "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+                "group_by": {"enum": ["day", "model", "agent"]}, "timezone": {"type": "string"},
+                "rows": {"type": "array", "items": usage_row.clone()}, "totals": usage_row,
+                "budget": {"type": "object", "properties": {
+                    "month": {"type": "string"}, "budget_usd": {"type": ["number", "null"]},
+                    "spent_usd": {"type": "number"}, "reserved_usd": {"type": "number"}}}
+            }),
+        ),
+    );
 }
