@@ -206,11 +206,8 @@ impl Reply {
                 "details": body.get("details"),
             }}),
         );
-        if let ApiError::RateLimited { retry_after }
-        | ApiError::BudgetExceeded { retry_after, .. } = e
-        {
-            reply = reply.header("retry-after", retry_after.to_string());
-        }
+        // The same headers as the envelope's refusal: Retry-After, Allow.
+        reply.headers = Reply::error(e).headers;
         reply
     }
 
