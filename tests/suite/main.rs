@@ -1,6 +1,7 @@
 //! The integration suite: one test binary, one build, for every story below.
 
 mod accounts;
+mod ai;
 mod auth;
 mod conformance;
 mod contract;

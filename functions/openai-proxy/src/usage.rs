@@ -28,9 +28,9 @@ pub async fn report(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
             .ok()
             .filter(|_| v.len() == 10)
             .unwrap_or_else(|| {
-            errors.add(name, "must be a date: YYYY-MM-DD");
-            NaiveDate::MIN
-        })
+                errors.add(name, "must be a date: YYYY-MM-DD");
+                NaiveDate::MIN
+            })
     };
     let from = day("from", format!("{month}-01"));
     let to = day("to", today);

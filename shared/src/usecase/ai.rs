@@ -188,7 +188,10 @@ pub fn prepare(mut body: Value, agent: Option<&Agent>) -> Result<Prepared, Field
             None => {
                 errors.add(
                     "max_tokens",
-                    format!("must be an integer from 1 to {}", crate::domain::agent::MAX_TOKENS),
+                    format!(
+                        "must be an integer from 1 to {}",
+                        crate::domain::agent::MAX_TOKENS
+                    ),
                 );
                 None
             }

@@ -260,7 +260,10 @@ fn components() -> Value {
             "422",
             "VALIDATION_ERROR or MISSING_REQUIRED_FIELD: `details` names each field",
         ),
-        ("429", "RATE_LIMIT_EXCEEDED or AI_BUDGET_EXCEEDED, with `Retry-After`"),
+        (
+            "429",
+            "RATE_LIMIT_EXCEEDED or AI_BUDGET_EXCEEDED, with `Retry-After`",
+        ),
         ("500", "INTERNAL_SERVER_ERROR"),
         (
             "502",

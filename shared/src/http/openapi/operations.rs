@@ -301,8 +301,16 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
         ("GET", "/api/ai/usage") => {
             let mut s = spec(None, Answer::Data(r("AiUsage")));
             s.query = vec![
-                query("from", json!({"type": "string", "format": "date"}), "First day (the company's), default the month's first"),
-                query("to", json!({"type": "string", "format": "date"}), "Last day, default today (before `from`: no rows)"),
+                query(
+                    "from",
+                    json!({"type": "string", "format": "date"}),
+                    "First day (the company's), default the month's first",
+                ),
+                query(
+                    "to",
+                    json!({"type": "string", "format": "date"}),
+                    "Last day, default today (before `from`: no rows)",
+                ),
                 enum_query("group_by", &["day", "model", "agent"], "Default day"),
             ];
             s

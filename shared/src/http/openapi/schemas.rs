@@ -658,7 +658,8 @@ fn ai_schemas(s: &mut Map<String, Value>) {
             "active": {"type": ["boolean", "null"]}
         });
         if !create {
-            p["system_prompt"]["description"] = json!("null or blank: none (a custom agent) or the type's ready-made prompt");
+            p["system_prompt"]["description"] =
+                json!("null or blank: none (a custom agent) or the type's ready-made prompt");
         }
         p
     };
@@ -683,8 +684,21 @@ fn ai_schemas(s: &mut Map<String, Value>) {
     s.insert(
         "Agent".into(),
         object(
-            &["id", "company_id", "name", "description", "type", "system_prompt", "model",
-              "temperature", "max_tokens", "tools_config", "active", "created_at", "updated_at"],
+            &[
+                "id",
+                "company_id",
+                "name",
+                "description",
+                "type",
+                "system_prompt",
+                "model",
+                "temperature",
+                "max_tokens",
+                "tools_config",
+                "active",
+                "created_at",
+                "updated_at",
+            ],
             json!({
                 "id": uuid(), "company_id": {"type": "string"}, "name": {"type": "string"},
                 "description": {"type": ["string", "null"]}, "type": enumeration(&kinds),
@@ -695,7 +709,8 @@ fn ai_schemas(s: &mut Map<String, Value>) {
             }),
         ),
     );
-    let number = |low: f64, high: f64| json!({"type": ["number", "null"], "minimum": low, "maximum": high});
+    let number =
+        |low: f64, high: f64| json!({"type": ["number", "null"], "minimum": low, "maximum": high});
     s.insert(
         "ChatRequest".into(),
         json!({
