@@ -96,5 +96,18 @@ check "a forged delivery" 401 "$(tail -n1 <<< "$out")" "$out"
 out="$(curl -s -w '\n%{http_code}' "$base/leads-management/api/leads?source=whatsapp" -H "Authorization: Bearer $token")"
 grep -q '"name":"João da Conceição"' <<< "$out" || fail "the customer is not a lead: $out"
 
+# The AI gateway through the official OpenAI SDK, with a key that may write.
+out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/api-keys" -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -d '{"name":"sdk","scopes":["read","write"]}')"
+check "an API key for the SDK" 201 "$(tail -n1 <<< "$out")" "$out"
+sdk_key="$(sed -n 's/.*"key":"\(wzk_[A-Za-z0-9_-]*\)".*/\1/p' <<< "$(head -n1 <<< "$out")")"
+python3 -c 'import openai, sys; sys.exit(openai.__version__ != "3.51.0")' 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check 'openai==3.51.0'
+python3 scripts/openai-sdk-check.py "$base/openai-proxy" "$sdk_key" "$OPENAI_BASE_URL" \
+  || fail "the OpenAI SDK check failed"
+passed=$((passed + 1))
+key_value="$(grep '^OPENAI_API_KEY=' dev.env | cut -d= -f2-)"
+! grep -qF "$key_value" "$work/dev.log" || fail "the OpenAI key appears in make dev's output"
+
 grep -q '"message":"request".*"service":"leads-management"' "$work/dev.log" || fail "no JSON request log line"
 echo "e2e: $passed passed, 0 failed"
