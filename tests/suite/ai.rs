@@ -278,7 +278,7 @@ async fn a_budget_is_reserved_before_the_call_and_refuses_without_reaching_the_u
     // WHEN twenty calls come at once
     let mut answers = Vec::new();
     let calls = (0..20).map(|_| chat(&s, body.clone()));
-    for a in futures_join(calls).await {
+    for a in wiizo_tests::join_all(calls).await {
         answers.push(a);
     }
     // THEN at most five reached the upstream; the rest are 429 with the reset time
@@ -297,30 +297,6 @@ async fn a_budget_is_reserved_before_the_call_and_refuses_without_reaching_the_u
     // Another company is unaffected.
     let other = setup_on(s.store.clone(), &upstream, &[]).await;
     assert_eq!(chat(&other, body).await.status, 200);
-}
-
-/// Runs futures concurrently on the current task.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
 
 #[tokio::test]

@@ -68,3 +68,74 @@ async fn four_processes_writing_one_file_lose_nothing() {
         );
     }
 }
+
+/// Two processes, twenty calls at once, a budget that fits five: at most five reach
+/// OpenAI, and the rest are refused before any request.
+#[tokio::test]
+async fn an_ai_budget_holds_across_processes() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let upstream = MockServer::start().await;
+    // Slow enough that every reservation is made before the first call settles.
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(std::time::Duration::from_millis(500))
+                .set_body_json(json!({"id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})),
+        )
+        .mount(&upstream)
+        .await;
+    let db = temp_db_path();
+    let store = sqlite_store_at(&db);
+    let c = store
+        .create_company("Orçamento Curto")
+        .await
+        .expect("company")
+        .id;
+    // Each call's worst case: gpt-4o, 1000 tokens at $10 per million, and a short prompt.
+    let settings = json!({"ai_budget_usd": 0.0525, "timezone": "America/Sao_Paulo"});
+    store
+        .update_company(
+            &c,
+            CompanyChange {
+                settings: Some(settings),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("settings");
+    let base = format!("{}/v1", upstream.uri());
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_ai-caller"))
+                .args([db.to_str().expect("utf-8 path"), c.as_str(), &base, "10"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("the caller starts")
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().expect("the caller runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        statuses.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    let reached = upstream.received_requests().await.map_or(0, |r| r.len());
+    let ok = statuses.iter().filter(|s| *s == "200").count();
+    let refused = statuses.iter().filter(|s| *s == "429").count();
+    assert_eq!((ok + refused, statuses.len()), (20, 20), "{statuses:?}");
+    assert!(
+        reached <= 5 && ok == reached,
+        "{reached} reached, {ok} answered"
+    );
+}

@@ -967,39 +967,13 @@ pub async fn rate_buckets_hold_under_concurrency(store: &dyn Store) {
     let limit = Limit::new(300, 3600, 50);
     let now = 1_800_000_000_000i64;
     let takes = (0..80).map(|_| store.take_rate_token(&key, &limit, now));
-    let decisions: Vec<_> = futures_join_all(takes).await;
+    let decisions: Vec<_> = crate::join_all(takes).await;
     let allowed = decisions
         .iter()
         .filter(|d| d.as_ref().map(|d| d.allowed).unwrap_or(false))
         .count();
     assert!(decisions.iter().all(|d| d.is_ok()), "{decisions:?}");
     assert_eq!(allowed, 50);
-}
-
-/// Runs futures concurrently on the current task.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
 
 pub async fn idempotency_keys_replay_refuse_and_release(store: &dyn Store) {
@@ -1536,7 +1510,7 @@ pub async fn ai_reservations_hold_a_budget_under_concurrency(store: &dyn Store) 
     let c = company();
     // A budget that fits five reservations of 1000: twenty at once, five pass.
     let takes = (0..20).map(|_| store.reserve_ai_spend(&c, "2026-11", 1000, Some(5000)));
-    let granted = futures_join_all(takes)
+    let granted = crate::join_all(takes)
         .await
         .into_iter()
         .map(|r| r.expect("reserve"))

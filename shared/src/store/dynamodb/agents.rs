@@ -91,7 +91,7 @@ impl AgentStore for DynamoStore {
             id,
             company_id: company.clone(),
             fields,
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         })
     }
