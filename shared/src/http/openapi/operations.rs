@@ -100,7 +100,12 @@ pub fn of(method: &Method, pattern: &str) -> Option<Spec> {
     // A POST that records something answers 201; one that acts on what exists, 200.
     let acts = matches!(
         pattern,
-        "/api/conversations/{id}/read" | "/webhooks/meta" | "/webhooks/{client_id}"
+        "/api/conversations/{id}/read"
+            | "/webhooks/meta"
+            | "/webhooks/{client_id}"
+            | "/api/ai/v1/chat/completions"
+            | "/api/openai-proxy"
+            | "/api/agents/{id}/reply"
     );
     if method == Method::POST && !acts {
         spec.status = 201;
