@@ -301,3 +301,43 @@ async fn a_rate_limit_is_set_as_a_whole() {
         json!({"per_minute": 10})
     );
 }
+
+/// Every sample event in `events/<function>/` is a request its function routes: none is
+/// left behind by a renamed route.
+#[tokio::test]
+async fn every_sample_event_reaches_a_route_of_its_function() {
+    use shared::auth::Role;
+    let mut checked = 0;
+    for (function, _) in wiizo_tests::route_tables() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events")
+            .join(function);
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("events directory")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        for name in names {
+            let mut event = Event::load(&format!("{function}/{name}"));
+            if event.0["headers"]["authorization"].is_string() {
+                event = event.as_user(&wiizo_tests::company(), Role::Owner);
+            }
+            let a = send(&app(function), &event).await;
+            assert_ne!(
+                a.json["error"]["message"], "Route not found",
+                "{function}/{name}: {}",
+                a.text
+            );
+            assert!(
+                a.status < 500 || a.status == 502,
+                "{function}/{name}: {} {}",
+                a.status,
+                a.text
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "{checked}");
+}
