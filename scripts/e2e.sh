@@ -96,6 +96,18 @@ check "a forged delivery" 401 "$(tail -n1 <<< "$out")" "$out"
 out="$(curl -s -w '\n%{http_code}' "$base/leads-management/api/leads?source=whatsapp" -H "Authorization: Bearer $token")"
 grep -q '"name":"João da Conceição"' <<< "$out" || fail "the customer is not a lead: $out"
 
+# openai-proxy runs under the streaming runner in make dev: its plain answers, refusals
+# included, still arrive whole (cargo lambda answers OPTIONS itself; the empty body is
+# tested in-process, `http::stream`).
+out="$(curl -s -w '\n%{http_code}' "$base/openai-proxy/api/agents/0193a1f0-5e1c-7c3a-9b1e-2f4d6a8b0c11" \
+  -H "Authorization: Bearer $token")"
+check "an unknown agent under the streaming runner" 404 "$(tail -n1 <<< "$out")" "$out"
+grep -q '"code":"NOT_FOUND"' <<< "$out" || fail "the refusal answered $out"
+out="$(curl -s -w '\n%{http_code}' "$base/openai-proxy/api/agents" -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -d '{"name":"Atendimento","type":"customer_service"}')"
+check "an admin creates an AI agent" 201 "$(tail -n1 <<< "$out")" "$out"
+grep -q '"system_prompt":"Você é o assistente de atendimento' <<< "$out" || fail "no ready-made prompt: $out"
+
 # The AI gateway through the official OpenAI SDK, with a key that may write.
 out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/api-keys" -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/json' -d '{"name":"sdk","scopes":["read","write"]}')"

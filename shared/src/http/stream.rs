@@ -44,3 +44,39 @@ impl http_body::Body for Streamed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+
+    fn frames(mut body: Streamed) -> Vec<Bytes> {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) {
+            if let Ok(data) = frame.into_data() {
+                out.push(data);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_whole_answer_is_one_frame_and_an_empty_one_none() {
+        assert_eq!(
+            frames(Streamed::new(Body::Text("{}".into()), None)),
+            vec![Bytes::from("{}")]
+        );
+        assert!(frames(Streamed::new(Body::Empty, None)).is_empty());
+    }
+
+    #[test]
+    fn a_stream_goes_out_chunk_by_chunk_until_its_sender_is_gone() {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.try_send(Bytes::from("data: 1\n\n")).unwrap();
+        tx.try_send(Bytes::from("data: [DONE]\n\n")).unwrap();
+        drop(tx);
+        assert_eq!(frames(Streamed::new(Body::Empty, Some(rx))).len(), 2);
+    }
+}
