@@ -145,3 +145,42 @@ async fn handle(
     let _ = shared.outcomes.send(outcome);
     Ok(reply(202, r#"{"status":"OK"}"#))
 }
+
+/// A stand-in for OpenAI on a fresh loopback port: every request gets the same small chat
+/// completion at once, so that the AI scenario measures the proxy, not a model.
+pub async fn fake_openai() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let answer = Bytes::from(
+        serde_json::json!({
+            "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Entregamos sim!"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24}
+        })
+        .to_string(),
+    );
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let answer = answer.clone();
+                    async move {
+                        let _ = req.into_body().collect().await;
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(answer))
+                                .unwrap_or_default(),
+                        )
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}

@@ -155,7 +155,7 @@ async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String
         .id;
     // The most a setting allows: 1 000 000 a minute, a burst of 100 000.
     let unlimited = json!({"per_minute": 1_000_000, "burst": 100_000});
-    let settings = json!({"rate_limits": {"leads": unlimited, "api": unlimited}});
+    let settings = json!({"rate_limits": {"leads": unlimited, "api": unlimited, "ai": unlimited}});
     store
         .update_company(
             &company,
@@ -286,9 +286,20 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
             events: batches,
             expect: 200,
         },
+        Scenario {
+            name: "ai: completion, local upstream",
+            function: "openai-proxy",
+            events: vec![ev("openai-proxy/seed-form.json")?.bytes()],
+            expect: 200,
+        },
     ];
 
-    let env = store_env(opts, &sqlite_path);
+    let upstream = crate::runtime_api::fake_openai()
+        .await
+        .map_err(|e| format!("the OpenAI stand-in: {e}"))?;
+    let mut env = store_env(opts, &sqlite_path);
+    env.push(("OPENAI_BASE_URL".into(), format!("http://{upstream}/v1")));
+    env.push(("OPENAI_API_KEY".into(), "sk-bench".into()));
     let function = |name: &str| Function {
         name: name.to_string(),
         binary: opts.bin_dir.join(name),

@@ -524,3 +524,57 @@ async fn a_suggested_reply_reads_the_newest_messages_within_its_budget() {
     assert!(tokens <= 3000 + 16, "{tokens}");
     assert_eq!(a.json["data"]["context"]["messages"], conversation.len());
 }
+
+/// An upstream that breaks its stream midway: the caller's stream ends with an error event
+/// in OpenAI's shape, and the call is still recorded (estimated).
+#[tokio::test]
+async fn a_stream_broken_upstream_ends_with_an_error_event() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        if let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 8192];
+            let _ = socket.read(&mut buf).await;
+            let chunk = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Ol\u{e1}\"}}]}\n\n";
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+                chunk.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            // The connection drops in the middle of the next chunk.
+            let _ = socket.write_all(b"40\r\ndata: {\"trunc").await;
+        }
+    });
+    let upstream = MockServer::start().await;
+    let mut s = setup(&upstream, &[]).await;
+    s.app = App::new(
+        "openai-proxy",
+        test_config(&[
+            ("OPENAI_BASE_URL", &format!("http://{addr}/v1")),
+            ("OPENAI_API_KEY", KEY),
+        ]),
+        s.store.clone(),
+    );
+    let a = chat(
+        &s,
+        json!({"model": "gpt-4o-mini", "stream": true,
+                            "messages": [{"role": "user", "content": "oi"}]}),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(a.text.contains("Ol\u{e1}"), "{}", a.text);
+    let last = a
+        .text
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let error: Value =
+        serde_json::from_str(last.trim_start_matches("data: ")).expect("an error event");
+    assert_eq!(error["error"]["type"], "api_error", "{last}");
+    assert_eq!(usage(&s).await["totals"]["estimated_calls"], 1);
+}
