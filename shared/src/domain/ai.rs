@@ -58,7 +58,7 @@ pub fn price(model: &str) -> Price {
             base == *prefix
                 || base
                     .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('-'))
+                    .is_some_and(|rest| rest.starts_with('-') || rest.starts_with(':'))
         })
         .max_by_key(|(prefix, _)| prefix.len())
         .map_or(UNKNOWN, |(_, p)| *p)
