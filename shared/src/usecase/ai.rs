@@ -369,9 +369,15 @@ pub async fn stream(
             tx,
             caller_gone: false,
         };
+        let mut meter = Meter {
+            store,
+            company,
+            reservation,
+            p,
+            settled: false,
+        };
         let mut response = response;
         let mut buffer: Vec<u8> = Vec::new();
-        let mut usage = None;
         let mut completion_chars = 0usize;
         let mut failure = None;
         loop {
@@ -392,18 +398,9 @@ pub async fn stream(
                 let event: Vec<u8> = buffer.drain(..end).collect();
                 let data = event_data(&event);
                 if data.as_deref() == Some("[DONE]") {
-                    if usage.is_none() {
-                        settle(
-                            store.as_ref(),
-                            &company,
-                            &reservation,
-                            &p,
-                            estimated(&p, completion_chars),
-                            true,
-                        )
-                        .await;
-                        usage = Some(Usage::default());
-                    }
+                    // The usage is recorded before the last event goes out.
+                    let guess = estimated(&meter.p, completion_chars);
+                    meter.settle(guess, true).await;
                     relay.send(event).await;
                     continue;
                 }
@@ -416,33 +413,49 @@ pub async fn stream(
                     .as_str()
                     .map_or(0, str::len);
                 if let Some(u) = Usage::from_openai(&json["usage"]) {
-                    settle(store.as_ref(), &company, &reservation, &p, u, false).await;
-                    usage = Some(u);
+                    meter.settle(u, false).await;
                     let usage_only = json["choices"].as_array().is_none_or(|c| c.is_empty());
-                    if usage_only && !p.client_wants_usage {
+                    if usage_only && !meter.p.client_wants_usage {
                         continue;
                     }
                 }
                 relay.send(event).await;
             }
         }
-        if usage.is_none() {
-            settle(
-                store.as_ref(),
-                &company,
-                &reservation,
-                &p,
-                estimated(&p, completion_chars),
-                true,
-            )
-            .await;
-        }
+        let guess = estimated(&meter.p, completion_chars);
+        meter.settle(guess, true).await;
         if let Some(message) = failure {
             let error = json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_error"}});
             relay.send(format!("data: {error}\n\n").into_bytes()).await;
         }
     });
     Ok(rx)
+}
+
+/// A stream's call, settled once: with the usage it reported, or else with an estimate.
+struct Meter {
+    store: Arc<dyn Store>,
+    company: CompanyId,
+    reservation: Reservation,
+    p: Prepared,
+    settled: bool,
+}
+
+impl Meter {
+    async fn settle(&mut self, usage: Usage, estimated: bool) {
+        if !self.settled {
+            self.settled = true;
+            settle(
+                self.store.as_ref(),
+                &self.company,
+                &self.reservation,
+                &self.p,
+                usage,
+                estimated,
+            )
+            .await;
+        }
+    }
 }
 
 /// Sends events on to the caller while it listens; after it has gone, the upstream is

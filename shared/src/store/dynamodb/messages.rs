@@ -295,33 +295,11 @@ impl MessageStore for DynamoStore {
         company: &CompanyId,
         conversation: Uuid,
     ) -> StoreResult<Option<Message>> {
-        self.get_conversation(company, conversation).await?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(company_pk(company)))
-            .expression_attribute_values(
-                ":prefix",
-                s(format!(
-                    "{}{}",
-                    conversation_sk(conversation),
-                    keys::MESSAGES
-                )),
-            )
-            .scan_index_forward(false)
-            .limit(i32::try_from(RECENT_MESSAGES).unwrap_or(50))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        for i in out.items() {
-            let m = message_from(i)?;
-            if m.role == Role::User && m.external_id.is_some() {
-                return Ok(Some(m));
-            }
-        }
-        Ok(None)
+        Ok(self
+            .recent_messages(company, conversation, RECENT_MESSAGES)
+            .await?
+            .into_iter()
+            .find(|m| m.role == Role::User && m.external_id.is_some()))
     }
 
     async fn record_delivery(
