@@ -162,28 +162,10 @@ impl Config {
             meta_app_secret: var("META_APP_SECRET"),
             meta_verify_token: var("META_VERIFY_TOKEN"),
             meta_graph_url: url_var(&var, "META_GRAPH_URL", "https://graph.facebook.com/v21.0")?,
-            meta_timeout: std::time::Duration::from_millis(match var("META_TIMEOUT_MS") {
-                None => 10_000,
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|ms| (1..=60_000).contains(ms))
-                    .ok_or_else(|| {
-                        ConfigError::new("META_TIMEOUT_MS", "must be 1 to 60000 milliseconds")
-                    })?,
-            }),
+            meta_timeout: millis_var(&var, "META_TIMEOUT_MS", 10_000, 60_000)?,
             openai_api_key: var("OPENAI_API_KEY"),
             openai_base_url: url_var(&var, "OPENAI_BASE_URL", "https://api.openai.com/v1")?,
-            openai_timeout: std::time::Duration::from_millis(match var("OPENAI_TIMEOUT_MS") {
-                None => 60_000,
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|ms| (1..=600_000).contains(ms))
-                    .ok_or_else(|| {
-                        ConfigError::new("OPENAI_TIMEOUT_MS", "must be 1 to 600000 milliseconds")
-                    })?,
-            }),
+            openai_timeout: millis_var(&var, "OPENAI_TIMEOUT_MS", 60_000, 600_000)?,
             allowed_origins,
         })
     }
@@ -227,6 +209,24 @@ fn check_production_secrets(var: &impl Fn(&str) -> Option<String>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// A duration in milliseconds from 1 to `max`, `default` when unset.
+fn millis_var(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    max: u64,
+) -> Result<std::time::Duration, ConfigError> {
+    let ms = match var(name) {
+        None => default,
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=max).contains(ms))
+            .ok_or_else(|| ConfigError::new(name, format!("must be 1 to {max} milliseconds")))?,
+    };
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 fn url_var(

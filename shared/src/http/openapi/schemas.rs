@@ -96,6 +96,14 @@ fn object(required: &[&str], properties: Value) -> Value {
     json!({"type": "object", "required": required, "properties": properties, "additionalProperties": false})
 }
 
+/// A stored record's fields: its id and company, the writable `fields`, its times.
+fn record<'a>(fields: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["id", "company_id"];
+    all.extend_from_slice(fields);
+    all.extend(["created_at", "updated_at"]);
+    all
+}
+
 /// The named schemas of `components.schemas`.
 pub fn named() -> Map<String, Value> {
     let mut s = Map::new();
@@ -143,23 +151,7 @@ pub fn named() -> Map<String, Value> {
     s.insert(
         "Lead".into(),
         object(
-            &[
-                "id",
-                "company_id",
-                "name",
-                "email",
-                "phone",
-                "company",
-                "source",
-                "pipeline",
-                "status",
-                "score",
-                "custom_fields",
-                "notes",
-                "user_id",
-                "created_at",
-                "updated_at",
-            ],
+            &record(crate::domain::lead::LEAD_FIELDS),
             json!({
                 "id": uuid(), "company_id": {"type": "string"}, "name": {"type": "string"},
                 "email": {"type": ["string", "null"]},
@@ -684,21 +676,7 @@ fn ai_schemas(s: &mut Map<String, Value>) {
     s.insert(
         "Agent".into(),
         object(
-            &[
-                "id",
-                "company_id",
-                "name",
-                "description",
-                "type",
-                "system_prompt",
-                "model",
-                "temperature",
-                "max_tokens",
-                "tools_config",
-                "active",
-                "created_at",
-                "updated_at",
-            ],
+            &record(crate::domain::agent::AGENT_FIELDS),
             json!({
                 "id": uuid(), "company_id": {"type": "string"}, "name": {"type": "string"},
                 "description": {"type": ["string", "null"]}, "type": enumeration(&kinds),

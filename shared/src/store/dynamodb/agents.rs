@@ -277,43 +277,33 @@ impl AiUsageStore for DynamoStore {
         from: &str,
         to: &str,
     ) -> StoreResult<Vec<AiUsageRow>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(company_pk(company)))
-                .expression_attribute_values(":from", s(format!("{}{from}", keys::AI_USAGE_PREFIX)))
-                // `$` sorts after `#`: every agent and model of the last day.
-                .expression_attribute_values(":to", s(format!("{}{to}$", keys::AI_USAGE_PREFIX)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for i in page.items.unwrap_or_default() {
-                out.push(AiUsageRow {
-                    day: get_s(&i, "day")?,
-                    agent_id: get_s(&i, "agent_id")?,
-                    model: get_s(&i, "model")?,
-                    calls: get_n(&i, "calls")?,
+        let prefix = keys::AI_USAGE_PREFIX;
+        // `$` sorts after `#`: every agent and model of the last day.
+        let items = self
+            .query_between(
+                &company_pk(company),
+                &format!("{prefix}{from}"),
+                &format!("{prefix}{to}$"),
+            )
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                Ok(AiUsageRow {
+                    day: get_s(i, "day")?,
+                    agent_id: get_s(i, "agent_id")?,
+                    model: get_s(i, "model")?,
+                    calls: get_n(i, "calls")?,
                     usage: Usage {
-                        prompt_tokens: get_n(&i, "prompt_tokens")?,
-                        completion_tokens: get_n(&i, "completion_tokens")?,
-                        cached_tokens: get_n(&i, "cached_tokens")?,
-                        reasoning_tokens: get_n(&i, "reasoning_tokens")?,
+                        prompt_tokens: get_n(i, "prompt_tokens")?,
+                        completion_tokens: get_n(i, "completion_tokens")?,
+                        cached_tokens: get_n(i, "cached_tokens")?,
+                        reasoning_tokens: get_n(i, "reasoning_tokens")?,
                     },
-                    cost_nano: get_n(&i, "cost")?,
-                    estimated_calls: get_n(&i, "estimated_calls")?,
-                });
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+                    cost_nano: get_n(i, "cost")?,
+                    estimated_calls: get_n(i, "estimated_calls")?,
+                })
+            })
+            .collect()
     }
 }

@@ -305,16 +305,39 @@ impl DynamoStore {
 
     /// Every item of the partition whose sort key starts with `prefix`, in key order.
     async fn query_prefix(&self, pk: &str, prefix: &str) -> StoreResult<Vec<Item>> {
+        self.query_all("pk = :pk AND begins_with(sk, :a)", pk, prefix, None)
+            .await
+    }
+
+    /// Every item of the partition whose sort key is from `from` to `to`, in key order.
+    async fn query_between(&self, pk: &str, from: &str, to: &str) -> StoreResult<Vec<Item>> {
+        self.query_all("pk = :pk AND sk BETWEEN :a AND :b", pk, from, Some(to))
+            .await
+    }
+
+    async fn query_all(
+        &self,
+        condition: &str,
+        pk: &str,
+        a: &str,
+        b: Option<&str>,
+    ) -> StoreResult<Vec<Item>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
+            let mut values = std::collections::HashMap::from([
+                (":pk".to_string(), s(pk)),
+                (":a".to_string(), s(a)),
+            ]);
+            if let Some(b) = b {
+                values.insert(":b".to_string(), s(b));
+            }
             let page = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
