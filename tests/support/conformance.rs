@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             agents_round_trip_and_stay_in_their_company,
             ai_reservations_hold_a_budget_under_concurrency,
             ai_calls_settle_into_spend_and_daily_usage,
+            webhook_endpoints_keep_their_secret_and_log,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1619,4 +1620,96 @@ pub async fn ai_calls_settle_into_spend_and_daily_usage(store: &dyn Store) {
         .await
         .expect("other")
         .is_empty());
+}
+
+pub async fn webhook_endpoints_keep_their_secret_and_log(store: &dyn Store) {
+    use shared::domain::account::AccessToken;
+    use shared::domain::webhook::EndpointFields;
+    use shared::store::Delivery;
+    let c = company();
+    let (fields, _) = EndpointFields::parse(json!({"url": "https://erp.exemplo.com.br/hooks",
+        "events": ["lead.created"], "description": "ERP"}))
+    .expect("fields");
+    let secret = AccessToken::new("whsec_c2VncmVkby1kZS10ZXN0ZS0xMjM0NTY3OA==".into());
+    let endpoint = store
+        .create_webhook(&c, fields.clone(), &secret)
+        .await
+        .expect("create");
+    assert_eq!(
+        store.get_webhook(&c, endpoint.id).await.expect("get"),
+        endpoint
+    );
+    assert_eq!(
+        store.webhook_secret(&c, endpoint.id).await.expect("secret"),
+        secret
+    );
+    assert_eq!(
+        store.list_webhooks(&c).await.expect("list"),
+        vec![endpoint.clone()]
+    );
+    let other = company();
+    assert_eq!(
+        store.get_webhook(&other, endpoint.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert!(store.webhook_secret(&other, endpoint.id).await.is_err());
+    let mut off = fields.clone();
+    off.active = false;
+    let updated = store
+        .update_webhook(&c, endpoint.id, off, Some("410 Gone".into()))
+        .await
+        .expect("update");
+    assert_eq!(
+        (updated.active, updated.disabled_reason.as_deref()),
+        (false, Some("410 Gone"))
+    );
+    assert_eq!(
+        store.webhook_secret(&c, endpoint.id).await.expect("kept"),
+        secret
+    );
+    let delivery = |attempt: u32| Delivery {
+        id: uuid::Uuid::now_v7(),
+        endpoint_id: endpoint.id,
+        event_id: "msg_1".into(),
+        event_type: "lead.created".into(),
+        payload: json!({"event": "lead.created", "data": {"id": "x"}}),
+        status: if attempt == 1 {
+            "failed".into()
+        } else {
+            "succeeded".into()
+        },
+        http_status: Some(if attempt == 1 { 500 } else { 200 }),
+        latency_ms: 12,
+        response: "ok".into(),
+        attempt,
+        at: shared::domain::Timestamp::now(),
+    };
+    let (first, second) = (delivery(1), delivery(2));
+    store.add_delivery(&c, &first).await.expect("first");
+    store.add_delivery(&c, &second).await.expect("second");
+    let log = store
+        .list_deliveries(&c, endpoint.id, 10)
+        .await
+        .expect("log");
+    assert_eq!(log, vec![second.clone(), first.clone()], "newest first");
+    assert_eq!(
+        store
+            .get_delivery(&c, endpoint.id, first.id)
+            .await
+            .expect("one"),
+        first
+    );
+    assert!(store
+        .list_deliveries(&other, endpoint.id, 10)
+        .await
+        .is_err());
+    store.delete_webhook(&c, endpoint.id).await.expect("delete");
+    assert_eq!(
+        store.get_webhook(&c, endpoint.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.get_delivery(&c, endpoint.id, first.id).await,
+        Err(StoreError::NotFound)
+    );
 }

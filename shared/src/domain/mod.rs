@@ -16,6 +16,7 @@ pub mod phone;
 pub mod rate_limit;
 pub mod text;
 pub mod time;
+pub mod webhook;
 
 pub use company::{Company, CompanyId};
 pub use time::Timestamp;

@@ -17,7 +17,7 @@ pub use sqlite::SqliteStore;
 pub mod prelude {
     pub use super::{
         AccountStore, AgentStore, AiUsageStore, ConversationStore, GuardStore, LeadStore,
-        MessageStore, Store,
+        MessageStore, Store, WebhookStore,
     };
 }
 
@@ -38,6 +38,7 @@ use crate::domain::inbound::DeliveryStatus;
 use crate::domain::lead::{Lead, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::rate_limit::{Decision, Limit};
+use crate::domain::webhook::{EndpointFields, WebhookEndpoint};
 use crate::domain::Timestamp;
 use crate::domain::{Company, CompanyId};
 
@@ -72,7 +73,14 @@ pub const RECENT_MESSAGES: u32 = 50;
 /// after it.
 #[async_trait]
 pub trait Store:
-    LeadStore + ConversationStore + MessageStore + AccountStore + GuardStore + AgentStore + AiUsageStore
+    LeadStore
+    + ConversationStore
+    + MessageStore
+    + AccountStore
+    + GuardStore
+    + AgentStore
+    + AiUsageStore
+    + WebhookStore
 {
     /// A cheap round trip, for the health route.
     async fn ping(&self) -> StoreResult<()>;
@@ -438,4 +446,62 @@ pub trait AiUsageStore: Send + Sync {
         from: &str,
         to: &str,
     ) -> StoreResult<Vec<AiUsageRow>>;
+}
+
+/// One attempt to deliver an event to an outbound endpoint, as its log shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    /// The event's id (`msg_…`, its `webhook-id`), the same on every attempt.
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    /// `succeeded` (2xx) or `failed`.
+    pub status: String,
+    pub http_status: Option<u16>,
+    pub latency_ms: u64,
+    /// The first characters of the receiver's answer, or why there was none.
+    pub response: String,
+    pub attempt: u32,
+    pub at: Timestamp,
+}
+
+/// A company's outbound webhook endpoints and their delivery log.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn create_webhook(
+        &self,
+        company: &CompanyId,
+        fields: EndpointFields,
+        secret: &AccessToken,
+    ) -> StoreResult<WebhookEndpoint>;
+    async fn get_webhook(&self, company: &CompanyId, id: Uuid) -> StoreResult<WebhookEndpoint>;
+    /// The endpoint's signing secret: only the code that delivers reads it.
+    async fn webhook_secret(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken>;
+    async fn list_webhooks(&self, company: &CompanyId) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// Replaces the endpoint's fields; `disabled_reason` says why it is inactive, if it is.
+    async fn update_webhook(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        fields: EndpointFields,
+        disabled_reason: Option<String>,
+    ) -> StoreResult<WebhookEndpoint>;
+    /// Deletes the endpoint and its delivery log.
+    async fn delete_webhook(&self, company: &CompanyId, id: Uuid) -> StoreResult<()>;
+    async fn add_delivery(&self, company: &CompanyId, delivery: &Delivery) -> StoreResult<()>;
+    /// The endpoint's newest `limit` deliveries (at most 100), newest first.
+    async fn list_deliveries(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Delivery>;
 }

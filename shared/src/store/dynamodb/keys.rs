@@ -33,6 +33,8 @@
 //! | rate bucket | `RATE#{company}:{group}` or `RATE#inbound:{client_id}` | `RATE` | GCRA: one conditional update; TTL |
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
 //! | AI agent | `C#{company}` | `AGENT#{id}` | listed by Query begins_with |
+//! | outbound webhook endpoint | `C#{company}` | `WEBHOOK#{id}` | holds the signing secret |
+//! | webhook delivery | `C#{company}` | `DELIVERY#{endpoint}#{id}` | the log, newest first (Query backwards) |
 //! | AI spend of a month | `C#{company}` | `AISPEND#{YYYY-MM}` | budget: one conditional update reserves |
 //! | AI usage of a day, agent, model | `C#{company}` | `AIUSE#{YYYY-MM-DD}#{agent}#{model}` | `ADD` counters; Query BETWEEN days |
 //!
@@ -251,6 +253,20 @@ pub const AGENT_PREFIX: &str = "AGENT#";
 
 pub fn agent_sk(id: impl std::fmt::Display) -> String {
     format!("{AGENT_PREFIX}{id}")
+}
+
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+
+pub fn webhook_sk(id: impl std::fmt::Display) -> String {
+    format!("{WEBHOOK_PREFIX}{id}")
+}
+
+/// The delivery log of an endpoint; with `id`, one delivery.
+pub fn delivery_sk(endpoint: impl std::fmt::Display, id: Option<uuid::Uuid>) -> String {
+    match id {
+        Some(id) => format!("DELIVERY#{endpoint}#{id}"),
+        None => format!("DELIVERY#{endpoint}#"),
+    }
 }
 
 pub fn ai_spend_sk(month: &str) -> String {

@@ -15,6 +15,7 @@ pub mod keys;
 mod leads;
 mod messages;
 pub mod schema;
+mod webhooks;
 
 use std::time::Duration;
 

@@ -9,6 +9,7 @@ mod conversations;
 mod guard;
 mod leads;
 mod messages;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_message_counts.sql"),
     include_str!("migrations/0007_counts.sql"),
     include_str!("migrations/0008_ai.sql"),
+    include_str!("migrations/0009_webhooks.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.

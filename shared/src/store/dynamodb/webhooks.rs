@@ -1,0 +1,207 @@
+//! DynamoDB: outbound webhook endpoints and their delivery log.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::items::{get_json, get_n, get_s, get_ts, get_uuid, item, key, n, opt_s, s, Item};
+use super::keys::{self, company_pk};
+use super::{sdk_error, DynamoStore};
+use crate::domain::account::AccessToken;
+use crate::domain::webhook::{EndpointFields, WebhookEndpoint};
+use crate::domain::{CompanyId, Timestamp};
+use crate::store::prelude::*;
+use crate::store::{Delivery, StoreError, StoreResult};
+
+fn endpoint_item(
+    company: &CompanyId,
+    id: Uuid,
+    f: &EndpointFields,
+    reason: Option<&str>,
+    secret: &str,
+    created: &Timestamp,
+    updated: &Timestamp,
+) -> Item {
+    item([
+        ("pk", Some(s(company_pk(company)))),
+        ("sk", Some(s(keys::webhook_sk(id)))),
+        ("id", Some(s(id.to_string()))),
+        ("company_id", Some(s(company.as_str()))),
+        ("url", Some(s(&f.url))),
+        ("events", Some(s(Value::from(f.events.clone()).to_string()))),
+        ("description", f.description.as_deref().map(s)),
+        ("active", Some(AttributeValue::Bool(f.active))),
+        ("disabled_reason", reason.map(s)),
+        ("secret", Some(s(secret))),
+        ("created_at", Some(s(created.as_string()))),
+        ("updated_at", Some(s(updated.as_string()))),
+    ])
+}
+
+fn endpoint_from(i: &Item) -> StoreResult<WebhookEndpoint> {
+    Ok(WebhookEndpoint {
+        id: get_uuid(i, "id")?,
+        company_id: CompanyId::new(get_s(i, "company_id")?),
+        url: get_s(i, "url")?,
+        events: serde_json::from_value(get_json(i, "events")?).unwrap_or_default(),
+        description: opt_s(i, "description"),
+        active: matches!(i.get("active"), Some(AttributeValue::Bool(true))),
+        disabled_reason: opt_s(i, "disabled_reason"),
+        created_at: get_ts(i, "created_at")?,
+        updated_at: get_ts(i, "updated_at")?,
+    })
+}
+
+fn delivery_from(i: &Item) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        id: get_uuid(i, "id")?,
+        endpoint_id: get_uuid(i, "endpoint_id")?,
+        event_id: get_s(i, "event_id")?,
+        event_type: get_s(i, "event_type")?,
+        payload: get_json(i, "payload")?,
+        status: get_s(i, "status")?,
+        http_status: get_n(i, "http_status")
+            .ok()
+            .and_then(|v| u16::try_from(v).ok()),
+        latency_ms: u64::try_from(get_n(i, "latency_ms")?).unwrap_or_default(),
+        response: get_s(i, "response")?,
+        attempt: u32::try_from(get_n(i, "attempt")?).unwrap_or_default(),
+        at: get_ts(i, "at")?,
+    })
+}
+
+impl DynamoStore {
+    async fn webhook_item(&self, company: &CompanyId, id: Uuid) -> StoreResult<Item> {
+        self.get(company_pk(company), keys::webhook_sk(id))
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl WebhookStore for DynamoStore {
+    async fn create_webhook(
+        &self,
+        company: &CompanyId,
+        fields: EndpointFields,
+        secret: &AccessToken,
+    ) -> StoreResult<WebhookEndpoint> {
+        let id = Uuid::now_v7();
+        let now = Timestamp::now();
+        let stored = endpoint_item(company, id, &fields, None, secret.expose(), &now, &now);
+        self.put_one(stored.clone(), "attribute_not_exists(pk)")
+            .await?;
+        endpoint_from(&stored)
+    }
+
+    async fn get_webhook(&self, company: &CompanyId, id: Uuid) -> StoreResult<WebhookEndpoint> {
+        endpoint_from(&self.webhook_item(company, id).await?)
+    }
+
+    async fn webhook_secret(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken> {
+        Ok(AccessToken::new(get_s(
+            &self.webhook_item(company, id).await?,
+            "secret",
+        )?))
+    }
+
+    async fn list_webhooks(&self, company: &CompanyId) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.query_prefix(&company_pk(company), keys::WEBHOOK_PREFIX)
+            .await?
+            .iter()
+            .map(endpoint_from)
+            .collect()
+    }
+
+    async fn update_webhook(
+        &self,
+        company: &CompanyId,
+        id: Uuid,
+        fields: EndpointFields,
+        disabled_reason: Option<String>,
+    ) -> StoreResult<WebhookEndpoint> {
+        let current = self.webhook_item(company, id).await?;
+        let stored = endpoint_item(
+            company,
+            id,
+            &fields,
+            disabled_reason.as_deref(),
+            &get_s(&current, "secret")?,
+            &get_ts(&current, "created_at")?,
+            &Timestamp::now(),
+        );
+        self.put_one(stored.clone(), "attribute_exists(pk)").await?;
+        endpoint_from(&stored)
+    }
+
+    async fn delete_webhook(&self, company: &CompanyId, id: Uuid) -> StoreResult<()> {
+        self.webhook_item(company, id).await?;
+        let mut keys: Vec<Item> = self
+            .query_prefix(&company_pk(company), &keys::delivery_sk(id, None))
+            .await?
+            .iter()
+            .map(|i| key(company_pk(company), get_s(i, "sk").unwrap_or_default()))
+            .collect();
+        keys.push(key(company_pk(company), keys::webhook_sk(id)));
+        self.batch_delete(keys).await
+    }
+
+    async fn add_delivery(&self, company: &CompanyId, d: &Delivery) -> StoreResult<()> {
+        let stored = item([
+            ("pk", Some(s(company_pk(company)))),
+            ("sk", Some(s(keys::delivery_sk(d.endpoint_id, Some(d.id))))),
+            ("id", Some(s(d.id.to_string()))),
+            ("endpoint_id", Some(s(d.endpoint_id.to_string()))),
+            ("event_id", Some(s(&d.event_id))),
+            ("event_type", Some(s(&d.event_type))),
+            ("payload", Some(s(d.payload.to_string()))),
+            ("status", Some(s(&d.status))),
+            ("http_status", d.http_status.map(|h| n(i64::from(h)))),
+            (
+                "latency_ms",
+                Some(n(i64::try_from(d.latency_ms).unwrap_or(i64::MAX))),
+            ),
+            ("response", Some(s(&d.response))),
+            ("attempt", Some(n(i64::from(d.attempt)))),
+            ("at", Some(s(d.at.as_string()))),
+        ]);
+        self.put_one(stored, "attribute_not_exists(pk)").await
+    }
+
+    async fn list_deliveries(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.webhook_item(company, endpoint).await?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(company_pk(company)))
+            .expression_attribute_values(":prefix", s(keys::delivery_sk(endpoint, None)))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(limit.min(100)).unwrap_or(100))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.items().iter().map(delivery_from).collect()
+    }
+
+    async fn get_delivery(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Delivery> {
+        let i = self
+            .get(company_pk(company), keys::delivery_sk(endpoint, Some(id)))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        delivery_from(&i)
+    }
+}
