@@ -33,6 +33,7 @@ pub struct App {
     settings: Mutex<HashMap<CompanyId, (Instant, Value)>>,
     graph: std::sync::OnceLock<Result<crate::meta::GraphClient, String>>,
     openai: std::sync::OnceLock<Result<crate::openai::OpenAiClient, String>>,
+    webhooks: std::sync::OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl App {
@@ -46,6 +47,7 @@ impl App {
             settings: Mutex::new(HashMap::new()),
             graph: std::sync::OnceLock::new(),
             openai: std::sync::OnceLock::new(),
+            webhooks: std::sync::OnceLock::new(),
         }
     }
 
@@ -71,6 +73,22 @@ impl App {
             })
             .as_ref()
             .map_err(|e| ApiError::Internal(format!("cannot build the OpenAI client: {e}")))
+    }
+
+    /// The client outbound webhooks go out with: no redirects (a redirect could lead
+    /// anywhere the address check did not look), the receiver's timeout.
+    pub fn webhook_client(&self) -> Result<&reqwest::Client, ApiError> {
+        self.webhooks
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .timeout(self.config.webhook_timeout)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| ApiError::Internal(format!("cannot build the webhook client: {e}")))
     }
 
     /// Raises the request body limit (webhooks take up to 3 MiB).

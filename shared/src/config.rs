@@ -83,6 +83,9 @@ pub struct Config {
     /// How long OpenAI may take to answer, or to send a stream's first byte
     /// (`OPENAI_TIMEOUT_MS`, default 60 000).
     pub openai_timeout: std::time::Duration,
+    /// How long a receiver of an outbound webhook may take (`WEBHOOK_TIMEOUT_MS`, default
+    /// 10 000).
+    pub webhook_timeout: std::time::Duration,
     pub allowed_origins: AllowedOrigins,
 }
 
@@ -166,6 +169,7 @@ impl Config {
             openai_api_key: var("OPENAI_API_KEY"),
             openai_base_url: url_var(&var, "OPENAI_BASE_URL", "https://api.openai.com/v1")?,
             openai_timeout: millis_var(&var, "OPENAI_TIMEOUT_MS", 60_000, 600_000)?,
+            webhook_timeout: millis_var(&var, "WEBHOOK_TIMEOUT_MS", 10_000, 60_000)?,
             allowed_origins,
         })
     }

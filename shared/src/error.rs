@@ -20,6 +20,8 @@ pub enum Entity {
     Channel,
     InboundEndpoint,
     Agent,
+    Webhook,
+    Delivery,
 }
 
 impl Entity {
@@ -34,6 +36,8 @@ impl Entity {
             Entity::Channel => "Channel",
             Entity::InboundEndpoint => "Inbound webhook",
             Entity::Agent => "Agent",
+            Entity::Webhook => "Webhook",
+            Entity::Delivery => "Delivery",
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod custom;
 mod ingest;
+mod outbound;
 
 use std::convert::Infallible;
 
@@ -24,6 +25,15 @@ pub const ROUTES: &[Route] = &[
     route!(GET "/api/webhooks/inbound", Admin, custom::list),
     route!(POST "/api/webhooks/inbound", Admin, custom::create),
     route!(DELETE "/api/webhooks/inbound/{id}", Admin, custom::delete),
+    route!(GET "/api/webhooks", Admin, outbound::list),
+    route!(POST "/api/webhooks", Admin, outbound::create),
+    route!(POST "/api/webhooks/register", Admin, outbound::register),
+    route!(GET "/api/webhooks/{id}", Admin, outbound::get),
+    route!(PATCH "/api/webhooks/{id}", Admin, outbound::update),
+    route!(DELETE "/api/webhooks/{id}", Admin, outbound::delete),
+    route!(GET "/api/webhooks/{id}/deliveries", Admin, outbound::deliveries),
+    route!(POST "/api/webhooks/{id}/test", Admin, outbound::test),
+    route!(POST "/api/webhooks/{id}/deliveries/{delivery_id}/retry", Admin, outbound::retry),
 ];
 
 /// Meta sends batches of up to a few megabytes.

@@ -97,32 +97,35 @@ impl Route {
     }
 }
 
-/// The route for `method` on `path`, with its parameters. Literal routes are declared
-/// before parameterised ones that could also match, and the first match wins.
+/// The route for `method` on `path`, with its parameters. Only the routes of the most
+/// specific pattern that matches count (`/api/webhooks/register` before
+/// `/api/webhooks/{id}`): a literal path is its own resource, so a method it does not
+/// answer is a 405, never another route's.
 pub fn find<'r>(
     routes: &'r [Route],
     method: &Method,
     path: &str,
 ) -> Result<(&'r Route, Params), ApiError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let matching: Vec<(&Route, Params)> = routes
+        .iter()
+        .filter_map(|r| r.captures(&segments).map(|p| (r, p)))
+        .collect();
+    let Some(fewest) = matching.iter().map(|(_, p)| p.len()).min() else {
+        return Err(ApiError::NotFound(Entity::Route));
+    };
     let mut allow: Vec<&'static str> = Vec::new();
-    for route in routes {
-        if let Some(params) = route.captures(&segments) {
-            if route.method == method {
-                return Ok((route, params));
-            }
-            let m = method_name(&route.method);
-            if !allow.contains(&m) {
-                allow.push(m);
-            }
+    for (route, params) in matching.into_iter().filter(|(_, p)| p.len() == fewest) {
+        if route.method == method {
+            return Ok((route, params));
+        }
+        let m = method_name(&route.method);
+        if !allow.contains(&m) {
+            allow.push(m);
         }
     }
-    if allow.is_empty() {
-        Err(ApiError::NotFound(Entity::Route))
-    } else {
-        allow.push("OPTIONS");
-        Err(ApiError::MethodNotAllowed(allow))
-    }
+    allow.push("OPTIONS");
+    Err(ApiError::MethodNotAllowed(allow))
 }
 
 fn method_name(m: &Method) -> &'static str {

@@ -7,6 +7,7 @@ pub mod conversations;
 pub mod leads;
 pub mod limits;
 pub mod send;
+pub mod webhooks;
 
 /// A record a use case made, or the one that was there already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -69,7 +69,7 @@ fn operation(function: &str, route: &Route) -> Value {
         .split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| {
-            let schema = if name == "id" {
+            let schema = if name == "id" || name.ends_with("_id") && name != "client_id" {
                 schemas::uuid()
             } else {
                 json!({"type": "string", "minLength": 1})

@@ -106,6 +106,8 @@ pub fn of(method: &Method, pattern: &str) -> Option<Spec> {
             | "/api/ai/v1/chat/completions"
             | "/api/openai-proxy"
             | "/api/agents/{id}/reply"
+            | "/api/webhooks/{id}/test"
+            | "/api/webhooks/{id}/deliveries/{delivery_id}/retry"
     );
     if method == Method::POST && !acts {
         spec.status = 201;
@@ -331,6 +333,36 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
             s
         }
         ("DELETE", "/api/webhooks/inbound/{id}") => spec(None, Answer::Message),
+        ("GET", "/api/webhooks") => spec(None, Answer::Data(array(r("Webhook")))),
+        ("POST", "/api/webhooks" | "/api/webhooks/register") => {
+            let mut s = spec(Some(r("WebhookInput")), Answer::Data(r("Webhook")));
+            s.links = links_to(&[
+                ("GetWebhook", "webhooks_outbound_get"),
+                ("UpdateWebhook", "webhooks_outbound_update"),
+                ("DeleteWebhook", "webhooks_outbound_delete"),
+                ("Deliveries", "webhooks_outbound_deliveries"),
+                ("TestWebhook", "webhooks_outbound_test"),
+            ]);
+            s
+        }
+        ("GET", "/api/webhooks/{id}") => spec(None, Answer::Data(r("Webhook"))),
+        ("PATCH", "/api/webhooks/{id}") => {
+            spec(Some(r("WebhookPatch")), Answer::Data(r("Webhook")))
+        }
+        ("DELETE", "/api/webhooks/{id}") => spec(None, Answer::Message),
+        ("GET", "/api/webhooks/{id}/deliveries") => {
+            let mut s = spec(None, Answer::Data(array(r("Delivery"))));
+            s.query = vec![query(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+                "How many, newest first",
+            )];
+            s
+        }
+        ("POST", "/api/webhooks/{id}/test") => spec(None, Answer::Data(r("Delivery"))),
+        ("POST", "/api/webhooks/{id}/deliveries/{delivery_id}/retry") => {
+            spec(None, Answer::Data(r("Delivery")))
+        }
         ("GET", "/webhooks/meta") => {
             let mut s = spec(None, Answer::Text);
             s.query = vec![

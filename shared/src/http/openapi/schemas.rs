@@ -352,6 +352,7 @@ pub fn named() -> Map<String, Value> {
         ),
     );
     ai_schemas(&mut s);
+    webhook_schemas(&mut s);
     s.insert(
         "InboundEndpointInput".into(),
         json!({
@@ -785,6 +786,89 @@ fn ai_schemas(s: &mut Map<String, Value>) {
                 "budget": {"type": "object", "properties": {
                     "month": {"type": "string"}, "budget_usd": {"type": ["number", "null"]},
                     "spent_usd": {"type": "number"}, "reserved_usd": {"type": "number"}}}
+            }),
+        ),
+    );
+}
+
+/// Outbound webhook endpoints and their deliveries.
+fn webhook_schemas(s: &mut Map<String, Value>) {
+    use crate::domain::webhook::{EVENT_TYPES, MAX_URL_CHARS, URL_PATTERN};
+    let mut kinds: Vec<&str> = vec!["*"];
+    kinds.extend_from_slice(EVENT_TYPES);
+    let url = json!({"type": "string", "maxLength": MAX_URL_CHARS, "pattern": URL_PATTERN,
+                     "description": "https in production, reaching a public address", "examples": ["https://erp.padaria.com.br/wiizo"]});
+    let events = json!({"type": "array", "minItems": 1, "items": enumeration(&kinds)});
+    let description = optional_text(500);
+    s.insert(
+        "WebhookInput".into(),
+        json!({
+            "type": "object", "required": ["url", "events"], "additionalProperties": false,
+            "properties": {
+                "url": url, "events": events, "description": description,
+                "active": {"type": ["boolean", "null"]},
+                "secret": {"type": ["string", "null"], "pattern": "^[!-~]{24,128}$",
+                           "description": "Your own signing secret; by default a `whsec_` one is made and shown once"}
+            },
+            "examples": [{"url": "https://erp.padaria.com.br/wiizo", "events": ["lead.created", "message.received"]}]
+        }),
+    );
+    s.insert(
+        "WebhookPatch".into(),
+        json!({
+            "type": "object", "additionalProperties": false,
+            "properties": {"url": url, "events": events, "description": description,
+                           "active": {"type": ["boolean", "null"]}},
+            "examples": [{"active": true}]
+        }),
+    );
+    s.insert(
+        "Webhook".into(),
+        object(
+            &[
+                "id",
+                "company_id",
+                "url",
+                "events",
+                "description",
+                "active",
+                "disabled_reason",
+                "created_at",
+                "updated_at",
+            ],
+            json!({
+                "id": uuid(), "company_id": {"type": "string"}, "url": {"type": "string"},
+                "events": {"type": "array", "items": {"type": "string"}},
+                "description": {"type": ["string", "null"]}, "active": {"type": "boolean"},
+                "disabled_reason": {"type": ["string", "null"]},
+                "created_at": time(), "updated_at": time(),
+                "secret": {"type": "string", "description": "Only in the answer that creates it"}
+            }),
+        ),
+    );
+    s.insert(
+        "Delivery".into(),
+        object(
+            &[
+                "id",
+                "endpoint_id",
+                "event_id",
+                "event_type",
+                "payload",
+                "status",
+                "http_status",
+                "latency_ms",
+                "response",
+                "attempt",
+                "at",
+            ],
+            json!({
+                "id": uuid(), "endpoint_id": uuid(), "event_id": {"type": "string"},
+                "event_type": {"type": "string"}, "payload": any_object(),
+                "status": {"enum": ["succeeded", "failed"]},
+                "http_status": {"type": ["integer", "null"]}, "latency_ms": {"type": "integer"},
+                "response": {"type": "string"}, "attempt": {"type": "integer", "minimum": 1},
+                "at": time()
             }),
         ),
     );

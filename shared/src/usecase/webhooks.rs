@@ -1,0 +1,134 @@
+//! Outbound webhooks: where a delivery may go, and one signed delivery, logged.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::config::Environment;
+use crate::domain::webhook::{public_address, signature_headers, WebhookEndpoint};
+use crate::domain::{CompanyId, Timestamp};
+use crate::error::ApiError;
+use crate::store::Delivery;
+use crate::App;
+
+/// The most of a receiver's answer a delivery log keeps.
+const EXCERPT_CHARS: usize = 500;
+
+/// In production an endpoint must be https and every address its host resolves to public
+/// (no loopback, private, link-local…): a company cannot make the service call inside
+/// the network it runs in. In development anything http(s) goes, so that local receivers work.
+pub async fn check_destination(app: &App, url: &str) -> Result<(), ApiError> {
+    if app.config.environment != Environment::Production {
+        return Ok(());
+    }
+    let refuse = |why: &str| Err(ApiError::validation("url", why));
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return refuse("must be an https URL");
+    };
+    if parsed.scheme() != "https" {
+        return refuse("must be https");
+    }
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let Some(host) = parsed.host_str() else {
+        return refuse("must name a host");
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<std::net::IpAddr> = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => match tokio::net::lookup_host((bare, port)).await {
+            Ok(found) => found.map(|a| a.ip()).collect(),
+            Err(_) => return refuse("names a host that does not resolve"),
+        },
+    };
+    if addresses.is_empty() || !addresses.into_iter().all(public_address) {
+        return refuse("must reach a public address (not loopback, private or link-local)");
+    }
+    Ok(())
+}
+
+/// The envelope every delivery carries: `{"id", "event", "data", "timestamp"}`.
+pub fn payload(event_id: &str, event: &str, data: Value) -> Value {
+    json!({"id": event_id, "event": event, "data": data, "timestamp": Timestamp::now()})
+}
+
+/// Sends `payload` to `endpoint`, signed, and logs the attempt. A 410 disables the
+/// endpoint (its admins see why). The delivery is answered whatever the receiver said.
+pub async fn deliver(
+    app: &App,
+    company: &CompanyId,
+    endpoint: &WebhookEndpoint,
+    payload: &Value,
+    attempt: u32,
+) -> Result<Delivery, ApiError> {
+    check_destination(app, &endpoint.url).await?;
+    let secret = app.store.webhook_secret(company, endpoint.id).await?;
+    let event_id = payload["id"].as_str().unwrap_or_default().to_string();
+    let event_type = payload["event"].as_str().unwrap_or_default().to_string();
+    let body = payload.to_string();
+    let now = Timestamp::now();
+    let mut request = app
+        .webhook_client()?
+        .post(&endpoint.url)
+        .header("content-type", "application/json")
+        .header("user-agent", "WiizoChat-Webhooks/1");
+    for (name, value) in signature_headers(
+        secret.expose(),
+        &event_id,
+        now.inner().timestamp(),
+        body.as_bytes(),
+    ) {
+        request = request.header(name, value);
+    }
+    let started = Instant::now();
+    let outcome = request.body(body).send().await;
+    let (http_status, response) = match outcome {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap_or_default();
+            (Some(status), text.chars().take(EXCERPT_CHARS).collect())
+        }
+        Err(e) if e.is_timeout() => (None, "no answer within the timeout".to_string()),
+        Err(e) => (
+            None,
+            format!("no connection: {e}")
+                .chars()
+                .take(EXCERPT_CHARS)
+                .collect(),
+        ),
+    };
+    let delivery = Delivery {
+        id: uuid::Uuid::now_v7(),
+        endpoint_id: endpoint.id,
+        event_id,
+        event_type,
+        payload: payload.clone(),
+        status: if http_status.is_some_and(|s| (200..300).contains(&s)) {
+            "succeeded".into()
+        } else {
+            "failed".into()
+        },
+        http_status,
+        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        response,
+        attempt,
+        at: now,
+    };
+    app.store.add_delivery(company, &delivery).await?;
+    if http_status == Some(410) {
+        let fields = crate::domain::webhook::EndpointFields {
+            url: endpoint.url.clone(),
+            events: endpoint.events.clone(),
+            description: endpoint.description.clone(),
+            active: false,
+        };
+        app.store
+            .update_webhook(
+                company,
+                endpoint.id,
+                fields,
+                Some("The receiver answered 410 Gone: deliveries stopped".into()),
+            )
+            .await?;
+    }
+    Ok(delivery)
+}
