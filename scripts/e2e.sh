@@ -121,5 +121,29 @@ passed=$((passed + 1))
 key_value="$(grep '^OPENAI_API_KEY=' dev.env | cut -d= -f2-)"
 ! grep -qF "$key_value" "$work/dev.log" || fail "the OpenAI key appears in make dev's output"
 
+# Outbound webhooks, verified by a receiver on the `standardwebhooks` package and by one
+# written from the seed's Node.js example.
+python3 -c 'import standardwebhooks' 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check 'standardwebhooks==1.1.0'
+secret="whsec_$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
+receivers="$work/receivers.txt"
+python3 scripts/webhook-receiver.py 127.0.0.1 "${E2E_RECEIVER_PORT:-9127}" "$secret" "$receivers" &
+py_receiver=$!
+node scripts/webhook-receiver.js "${E2E_NODE_RECEIVER_PORT:-9128}" "$secret" "$receivers" &
+node_receiver=$!
+trap 'kill $py_receiver $node_receiver 2>/dev/null || true; dev_down' EXIT
+sleep 1
+for port in "${E2E_RECEIVER_PORT:-9127}" "${E2E_NODE_RECEIVER_PORT:-9128}"; do
+  out="$(curl -s -w '\n%{http_code}' "$base/webhooks/api/webhooks/register" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' \
+    -d "{\"url\":\"http://127.0.0.1:$port/wiizo\",\"events\":[\"lead.created\"],\"secret\":\"$secret\"}")"
+  check "register an outbound webhook (port $port)" 201 "$(tail -n1 <<< "$out")" "$out"
+  hook="$(sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' <<< "$(head -n1 <<< "$out")")"
+  out="$(curl -s -w '\n%{http_code}' -X POST "$base/webhooks/api/webhooks/$hook/test" -H "Authorization: Bearer $token")"
+  check "a test delivery (port $port)" 200 "$(tail -n1 <<< "$out")" "$out"
+  grep -q '"status":"succeeded"' <<< "$out" || fail "the receiver refused the delivery: $out"
+done
+[ "$(grep -c '^ok webhook.test' "$receivers")" = 2 ] || fail "receivers said: $(cat "$receivers")"
+
 grep -q '"message":"request".*"service":"leads-management"' "$work/dev.log" || fail "no JSON request log line"
 echo "e2e: $passed passed, 0 failed"

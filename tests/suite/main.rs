@@ -12,6 +12,7 @@ mod hardening;
 mod http_layer;
 mod leads;
 mod multiprocess;
+mod outbound;
 mod routes;
 mod sending;
 mod webhooks;

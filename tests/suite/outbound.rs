@@ -1,0 +1,308 @@
+//! Outbound webhooks against a receiver (`wiremock`): endpoints, signed test deliveries,
+//! the delivery log, 410, timeouts, and the addresses production refuses.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use shared::auth::Role;
+use shared::domain::CompanyId;
+use shared::App;
+use wiizo_tests::{send, sqlite_store, test_config, Answer, Event};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn app(extra: &[(&str, &str)]) -> App {
+    App::new("webhooks", test_config(extra), sqlite_store())
+}
+
+fn call(c: &CompanyId, role: Role, m: &str, path: &str, body: Option<Value>) -> Event {
+    let e = Event::load("leads-management/list.json")
+        .as_user(c, role)
+        .method(m)
+        .path(path);
+    match body {
+        Some(b) => e.json(&b),
+        None => e,
+    }
+}
+
+async fn register(app: &App, c: &CompanyId, url: &str) -> Answer {
+    send(
+        app,
+        &call(
+            c,
+            Role::Admin,
+            "POST",
+            "/api/webhooks/register",
+            Some(json!({"url": url, "events": ["lead.created", "message.received"]})),
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_test_delivery_is_signed_both_ways_and_logged() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("recebido"))
+        .mount(&receiver)
+        .await;
+    let app = app(&[]);
+    let c = wiizo_tests::company();
+    // GIVEN an endpoint registered the seed's way: a whsec_ secret, shown once
+    let created = register(&app, &c, &format!("{}/wiizo", receiver.uri())).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let secret = created.json["data"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    assert!(secret.starts_with("whsec_"));
+    let id = created.json["data"]["id"].as_str().expect("id").to_string();
+    let shown = send(
+        &app,
+        &call(&c, Role::Admin, "GET", &format!("/api/webhooks/{id}"), None),
+    )
+    .await;
+    assert!(!shown.text.contains(&secret) && shown.json["data"]["secret"].is_null());
+    // WHEN a test ping is sent
+    let ping = send(
+        &app,
+        &call(
+            &c,
+            Role::Admin,
+            "POST",
+            &format!("/api/webhooks/{id}/test"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(ping.status, 200, "{}", ping.text);
+    assert_eq!(
+        (
+            ping.json["data"]["status"].as_str(),
+            ping.json["data"]["http_status"].as_i64()
+        ),
+        (Some("succeeded"), Some(200))
+    );
+    // THEN the receiver got the event, signed by both schemes
+    let requests = receiver.received_requests().await.unwrap_or_default();
+    let r = &requests[0];
+    let header = |n: &str| {
+        r.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let body: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(body["event"], "webhook.test");
+    assert_eq!(
+        header("webhook-id"),
+        body["id"].as_str().unwrap_or_default()
+    );
+    assert!(header("webhook-signature").starts_with("v1,"));
+    let ts: i64 = header("webhook-timestamp").parse().expect("timestamp");
+    assert!((chrono::Utc::now().timestamp() - ts).abs() < 60);
+    assert!(shared::signature::verify_sha256(
+        secret.as_bytes(),
+        &r.body,
+        Some(&header("x-webhook-signature"))
+    ));
+    // The log shows it; a resend is the next attempt of the same event.
+    let delivery = ping.json["data"]["id"]
+        .as_str()
+        .expect("delivery")
+        .to_string();
+    let again = send(
+        &app,
+        &call(
+            &c,
+            Role::Admin,
+            "POST",
+            &format!("/api/webhooks/{id}/deliveries/{delivery}/retry"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.json["data"]["attempt"].as_i64()),
+        (200, Some(2)),
+        "{}",
+        again.text
+    );
+    assert_eq!(
+        again.json["data"]["event_id"],
+        ping.json["data"]["event_id"]
+    );
+    let log = send(
+        &app,
+        &call(
+            &c,
+            Role::Admin,
+            "GET",
+            &format!("/api/webhooks/{id}/deliveries"),
+            None,
+        ),
+    )
+    .await;
+    let attempts: Vec<i64> = log.json["data"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d["attempt"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(attempts, vec![2, 1]);
+    assert_eq!(log.json["data"][1]["response"], "recebido");
+    // Agents may not manage webhooks; another company does not see them.
+    let agent = send(&app, &call(&c, Role::Agent, "GET", "/api/webhooks", None)).await;
+    assert_eq!(agent.status, 403);
+    let other = send(
+        &app,
+        &call(
+            &wiizo_tests::company(),
+            Role::Admin,
+            "GET",
+            &format!("/api/webhooks/{id}"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(other.status, 404);
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint_and_a_slow_receiver_is_cut_at_the_timeout() {
+    let gone = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(410))
+        .mount(&gone)
+        .await;
+    let app = app(&[("WEBHOOK_TIMEOUT_MS", "300")]);
+    let c = wiizo_tests::company();
+    let id = register(&app, &c, &gone.uri()).await.json["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let ping = send(
+        &app,
+        &call(
+            &c,
+            Role::Admin,
+            "POST",
+            &format!("/api/webhooks/{id}/test"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(ping.json["data"]["status"], "failed");
+    let endpoint = send(
+        &app,
+        &call(&c, Role::Admin, "GET", &format!("/api/webhooks/{id}"), None),
+    )
+    .await;
+    assert_eq!(endpoint.json["data"]["active"], false);
+    assert!(endpoint.json["data"]["disabled_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("410"));
+    // Turning it back on clears the reason.
+    let on = send(
+        &app,
+        &call(
+            &c,
+            Role::Admin,
+            "PATCH",
+            &format!("/api/webhooks/{id}"),
+            Some(json!({"active": true})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            on.json["data"]["active"].as_bool(),
+            &on.json["data"]["disabled_reason"]
+        ),
+        (Some(true), &Value::Null)
+    );
+
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .mount(&slow)
+        .await;
+    let id = register(&app, &c, &slow.uri()).await.json["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let started = Instant::now();
+    let ping = send(
+        &app,
+        &call(
+            &c,
+            Role::Admin,
+            "POST",
+            &format!("/api/webhooks/{id}/test"),
+            None,
+        ),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(ping.json["data"]["status"], "failed");
+    assert_eq!(ping.json["data"]["http_status"], Value::Null);
+    assert!(ping.json["data"]["response"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("timeout"));
+}
+
+#[tokio::test]
+async fn production_refuses_what_could_reach_inside_the_network() {
+    let app = app(&[
+        ("WIIZO_ENV", "production"),
+        (
+            "JWT_SECRET",
+            "a-production-secret-of-at-least-32-bytes-0001",
+        ),
+        (
+            "META_APP_SECRET",
+            "a-production-meta-secret-of-32-bytes-000001",
+        ),
+        (
+            "META_VERIFY_TOKEN",
+            "a-production-verify-token-of-32-bytes-0001",
+        ),
+    ]);
+    let c = wiizo_tests::company();
+    let admin = |body: Value| {
+        Event::load("leads-management/list.json")
+            .header(
+                "authorization",
+                &format!(
+                    "Bearer {}",
+                    shared::auth::mint(
+                        "a-production-secret-of-at-least-32-bytes-0001",
+                        &shared::auth::TokenClaims::new("admin", &c, Role::Admin, 3600),
+                    )
+                    .expect("token")
+                ),
+            )
+            .method("POST")
+            .path("/api/webhooks")
+            .json(&body)
+    };
+    for url in [
+        "http://erp.exemplo.com.br/hooks",
+        "https://127.0.0.1/hooks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.1.2.3/hooks",
+        "https://192.168.0.10/hooks",
+        "https://localhost/hooks",
+        "https://[::1]/hooks",
+    ] {
+        let a = send(&app, &admin(json!({"url": url, "events": ["*"]}))).await;
+        assert_eq!(a.status, 422, "{url}: {}", a.text);
+        assert!(
+            a.json["error"]["details"]["url"].is_array(),
+            "{url}: {}",
+            a.text
+        );
+    }
+}
