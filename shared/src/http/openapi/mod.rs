@@ -203,7 +203,10 @@ fn success(spec: &operations::Spec, rate_limited: bool) -> Value {
     };
     let mut content = content;
     if spec.streams {
-        content["text/event-stream"] = json!({"schema": {"type": "string",
+        // Each server-sent event: its `data` is one of OpenAI's chunks as JSON, or `[DONE]`.
+        content["text/event-stream"] = json!({"schema": {
+            "type": "object", "required": ["data"],
+            "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}},
             "description": "With `stream: true`: OpenAI's chunks as `data:` events, then `data: [DONE]`"}});
     }
     let mut answer = json!({"description": "Done", "headers": headers, "content": content});
