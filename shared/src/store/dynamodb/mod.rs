@@ -8,6 +8,7 @@
 
 mod accounts;
 mod agents;
+mod ai_usage;
 mod conversations;
 mod guard;
 mod items;

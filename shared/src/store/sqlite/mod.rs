@@ -5,6 +5,7 @@
 
 mod accounts;
 mod agents;
+mod ai_usage;
 mod conversations;
 mod guard;
 mod leads;
