@@ -69,21 +69,10 @@ async fn setup_on(store: Arc<dyn Store>, upstream: &MockServer, extra: &[(&str, 
     }
 }
 
-fn call(c: &CompanyId, role: Role, m: &str, path: &str, body: Option<Value>) -> Event {
-    let e = Event::load("leads-management/list.json")
-        .as_user(c, role)
-        .method(m)
-        .path(path);
-    match body {
-        Some(b) => e.json(&b),
-        None => e,
-    }
-}
-
 async fn chat(s: &Setup, body: Value) -> Answer {
     send(
         &s.app,
-        &call(
+        &wiizo_tests::call(
             &s.company,
             Role::Agent,
             "POST",
@@ -97,7 +86,7 @@ async fn chat(s: &Setup, body: Value) -> Answer {
 async fn usage(s: &Setup) -> Value {
     let a = send(
         &s.app,
-        &call(&s.company, Role::Viewer, "GET", "/api/ai/usage", None),
+        &wiizo_tests::call(&s.company, Role::Viewer, "GET", "/api/ai/usage", None),
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.text);
@@ -111,7 +100,7 @@ async fn an_agents_prompt_and_parameters_reach_the_upstream_exactly_and_the_key_
     // GIVEN an admin's sales agent
     let agent = send(
         &s.app,
-        &call(&s.company, Role::Admin, "POST", "/api/agents", Some(json!({
+        &wiizo_tests::call(&s.company, Role::Admin, "POST", "/api/agents", Some(json!({
             "name": "Vendas", "type": "sales", "model": "gpt-4o", "temperature": 0.2, "max_tokens": 300
         }))),
     )
@@ -148,7 +137,7 @@ async fn an_agents_prompt_and_parameters_reach_the_upstream_exactly_and_the_key_
     // A viewer reads agents but cannot write them; another company does not see them.
     let viewer = send(
         &s.app,
-        &call(
+        &wiizo_tests::call(
             &s.company,
             Role::Viewer,
             "POST",
@@ -160,7 +149,7 @@ async fn an_agents_prompt_and_parameters_reach_the_upstream_exactly_and_the_key_
     assert_eq!(viewer.status, 403);
     let other = send(
         &s.app,
-        &call(
+        &wiizo_tests::call(
             &wiizo_tests::company(),
             Role::Admin,
             "GET",
@@ -247,7 +236,7 @@ async fn usage_is_metered_exactly_streamed_or_not_and_cost_follows_the_price_tab
     );
     let by_model = send(
         &s.app,
-        &call(&s.company, Role::Viewer, "GET", "/api/ai/usage", None)
+        &wiizo_tests::call(&s.company, Role::Viewer, "GET", "/api/ai/usage", None)
             .query(&[("group_by", "model")]),
     )
     .await;
@@ -342,7 +331,7 @@ async fn upstream_failures_are_retried_refused_or_timed_out() {
     // The seed's form answers the same refusal in the envelope.
     let seed = send(
         &s.app,
-        &call(
+        &wiizo_tests::call(
             &s.company,
             Role::Agent,
             "POST",
@@ -418,7 +407,7 @@ async fn bad_requests_are_refused_in_openais_shape_before_any_upstream_call() {
     assert_eq!(upstream.received_requests().await.map_or(0, |r| r.len()), 0);
     let models = send(
         &s.app,
-        &call(&s.company, Role::Viewer, "GET", "/api/ai/v1/models", None),
+        &wiizo_tests::call(&s.company, Role::Viewer, "GET", "/api/ai/v1/models", None),
     )
     .await;
     assert_eq!(models.json["object"], "list");
@@ -476,7 +465,7 @@ async fn a_suggested_reply_reads_the_newest_messages_within_its_budget() {
     }
     let agent = send(
         &s.app,
-        &call(
+        &wiizo_tests::call(
             &s.company,
             Role::Admin,
             "POST",
@@ -489,7 +478,7 @@ async fn a_suggested_reply_reads_the_newest_messages_within_its_budget() {
     // WHEN a reply is suggested
     let a = send(
         &s.app,
-        &call(
+        &wiizo_tests::call(
             &s.company,
             Role::Agent,
             "POST",

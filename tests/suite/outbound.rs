@@ -15,21 +15,10 @@ fn app(extra: &[(&str, &str)]) -> App {
     App::new("webhooks", test_config(extra), sqlite_store())
 }
 
-fn call(c: &CompanyId, role: Role, m: &str, path: &str, body: Option<Value>) -> Event {
-    let e = Event::load("leads-management/list.json")
-        .as_user(c, role)
-        .method(m)
-        .path(path);
-    match body {
-        Some(b) => e.json(&b),
-        None => e,
-    }
-}
-
 async fn register(app: &App, c: &CompanyId, url: &str) -> Answer {
     send(
         app,
-        &call(
+        &wiizo_tests::call(
             c,
             Role::Admin,
             "POST",
@@ -60,14 +49,14 @@ async fn a_test_delivery_is_signed_both_ways_and_logged() {
     let id = created.json["data"]["id"].as_str().expect("id").to_string();
     let shown = send(
         &app,
-        &call(&c, Role::Admin, "GET", &format!("/api/webhooks/{id}"), None),
+        &wiizo_tests::call(&c, Role::Admin, "GET", &format!("/api/webhooks/{id}"), None),
     )
     .await;
     assert!(!shown.text.contains(&secret) && shown.json["data"]["secret"].is_null());
     // WHEN a test ping is sent
     let ping = send(
         &app,
-        &call(
+        &wiizo_tests::call(
             &c,
             Role::Admin,
             "POST",
@@ -115,7 +104,7 @@ async fn a_test_delivery_is_signed_both_ways_and_logged() {
         .to_string();
     let again = send(
         &app,
-        &call(
+        &wiizo_tests::call(
             &c,
             Role::Admin,
             "POST",
@@ -136,7 +125,7 @@ async fn a_test_delivery_is_signed_both_ways_and_logged() {
     );
     let log = send(
         &app,
-        &call(
+        &wiizo_tests::call(
             &c,
             Role::Admin,
             "GET",
@@ -152,11 +141,15 @@ async fn a_test_delivery_is_signed_both_ways_and_logged() {
     assert_eq!(attempts, vec![2, 1]);
     assert_eq!(log.json["data"][1]["response"], "recebido");
     // Agents may not manage webhooks; another company does not see them.
-    let agent = send(&app, &call(&c, Role::Agent, "GET", "/api/webhooks", None)).await;
+    let agent = send(
+        &app,
+        &wiizo_tests::call(&c, Role::Agent, "GET", "/api/webhooks", None),
+    )
+    .await;
     assert_eq!(agent.status, 403);
     let other = send(
         &app,
-        &call(
+        &wiizo_tests::call(
             &wiizo_tests::company(),
             Role::Admin,
             "GET",
@@ -183,7 +176,7 @@ async fn a_410_disables_the_endpoint_and_a_slow_receiver_is_cut_at_the_timeout()
         .to_string();
     let ping = send(
         &app,
-        &call(
+        &wiizo_tests::call(
             &c,
             Role::Admin,
             "POST",
@@ -195,7 +188,7 @@ async fn a_410_disables_the_endpoint_and_a_slow_receiver_is_cut_at_the_timeout()
     assert_eq!(ping.json["data"]["status"], "failed");
     let endpoint = send(
         &app,
-        &call(&c, Role::Admin, "GET", &format!("/api/webhooks/{id}"), None),
+        &wiizo_tests::call(&c, Role::Admin, "GET", &format!("/api/webhooks/{id}"), None),
     )
     .await;
     assert_eq!(endpoint.json["data"]["active"], false);
@@ -206,7 +199,7 @@ async fn a_410_disables_the_endpoint_and_a_slow_receiver_is_cut_at_the_timeout()
     // Turning it back on clears the reason.
     let on = send(
         &app,
-        &call(
+        &wiizo_tests::call(
             &c,
             Role::Admin,
             "PATCH",
@@ -235,7 +228,7 @@ async fn a_410_disables_the_endpoint_and_a_slow_receiver_is_cut_at_the_timeout()
     let started = Instant::now();
     let ping = send(
         &app,
-        &call(
+        &wiizo_tests::call(
             &c,
             Role::Admin,
             "POST",

@@ -380,3 +380,15 @@ pub async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) 
     .await;
     out.into_iter().flatten().collect()
 }
+
+/// A request of the person of company `c` with `role`: `method path`, with a JSON body.
+pub fn call(c: &CompanyId, role: Role, method: &str, path: &str, body: Option<Value>) -> Event {
+    let e = Event::load("leads-management/list.json")
+        .as_user(c, role)
+        .method(method)
+        .path(path);
+    match body {
+        Some(b) => e.json(&b),
+        None => e,
+    }
+}

@@ -267,27 +267,12 @@ impl MessageStore for DynamoStore {
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
         self.get_conversation(company, conversation).await?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(company_pk(company)))
-            .expression_attribute_values(
-                ":prefix",
-                s(format!(
-                    "{}{}",
-                    conversation_sk(conversation),
-                    keys::MESSAGES
-                )),
-            )
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .limit(i32::try_from(limit.min(100)).unwrap_or(100))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.items().iter().map(message_from).collect()
+        let prefix = format!("{}{}", conversation_sk(conversation), keys::MESSAGES);
+        self.query_newest(&company_pk(company), &prefix, limit)
+            .await?
+            .iter()
+            .map(message_from)
+            .collect()
     }
 
     async fn last_inbound_message(

@@ -311,6 +311,25 @@ impl DynamoStore {
             .await
     }
 
+    /// The partition's newest `limit` items (at most 100) whose sort key starts with
+    /// `prefix`, newest (highest key) first.
+    async fn query_newest(&self, pk: &str, prefix: &str, limit: u32) -> StoreResult<Vec<Item>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(limit.min(100)).unwrap_or(100))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     /// Every item of the partition whose sort key is from `from` to `to`, in key order.
     async fn query_between(&self, pk: &str, from: &str, to: &str) -> StoreResult<Vec<Item>> {
         self.query_all("pk = :pk AND sk BETWEEN :a AND :b", pk, from, Some(to))

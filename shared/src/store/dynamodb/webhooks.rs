@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::items::{get_json, get_n, get_s, get_ts, get_uuid, item, key, n, opt_s, s, Item};
 use super::keys::{self, company_pk};
-use super::{sdk_error, DynamoStore};
+use super::DynamoStore;
 use crate::domain::account::AccessToken;
 use crate::domain::webhook::{EndpointFields, WebhookEndpoint};
 use crate::domain::{CompanyId, Timestamp};
@@ -176,20 +176,15 @@ impl WebhookStore for DynamoStore {
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
         self.webhook_item(company, endpoint).await?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(company_pk(company)))
-            .expression_attribute_values(":prefix", s(keys::delivery_sk(endpoint, None)))
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .limit(i32::try_from(limit.min(100)).unwrap_or(100))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.items().iter().map(delivery_from).collect()
+        self.query_newest(
+            &company_pk(company),
+            &keys::delivery_sk(endpoint, None),
+            limit,
+        )
+        .await?
+        .iter()
+        .map(delivery_from)
+        .collect()
     }
 
     async fn get_delivery(
