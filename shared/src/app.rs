@@ -31,9 +31,9 @@ pub struct App {
     pub auth: Authenticator,
     pub body_limit: usize,
     settings: Mutex<HashMap<CompanyId, (Instant, Value)>>,
-    graph: std::sync::OnceLock<Result<crate::meta::GraphClient, String>>,
-    openai: std::sync::OnceLock<Result<crate::openai::OpenAiClient, String>>,
-    webhooks: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    graph: std::sync::OnceLock<crate::meta::GraphClient>,
+    openai: std::sync::OnceLock<crate::openai::OpenAiClient>,
 }
 
 impl App {
@@ -45,50 +45,56 @@ impl App {
             store,
             body_limit: DEFAULT_BODY_LIMIT,
             settings: Mutex::new(HashMap::new()),
+            http: std::sync::OnceLock::new(),
             graph: std::sync::OnceLock::new(),
             openai: std::sync::OnceLock::new(),
-            webhooks: std::sync::OnceLock::new(),
         }
     }
 
-    /// The Meta Graph client, made on first use (only the functions that send pay for it).
-    pub fn graph(&self) -> Result<&crate::meta::GraphClient, ApiError> {
-        self.graph
-            .get_or_init(|| {
-                crate::meta::GraphClient::new(&self.config.meta_graph_url, self.config.meta_timeout)
-            })
-            .as_ref()
-            .map_err(|e| ApiError::Internal(format!("cannot build the Graph client: {e}")))
-    }
-
-    /// The OpenAI client, made on first use (only the functions that call OpenAI pay for it).
-    pub fn openai(&self) -> Result<&crate::openai::OpenAiClient, ApiError> {
-        self.openai
-            .get_or_init(|| {
-                crate::openai::OpenAiClient::new(
-                    &self.config.openai_base_url,
-                    self.config.openai_api_key.clone(),
-                    self.config.openai_timeout,
-                )
-            })
-            .as_ref()
-            .map_err(|e| ApiError::Internal(format!("cannot build the OpenAI client: {e}")))
-    }
-
-    /// The client outbound webhooks go out with: no redirects (a redirect could lead
-    /// anywhere the address check did not look), the receiver's timeout.
-    pub fn webhook_client(&self) -> Result<&reqwest::Client, ApiError> {
-        self.webhooks
+    /// The process's one HTTP client, made on first use (only the functions that call out
+    /// pay for it): no global timeout (each caller sets its own) and no redirects, so that
+    /// no call can be led where its address was not checked.
+    fn http(&self) -> Result<reqwest::Client, ApiError> {
+        self.http
             .get_or_init(|| {
                 reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
                     .connect_timeout(std::time::Duration::from_secs(5))
-                    .timeout(self.config.webhook_timeout)
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|e| e.to_string())
             })
-            .as_ref()
-            .map_err(|e| ApiError::Internal(format!("cannot build the webhook client: {e}")))
+            .clone()
+            .map_err(|e| ApiError::Internal(format!("cannot build the HTTP client: {e}")))
+    }
+
+    /// The Meta Graph client.
+    pub fn graph(&self) -> Result<&crate::meta::GraphClient, ApiError> {
+        let http = self.http()?;
+        Ok(self.graph.get_or_init(|| {
+            crate::meta::GraphClient::new(
+                http,
+                &self.config.meta_graph_url,
+                self.config.meta_timeout,
+            )
+        }))
+    }
+
+    /// The OpenAI client.
+    pub fn openai(&self) -> Result<&crate::openai::OpenAiClient, ApiError> {
+        let http = self.http()?;
+        Ok(self.openai.get_or_init(|| {
+            crate::openai::OpenAiClient::new(
+                http,
+                &self.config.openai_base_url,
+                self.config.openai_api_key.clone(),
+                self.config.openai_timeout,
+            )
+        }))
+    }
+
+    /// The client outbound webhooks go out with, and the receivers' timeout.
+    pub fn webhook_client(&self) -> Result<(reqwest::Client, std::time::Duration), ApiError> {
+        Ok((self.http()?, self.config.webhook_timeout))
     }
 
     /// Raises the request body limit (webhooks take up to 3 MiB).

@@ -48,19 +48,17 @@ impl GraphError {
 pub struct GraphClient {
     http: reqwest::Client,
     base: String,
+    timeout: Duration,
 }
 
 impl GraphClient {
-    pub fn new(base: &str, timeout: Duration) -> Result<GraphClient, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(GraphClient {
+    /// Over the process's one HTTP client; each call may take `timeout`.
+    pub fn new(http: reqwest::Client, base: &str, timeout: Duration) -> GraphClient {
+        GraphClient {
             http,
             base: base.trim_end_matches('/').to_string(),
-        })
+            timeout,
+        }
     }
 
     /// `POST {base}/{account}/messages` with `body`; the sent message's id (`wamid`/`mid`).
@@ -106,6 +104,7 @@ impl GraphClient {
         let request = self
             .http
             .get(url)
+            .timeout(self.timeout)
             .query(&[("fields", fields)])
             .bearer_auth(token.expose());
         self.call(request).await
@@ -117,8 +116,14 @@ impl GraphClient {
         token: &AccessToken,
         body: &Value,
     ) -> Result<Value, GraphError> {
-        self.call(self.http.post(url).bearer_auth(token.expose()).json(body))
-            .await
+        self.call(
+            self.http
+                .post(url)
+                .timeout(self.timeout)
+                .bearer_auth(token.expose())
+                .json(body),
+        )
+        .await
     }
 
     /// Sends a request and reads Meta's answer: its JSON, or its error object.

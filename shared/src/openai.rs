@@ -1,5 +1,4 @@
-//! The OpenAI client: one per process, its base URL from configuration, the key never
-//! leaving it. Transient refusals (429, 5xx, connection errors) are retried with backoff,
+//! The OpenAI client: its base URL from configuration, the key never leaving it. Transient refusals (429, 5xx, connection errors) are retried with backoff,
 //! honouring `Retry-After`, but only before anything reached the caller.
 
 use std::time::Duration;
@@ -44,17 +43,20 @@ impl UpstreamError {
 }
 
 impl OpenAiClient {
-    pub fn new(base: &str, key: Option<String>, timeout: Duration) -> Result<OpenAiClient, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(OpenAiClient {
+    /// Over the process's one HTTP client; an answer (or a stream's first byte) may take
+    /// `timeout`.
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        key: Option<String>,
+        timeout: Duration,
+    ) -> OpenAiClient {
+        OpenAiClient {
             http,
             base: base.trim_end_matches('/').to_string(),
             key,
             timeout,
-        })
+        }
     }
 
     pub fn timeout(&self) -> Duration {

@@ -66,9 +66,10 @@ pub async fn deliver(
     let event_type = payload["event"].as_str().unwrap_or_default().to_string();
     let body = payload.to_string();
     let now = Timestamp::now();
-    let mut request = app
-        .webhook_client()?
+    let (client, timeout) = app.webhook_client()?;
+    let mut request = client
         .post(&endpoint.url)
+        .timeout(timeout)
         .header("content-type", "application/json")
         .header("user-agent", "WiizoChat-Webhooks/1");
     for (name, value) in signature_headers(
