@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             ai_reservations_hold_a_budget_under_concurrency,
             ai_calls_settle_into_spend_and_daily_usage,
             webhook_endpoints_keep_their_secret_and_log,
+            lead_changes_write_their_events_in_the_same_write,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1711,5 +1712,72 @@ pub async fn webhook_endpoints_keep_their_secret_and_log(store: &dyn Store) {
     assert_eq!(
         store.get_delivery(&c, endpoint.id, first.id).await,
         Err(StoreError::NotFound)
+    );
+}
+
+pub async fn lead_changes_write_their_events_in_the_same_write(store: &dyn Store) {
+    let c = company();
+    let mine = |events: Vec<shared::domain::event::OutboxEvent>| -> Vec<(String, Value)> {
+        events
+            .into_iter()
+            .filter(|e| e.company_id == c)
+            .map(|e| (e.kind, e.data))
+            .collect()
+    };
+    let lead = store
+        .create_lead(
+            &c,
+            LeadFields::parse(json!({"name": "Ana", "phone": "+5511987650001"})).expect("f"),
+            "t",
+        )
+        .await
+        .expect("lead");
+    let moved = lead
+        .fields
+        .patched(&json!({"status": "qualificado"}))
+        .expect("patch");
+    let changes = lead.fields.changes_to(&moved);
+    let update = |version| LeadUpdate {
+        fields: moved.clone(),
+        expected_version: version,
+        changes: changes.clone(),
+        by: "t".into(),
+    };
+    let updated = store
+        .update_lead(&c, lead.id, update(lead.version))
+        .await
+        .expect("update");
+    // A stale update is refused and writes no event.
+    assert!(store
+        .update_lead(&c, lead.id, update(lead.version))
+        .await
+        .is_err());
+    let pending = mine(store.pending_events(1000).await.expect("pending"));
+    let kinds: Vec<&str> = pending.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["lead.created", "lead.updated", "lead.status_changed"]
+    );
+    assert_eq!(pending[0].1["phone"], "+5511987650001");
+    assert_eq!(pending[1].1["status"], "qualificado");
+    assert_eq!(
+        (&pending[2].1["from"], &pending[2].1["to"]),
+        (&json!("novo"), &json!("qualificado"))
+    );
+    assert_eq!(updated.fields.status, "qualificado");
+    // Handled events go; an erased lead's pending ones go with it, but for its deletion.
+    let all = store.pending_events(1000).await.expect("pending");
+    let first = all
+        .iter()
+        .find(|e| e.company_id == c)
+        .expect("first")
+        .clone();
+    store.ack_event(&first).await.expect("ack");
+    store.ack_event(&first).await.expect("ack twice");
+    store.delete_lead(&c, lead.id).await.expect("delete");
+    let left = mine(store.pending_events(1000).await.expect("pending"));
+    assert_eq!(
+        left,
+        vec![("lead.deleted".to_string(), json!({"id": lead.id}))]
     );
 }

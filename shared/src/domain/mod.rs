@@ -6,6 +6,7 @@ pub mod ai;
 pub mod company;
 pub mod conversation;
 pub mod error;
+pub mod event;
 pub mod idempotency;
 pub mod inbound;
 pub mod lead;

@@ -16,8 +16,8 @@ pub use sqlite::SqliteStore;
 /// Every aggregate's trait, so that `store.create_lead(…)` resolves on a `&dyn Store`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AgentStore, AiUsageStore, ConversationStore, GuardStore, LeadStore,
-        MessageStore, Store, WebhookStore,
+        AccountStore, AgentStore, AiUsageStore, ConversationStore, EventStore, GuardStore,
+        LeadStore, MessageStore, Store, WebhookStore,
     };
 }
 
@@ -33,6 +33,7 @@ use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationView, Message,
     NewMessage, StatusOutcome,
 };
+use crate::domain::event::OutboxEvent;
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::inbound::DeliveryStatus;
 use crate::domain::lead::{Lead, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
@@ -81,6 +82,7 @@ pub trait Store:
     + AgentStore
     + AiUsageStore
     + WebhookStore
+    + EventStore
 {
     /// A cheap round trip, for the health route.
     async fn ping(&self) -> StoreResult<()>;
@@ -504,4 +506,15 @@ pub trait WebhookStore: Send + Sync {
         endpoint: Uuid,
         id: Uuid,
     ) -> StoreResult<Delivery>;
+}
+
+/// The outbox: events the other aggregates write with their changes (a lead's, in the
+/// same transaction), read and removed by the worker. At least once: an event is removed
+/// only after it was handled.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// The oldest `limit` events not yet handled, of every company, oldest first.
+    async fn pending_events(&self, limit: u32) -> StoreResult<Vec<OutboxEvent>>;
+    /// Removes a handled event (an event already gone is fine).
+    async fn ack_event(&self, event: &OutboxEvent) -> StoreResult<()>;
 }

@@ -33,6 +33,7 @@
 //! | rate bucket | `RATE#{company}:{group}` or `RATE#inbound:{client_id}` | `RATE` | GCRA: one conditional update; TTL |
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
 //! | AI agent | `C#{company}` | `AGENT#{id}` | listed by Query begins_with |
+//! | outbox event | `OUTBOX` | `evt_{time-ordered id}` | written in the change's transaction; the worker reads the partition in order and deletes what it handled (in production the table's stream carries them too) |
 //! | outbound webhook endpoint | `C#{company}` | `WEBHOOK#{id}` | holds the signing secret |
 //! | webhook delivery | `C#{company}` | `DELIVERY#{endpoint}#{id}` | the log, newest first (Query backwards) |
 //! | AI spend of a month | `C#{company}` | `AISPEND#{YYYY-MM}` | budget: one conditional update reserves |
@@ -253,6 +254,13 @@ pub const AGENT_PREFIX: &str = "AGENT#";
 
 pub fn agent_sk(id: impl std::fmt::Display) -> String {
     format!("{AGENT_PREFIX}{id}")
+}
+
+pub const OUTBOX: &str = "OUTBOX";
+
+/// Where an outbox event waits until the worker has handled it.
+pub fn outbox_key(id: &str) -> (String, String) {
+    (OUTBOX.into(), id.to_string())
 }
 
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";

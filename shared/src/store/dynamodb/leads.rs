@@ -12,6 +12,7 @@ use super::items::*;
 use super::keys::{self, active_sk, company_pk, email_sk, lead_sk, phone_sk, sort_index, sort_key};
 use super::{built, sdk_error, stale, DynamoStore, TxError};
 use crate::domain::conversation::Channel;
+use crate::domain::event::OutboxEvent;
 use crate::domain::lead::{
     Email, Lead, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadSort,
     LeadUpdate,
@@ -317,6 +318,7 @@ impl LeadStore for DynamoStore {
         let claims = self.claim_changes(company, lead.id, None, Some(&lead.fields), &mut items)?;
         items.push(self.put(event_item(company, &created), None)?);
         items.push(self.count(company, keys::LEAD_COUNT, 1)?);
+        items.push(self.enqueue(&OutboxEvent::lead_created(&lead))?);
         match self.transact(items).await {
             Ok(()) => Ok(lead),
             Err(TxError::Conditions(failed)) => {
@@ -471,6 +473,9 @@ impl LeadStore for DynamoStore {
             };
             items.push(self.put(event_item(company, &event), None)?);
         }
+        for event in OutboxEvent::lead_updated(&lead, &update.changes) {
+            items.push(self.enqueue(&event)?);
+        }
         match self.transact(items).await {
             Ok(()) => Ok(lead),
             Err(TxError::Conditions(failed)) => {
@@ -499,7 +504,8 @@ impl LeadStore for DynamoStore {
             .ok_or(StoreError::NotFound)?;
         // Everything the lead owns goes first, the lead last: an interrupted delete leaves
         // the lead in place, and deleting it again finishes the job.
-        let doomed = self.owned_by_lead(&pk, id, &owned).await?;
+        let mut doomed = self.owned_by_lead(&pk, id, &owned).await?;
+        doomed.extend(self.pending_of_lead(id).await?);
         self.batch_delete(doomed).await?;
 
         let mut items = vec![{
@@ -513,6 +519,7 @@ impl LeadStore for DynamoStore {
         }];
         self.claim_changes(company, id, Some(&lead.fields), None, &mut items)?;
         items.push(self.count(company, keys::LEAD_COUNT, -1)?);
+        items.push(self.enqueue(&OutboxEvent::lead_deleted(company, id))?);
         let conversations = owned
             .iter()
             .filter(|l| opt_s(l, "sk").is_some_and(|sk| sk.contains(keys::LEAD_CONVERSATION)))

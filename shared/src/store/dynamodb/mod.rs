@@ -10,6 +10,7 @@ mod accounts;
 mod agents;
 mod ai_usage;
 mod conversations;
+mod events;
 mod guard;
 mod items;
 pub mod keys;

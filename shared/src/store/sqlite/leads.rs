@@ -6,7 +6,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::events::enqueue;
 use super::{corrupt, count, counted, json, map_err, ts, uuid, SqliteStore, FILTER_BUDGET};
+use crate::domain::event::OutboxEvent;
 use crate::domain::lead::{
     Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadId, LeadQuery, LeadSort,
     LeadUpdate,
@@ -115,6 +117,8 @@ const OWNED_BY_A_LEAD: &[&str] = &[
     "DELETE FROM lead_events WHERE company_id = ?1 AND lead_id = ?2",
     "DELETE FROM lead_contacts WHERE company_id = ?1 AND lead_id = ?2",
     "DELETE FROM lead_marks WHERE company_id = ?1 AND lead_id = ?2",
+    // Pending events carry the lead's data; `lead.deleted` (its id alone) is written after.
+    "DELETE FROM outbox WHERE company_id = ?1 AND lead_id = ?2",
 ];
 
 /// Refuses a phone or e-mail that another lead of the company already has.
@@ -271,7 +275,9 @@ impl LeadStore for SqliteStore {
             };
             insert_event(tx, company, id, &created, now, by)?;
             count(tx, company, "leads", 1)?;
-            read_lead(tx, company, id)
+            let lead = read_lead(tx, company, id)?;
+            enqueue(tx, &OutboxEvent::lead_created(&lead))?;
+            Ok(lead)
         })
     }
 
@@ -450,7 +456,11 @@ impl LeadStore for SqliteStore {
             for change in &update.changes {
                 insert_event(tx, company, id, change, now, &update.by)?;
             }
-            read_lead(tx, company, id)
+            let lead = read_lead(tx, company, id)?;
+            for event in OutboxEvent::lead_updated(&lead, &update.changes) {
+                enqueue(tx, &event)?;
+            }
+            Ok(lead)
         })
     }
 
@@ -478,6 +488,7 @@ impl LeadStore for SqliteStore {
             }
             count(tx, company, "leads", -1)?;
             count(tx, company, "conversations", -conversations)?;
+            enqueue(tx, &OutboxEvent::lead_deleted(company, id))?;
             Ok(())
         })
     }

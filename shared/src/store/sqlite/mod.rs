@@ -7,6 +7,7 @@ mod accounts;
 mod agents;
 mod ai_usage;
 mod conversations;
+mod events;
 mod guard;
 mod leads;
 mod messages;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_counts.sql"),
     include_str!("migrations/0008_ai.sql"),
     include_str!("migrations/0009_webhooks.sql"),
+    include_str!("migrations/0010_outbox.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.

@@ -1,0 +1,71 @@
+//! What happened, as integrators and the agents' loop hear of it: an event written in the
+//! same atomic write as the change it reports (the outbox), then delivered by the worker.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::lead::{Lead, LeadChange, LeadEventKind, LeadId};
+use super::{CompanyId, Timestamp};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    /// `evt_` and a time-ordered id: the outbox is read in this order.
+    pub id: String,
+    pub company_id: CompanyId,
+    /// `lead.created`, `lead.updated`, …
+    pub kind: String,
+    /// The lead the event is about: events of one lead are delivered in order, and an
+    /// erased lead's pending events go with it.
+    pub lead_id: Option<LeadId>,
+    pub data: Value,
+    pub at: Timestamp,
+}
+
+impl OutboxEvent {
+    pub fn new(company: &CompanyId, kind: &str, lead: Option<LeadId>, data: Value) -> OutboxEvent {
+        OutboxEvent {
+            id: format!("evt_{}", Uuid::now_v7().simple()),
+            company_id: company.clone(),
+            kind: kind.to_string(),
+            lead_id: lead,
+            data,
+            at: Timestamp::now(),
+        }
+    }
+
+    /// The seed's documented shape, with the event's id: `{"id","event","data","timestamp"}`.
+    pub fn payload(&self) -> Value {
+        json!({"id": self.id, "event": self.kind, "data": self.data, "timestamp": self.at})
+    }
+
+    pub fn lead_created(lead: &Lead) -> OutboxEvent {
+        OutboxEvent::new(&lead.company_id, "lead.created", Some(lead.id), json!(lead))
+    }
+
+    /// `lead.updated`, and `lead.status_changed` when its status moved.
+    pub fn lead_updated(lead: &Lead, changes: &[LeadChange]) -> Vec<OutboxEvent> {
+        let mut events = vec![OutboxEvent::new(
+            &lead.company_id,
+            "lead.updated",
+            Some(lead.id),
+            json!(lead),
+        )];
+        for c in changes
+            .iter()
+            .filter(|c| c.kind == LeadEventKind::StatusChanged)
+        {
+            events.push(OutboxEvent::new(
+                &lead.company_id,
+                "lead.status_changed",
+                Some(lead.id),
+                json!({"lead_id": lead.id, "from": c.from, "to": c.to, "lead": lead}),
+            ));
+        }
+        events
+    }
+
+    /// Only the id: the lead's data is gone.
+    pub fn lead_deleted(company: &CompanyId, lead: LeadId) -> OutboxEvent {
+        OutboxEvent::new(company, "lead.deleted", Some(lead), json!({"id": lead}))
+    }
+}
