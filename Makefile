@@ -4,7 +4,7 @@ COMPANY ?=
 ROLE ?= owner
 # STORE=dynamodb runs `make dev` and `make token` on a local DynamoDB server (moto).
 STORE ?= sqlite
-FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accounts
+FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accounts events-worker
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export STORE
 

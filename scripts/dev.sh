@@ -50,6 +50,11 @@ trap 'kill ${moto_pid:-} ${stand_ins[*]:-} 2>/dev/null || true' EXIT
 # openai-proxy streams as its Function URL does in production (cargo lambda relays it).
 export WIIZO_STREAMING=1
 cargo run --quiet -p shared --bin wiizo -- migrate >&2
+# The outbox worker, against the same store: events reach the outbound webhooks within a
+# quarter of a second.
+cargo run --quiet -p events-worker -- --loop &
+worker_pid=$!
+stand_ins+=("$worker_pid")
 echo "serving every function at http://${DEV_HOST:-127.0.0.1}:${DEV_PORT:-9000}/lambda-url/<function>/… on $where" >&2
 cargo lambda watch -A "${DEV_HOST:-127.0.0.1}" -P "${DEV_PORT:-9000}" &
 watch_pid=$!

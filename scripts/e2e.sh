@@ -144,6 +144,16 @@ for port in "${E2E_RECEIVER_PORT:-9127}" "${E2E_NODE_RECEIVER_PORT:-9128}"; do
   grep -q '"status":"succeeded"' <<< "$out" || fail "the receiver refused the delivery: $out"
 done
 [ "$(grep -c '^ok webhook.test' "$receivers")" = 2 ] || fail "receivers said: $(cat "$receivers")"
+# A lead created through the API reaches both receivers by itself, through the outbox.
+out="$(curl -s -w '\n%{http_code}' "$base/leads-management/api/leads" -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -d '{"name":"Evento de Teste","phone":"+55 21 99876-5432"}')"
+check "a lead to tell the subscribers about" 201 "$(tail -n1 <<< "$out")" "$out"
+for _ in $(seq 1 40); do
+  [ "$(grep -c '^ok lead.created' "$receivers")" = 2 ] && break
+  sleep 0.1
+done
+[ "$(grep -c '^ok lead.created' "$receivers")" = 2 ] || fail "lead.created did not arrive within 4 s: $(cat "$receivers")"
+passed=$((passed + 1))
 
 grep -q '"message":"request".*"service":"leads-management"' "$work/dev.log" || fail "no JSON request log line"
 echo "e2e: $passed passed, 0 failed"

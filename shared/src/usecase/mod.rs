@@ -4,6 +4,7 @@
 pub mod ai;
 pub mod channels;
 pub mod conversations;
+pub mod events;
 pub mod leads;
 pub mod limits;
 pub mod send;
