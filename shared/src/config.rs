@@ -86,6 +86,9 @@ pub struct Config {
     /// How long a receiver of an outbound webhook may take (`WEBHOOK_TIMEOUT_MS`, default
     /// 10 000).
     pub webhook_timeout: std::time::Duration,
+    /// The waits before each retry of a failed outbound delivery, in milliseconds
+    /// (`WEBHOOK_RETRY_SCHEDULE_MS`, default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+    pub webhook_retry_schedule: Vec<u64>,
     pub allowed_origins: AllowedOrigins,
 }
 
@@ -170,6 +173,27 @@ impl Config {
             openai_base_url: url_var(&var, "OPENAI_BASE_URL", "https://api.openai.com/v1")?,
             openai_timeout: millis_var(&var, "OPENAI_TIMEOUT_MS", 60_000, 600_000)?,
             webhook_timeout: millis_var(&var, "WEBHOOK_TIMEOUT_MS", 10_000, 60_000)?,
+            webhook_retry_schedule: match var("WEBHOOK_RETRY_SCHEDULE_MS") {
+                None => vec![
+                    5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+                ],
+                Some(v) => v
+                    .split(',')
+                    .map(|n| {
+                        n.trim()
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|ms| (1..=86_400_000).contains(ms))
+                    })
+                    .collect::<Option<Vec<u64>>>()
+                    .filter(|s| !s.is_empty() && s.len() <= 20)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "WEBHOOK_RETRY_SCHEDULE_MS",
+                            "must be 1 to 20 comma-separated waits of 1 to 86400000 milliseconds",
+                        )
+                    })?,
+            },
             allowed_origins,
         })
     }

@@ -299,3 +299,109 @@ async fn production_refuses_what_could_reach_inside_the_network() {
         );
     }
 }
+
+/// A lead's events, through the outbox and the worker: a receiver that fails twice gets a
+/// third attempt, each later than the last; fifty updates of one lead arrive in order.
+#[tokio::test]
+async fn events_are_retried_on_schedule_and_arrive_in_order() {
+    use shared::domain::lead::{LeadFields, LeadUpdate};
+    use shared::usecase::events::drain;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(2)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let store = sqlite_store();
+    let app = App::new(
+        "webhooks",
+        test_config(&[("WEBHOOK_RETRY_SCHEDULE_MS", "150,300")]),
+        store.clone(),
+    );
+    let c = wiizo_tests::company();
+    let created = send(
+        &app,
+        &wiizo_tests::call(
+            &c,
+            Role::Admin,
+            "POST",
+            "/api/webhooks",
+            Some(json!({"url": receiver.uri(), "events": ["lead.created", "lead.updated"]})),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    // GIVEN a new lead, and a receiver that answers 500 twice
+    let lead = store
+        .create_lead(
+            &c,
+            LeadFields::parse(json!({"name": "Bia"})).expect("f"),
+            "t",
+        )
+        .await
+        .expect("lead");
+    // WHEN the worker runs until the receiver has said 200
+    let started = Instant::now();
+    let mut at = Vec::new();
+    while at.len() < 3 && started.elapsed() < Duration::from_secs(5) {
+        let d = drain(&app, 100).await.expect("drain");
+        for _ in 0..d.deliveries {
+            at.push(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // THEN three attempts, the waits growing as the schedule says
+    assert_eq!(at.len(), 3, "{at:?}");
+    assert!(
+        at[1] - at[0] >= Duration::from_millis(150) && at[2] - at[1] >= Duration::from_millis(300),
+        "{at:?}"
+    );
+    let bodies: Vec<Value> = receiver
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .collect();
+    assert!(bodies
+        .iter()
+        .all(|b| b["event"] == "lead.created" && b["data"]["id"] == json!(lead.id)));
+    assert!(
+        bodies.windows(2).all(|w| w[0]["id"] == w[1]["id"]),
+        "one event, three attempts"
+    );
+
+    // Fifty updates of one lead arrive in their order.
+    let mut current = lead;
+    for score in 1..=50 {
+        let fields = current
+            .fields
+            .patched(&json!({"score": score}))
+            .expect("patch");
+        let update = LeadUpdate {
+            fields,
+            expected_version: current.version,
+            changes: vec![],
+            by: "t".into(),
+        };
+        current = store
+            .update_lead(&c, current.id, update)
+            .await
+            .expect("update");
+    }
+    while drain(&app, 100).await.expect("drain").events > 0 {}
+    let scores: Vec<i64> = receiver
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .filter(|b| b["event"] == "lead.updated")
+        .filter_map(|b| b["data"]["score"].as_i64())
+        .collect();
+    assert_eq!(scores, (1..=50).collect::<Vec<_>>());
+}

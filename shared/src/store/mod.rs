@@ -506,6 +506,43 @@ pub trait WebhookStore: Send + Sync {
         endpoint: Uuid,
         id: Uuid,
     ) -> StoreResult<Delivery>;
+    /// Keeps a failed delivery's next attempt until it is due.
+    async fn schedule_retry(&self, retry: &Retry) -> StoreResult<()>;
+    /// The retries due at `now` (Unix milliseconds), of every company, soonest first.
+    async fn due_retries(&self, now: i64, limit: u32) -> StoreResult<Vec<Retry>>;
+    /// Removes a retry that was made (or is no longer wanted).
+    async fn drop_retry(&self, retry: &Retry) -> StoreResult<()>;
+}
+
+/// A delivery's next attempt, waiting until it is due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    /// `{due in Unix ms, 13 digits}_{uuid}`: retries sort by when they are due.
+    pub id: String,
+    pub company_id: CompanyId,
+    pub endpoint_id: Uuid,
+    pub payload: serde_json::Value,
+    pub attempt: u32,
+    pub due_ms: i64,
+}
+
+impl Retry {
+    pub fn new(
+        company: &CompanyId,
+        endpoint: Uuid,
+        payload: serde_json::Value,
+        attempt: u32,
+        due_ms: i64,
+    ) -> Retry {
+        Retry {
+            id: format!("{:013}_{}", due_ms.max(0), Uuid::now_v7().simple()),
+            company_id: company.clone(),
+            endpoint_id: endpoint,
+            payload,
+            attempt,
+            due_ms,
+        }
+    }
 }
 
 /// The outbox: events the other aggregates write with their changes (a lead's, in the

@@ -1,5 +1,6 @@
 //! The outbox drained: each pending event, oldest first, delivered to the company's
-//! endpoints that want it, then removed. At least once: an event is removed only after
+//! endpoints that want it, then removed; a failed delivery is tried again on the
+//! configured schedule (`WEBHOOK_RETRY_SCHEDULE_MS`). At least once: an event is removed only after
 //! its deliveries were attempted and logged, so a worker that dies midway delivers it
 //! again. One code for every store and every way the worker is woken (the table's stream,
 //! the schedule, `make dev`'s loop).
@@ -9,6 +10,7 @@ use std::collections::HashMap;
 use crate::domain::webhook::WebhookEndpoint;
 use crate::domain::CompanyId;
 use crate::error::ApiError;
+use crate::store::{Retry, StoreError};
 use crate::usecase::webhooks::deliver;
 use crate::App;
 
@@ -20,7 +22,7 @@ pub struct Drained {
     pub failed: usize,
 }
 
-/// Handles up to `limit` pending events.
+/// Handles up to `limit` pending events, then the retries that are due.
 pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
     let events = app.store.pending_events(limit).await?;
     let mut endpoints: HashMap<CompanyId, Vec<WebhookEndpoint>> = HashMap::new();
@@ -35,14 +37,53 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
             .iter()
             .filter(|e| e.wants(&event.kind))
         {
-            let delivery = deliver(app, &event.company_id, endpoint, &payload, 1).await?;
-            done.deliveries += 1;
-            if delivery.status != "succeeded" {
-                done.failed += 1;
-            }
+            attempt(app, &event.company_id, endpoint, &payload, 1, &mut done).await?;
         }
         app.store.ack_event(event).await?;
         done.events += 1;
     }
+    let now = chrono::Utc::now().timestamp_millis();
+    for retry in app.store.due_retries(now, limit).await? {
+        // An endpoint deleted or turned off since: its retries end.
+        match app
+            .store
+            .get_webhook(&retry.company_id, retry.endpoint_id)
+            .await
+        {
+            Ok(endpoint) if endpoint.active => {
+                let (company, payload) = (&retry.company_id, &retry.payload);
+                attempt(app, company, &endpoint, payload, retry.attempt, &mut done).await?;
+            }
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        app.store.drop_retry(&retry).await?;
+    }
     Ok(done)
+}
+
+/// One delivery; a failure waits for its next attempt, while the schedule has one.
+async fn attempt(
+    app: &App,
+    company: &CompanyId,
+    endpoint: &WebhookEndpoint,
+    payload: &serde_json::Value,
+    number: u32,
+    done: &mut Drained,
+) -> Result<(), ApiError> {
+    let delivery = deliver(app, company, endpoint, payload, number).await?;
+    done.deliveries += 1;
+    if delivery.status == "succeeded" {
+        return Ok(());
+    }
+    done.failed += 1;
+    let gone = delivery.http_status == Some(410);
+    let wait = app.config.webhook_retry_schedule.get(number as usize - 1);
+    if let (false, Some(wait)) = (gone, wait) {
+        let due =
+            chrono::Utc::now().timestamp_millis() + i64::try_from(*wait).unwrap_or(i64::MAX / 2);
+        let retry = Retry::new(company, endpoint.id, payload.clone(), number + 1, due);
+        app.store.schedule_retry(&retry).await?;
+    }
+    Ok(())
 }

@@ -33,6 +33,7 @@
 //! | rate bucket | `RATE#{company}:{group}` or `RATE#inbound:{client_id}` | `RATE` | GCRA: one conditional update; TTL |
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
 //! | AI agent | `C#{company}` | `AGENT#{id}` | listed by Query begins_with |
+//! | outbound delivery retry | `RETRY` | `{due ms}_{id}` | the worker reads what is due (Query sk ≤ now) |
 //! | outbox event | `OUTBOX` | `evt_{time-ordered id}` | written in the change's transaction; the worker reads the partition in order and deletes what it handled (in production the table's stream carries them too) |
 //! | outbound webhook endpoint | `C#{company}` | `WEBHOOK#{id}` | holds the signing secret |
 //! | webhook delivery | `C#{company}` | `DELIVERY#{endpoint}#{id}` | the log, newest first (Query backwards) |
@@ -261,6 +262,13 @@ pub const OUTBOX: &str = "OUTBOX";
 /// Where an outbox event waits until the worker has handled it.
 pub fn outbox_key(id: &str) -> (String, String) {
     (OUTBOX.into(), id.to_string())
+}
+
+pub const RETRIES: &str = "RETRY";
+
+/// Where a delivery's next attempt waits: the partition is read up to the time that is due.
+pub fn retry_key(id: &str) -> (String, String) {
+    (RETRIES.into(), id.to_string())
 }
 
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";

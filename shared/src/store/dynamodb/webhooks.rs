@@ -5,14 +5,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::items::{get_json, get_n, get_s, get_ts, get_uuid, item, key, n, opt_s, s, Item};
+use super::items::{
+    get_json, get_n, get_s, get_ts, get_uuid, item, key, key_of, keyed, n, opt_s, s, Item,
+};
 use super::keys::{self, company_pk};
 use super::DynamoStore;
 use crate::domain::account::AccessToken;
 use crate::domain::webhook::{EndpointFields, WebhookEndpoint};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
-use crate::store::{Delivery, StoreError, StoreResult};
+use crate::store::{Delivery, Retry, StoreError, StoreResult};
 
 fn endpoint_item(
     company: &CompanyId,
@@ -198,5 +200,45 @@ impl WebhookStore for DynamoStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         delivery_from(&i)
+    }
+
+    async fn schedule_retry(&self, r: &Retry) -> StoreResult<()> {
+        let stored = keyed(
+            keys::retry_key(&r.id),
+            [
+                ("company_id", Some(s(r.company_id.as_str()))),
+                ("endpoint_id", Some(s(r.endpoint_id.to_string()))),
+                ("payload", Some(s(r.payload.to_string()))),
+                ("attempt", Some(n(i64::from(r.attempt)))),
+                ("due_ms", Some(n(r.due_ms))),
+            ],
+        );
+        self.put_one(stored, "attribute_not_exists(pk)").await
+    }
+
+    async fn due_retries(&self, now: i64, limit: u32) -> StoreResult<Vec<Retry>> {
+        // Ids start with the due time: everything up to `now`, then `~`, is due.
+        let items = self
+            .query_between(keys::RETRIES, "0", &format!("{:013}~", now.max(0)))
+            .await?;
+        items
+            .iter()
+            .take(limit as usize)
+            .map(|i| {
+                Ok(Retry {
+                    id: get_s(i, "sk")?,
+                    company_id: CompanyId::new(get_s(i, "company_id")?),
+                    endpoint_id: get_uuid(i, "endpoint_id")?,
+                    payload: get_json(i, "payload")?,
+                    attempt: u32::try_from(get_n(i, "attempt")?).unwrap_or(u32::MAX),
+                    due_ms: get_n(i, "due_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn drop_retry(&self, r: &Retry) -> StoreResult<()> {
+        self.batch_delete(vec![key_of(keys::retry_key(&r.id))])
+            .await
     }
 }

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_ai.sql"),
     include_str!("migrations/0009_webhooks.sql"),
     include_str!("migrations/0010_outbox.sql"),
+    include_str!("migrations/0011_retries.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.

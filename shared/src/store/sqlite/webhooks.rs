@@ -9,7 +9,7 @@ use crate::domain::account::AccessToken;
 use crate::domain::webhook::{EndpointFields, WebhookEndpoint};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
-use crate::store::{Delivery, StoreError, StoreResult};
+use crate::store::{Delivery, Retry, StoreError, StoreResult};
 
 const ENDPOINT_COLUMNS: &str =
     "id, company_id, url, events, description, active, disabled_reason, created_at, updated_at";
@@ -266,5 +266,60 @@ impl WebhookStore for SqliteStore {
             .optional()
             .map_err(map_err)?
             .ok_or(StoreError::NotFound)?
+    }
+
+    async fn schedule_retry(&self, r: &Retry) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO webhook_retries (id, company_id, endpoint_id, payload, attempt, due_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.id, r.company_id.as_str(), r.endpoint_id.to_string(), r.payload.to_string(),
+                        r.attempt, r.due_ms],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    async fn due_retries(&self, now: i64, limit: u32) -> StoreResult<Vec<Retry>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, company_id, endpoint_id, payload, attempt, due_ms FROM webhook_retries \
+                 WHERE due_ms <= ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![now, limit], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })
+            .map_err(map_err)?;
+        rows.map(|r| {
+            let (id, company, endpoint, payload, attempt, due_ms) = r.map_err(map_err)?;
+            Ok(Retry {
+                id,
+                company_id: CompanyId::new(company),
+                endpoint_id: uuid(&endpoint)?,
+                payload: json(&payload)?,
+                attempt,
+                due_ms,
+            })
+        })
+        .collect()
+    }
+
+    async fn drop_retry(&self, r: &Retry) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM webhook_retries WHERE id = ?1", params![r.id])
+                .map_err(map_err)?;
+            Ok(())
+        })
     }
 }
