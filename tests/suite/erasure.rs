@@ -168,8 +168,12 @@ async fn an_erased_lead_leaves_no_row_in_any_sqlite_table() {
     };
     let erased = erase_and_audit(store.as_ref(), rows).await;
     // The lead, its 2 history entries, 2 conversations with their messages, 1 contact,
-    // 1 mark, and its 3 pending events (created, updated, status changed) for 1 deleted.
-    assert_eq!(erased, 1 + 2 + 2 + 2 * MESSAGES + 1 + 1 + 3 - 1);
+    // 1 mark, and its pending events (created, updated, status changed, 2 conversations
+    // started, a message received each) for 1 deleted.
+    assert_eq!(
+        erased,
+        1 + 2 + 2 + 2 * MESSAGES + 1 + 1 + 3 + 2 + 2 * MESSAGES - 1
+    );
 }
 
 /// Every item of the table, read with a Scan (never on a request path).
@@ -209,10 +213,11 @@ async fn an_erased_lead_leaves_no_dynamodb_item() {
     let erased = erase_and_audit(&store, || table_items(&store)).await;
     // The lead, its phone and e-mail claims, 2 history entries, 2 conversation links,
     // 1 contact link and 1 contact claim, 2 conversations with their messages and each
-    // message's channel-id claim, 2 active-conversation claims, 1 mark, and its 3 pending
-    // events (created, updated, status changed) for 1 deleted.
+    // message's channel-id claim, 2 active-conversation claims, 1 mark, and its pending
+    // events (created, updated, status changed, 2 conversations started, a message
+    // received each) for 1 deleted.
     assert_eq!(
         erased,
-        1 + 2 + 2 + 2 + 2 + 2 + 2 * MESSAGES * 2 + 2 + 1 + 3 - 1
+        1 + 2 + 2 + 2 + 2 + 2 + 2 * MESSAGES * 2 + 2 + 1 + 3 + 2 + 2 * MESSAGES - 1
     );
 }

@@ -49,6 +49,7 @@ macro_rules! conformance_tests {
             ai_calls_settle_into_spend_and_daily_usage,
             webhook_endpoints_keep_their_secret_and_log,
             lead_changes_write_their_events_in_the_same_write,
+            conversations_and_inbound_messages_write_their_events,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1780,4 +1781,78 @@ pub async fn lead_changes_write_their_events_in_the_same_write(store: &dyn Store
         left,
         vec![("lead.deleted".to_string(), json!({"id": lead.id}))]
     );
+}
+
+pub async fn conversations_and_inbound_messages_write_their_events(store: &dyn Store) {
+    use shared::domain::conversation::{ConversationChange, ConversationStatus};
+    let c = company();
+    let lead = store
+        .create_lead(
+            &c,
+            LeadFields::parse(json!({"name": "Caio"})).expect("f"),
+            "t",
+        )
+        .await
+        .expect("lead");
+    let conv = store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    let inbound = |wamid: &str| {
+        let mut m = NewMessage::plain(Role::User, "oi", "text");
+        m.external_id = Some(wamid.to_string());
+        m
+    };
+    store
+        .add_message(&c, conv.id, inbound("wamid.A"))
+        .await
+        .expect("first");
+    // Meta delivers it again: stored once, told once.
+    assert!(store
+        .add_message(&c, conv.id, inbound("wamid.A"))
+        .await
+        .is_err());
+    store
+        .add_message(&c, conv.id, inbound("wamid.B"))
+        .await
+        .expect("second");
+    // The company's own answer is not a received message.
+    store
+        .add_message(
+            &c,
+            conv.id,
+            NewMessage::plain(Role::Assistant, "olá", "text"),
+        )
+        .await
+        .expect("answer");
+    let closing = ConversationChange {
+        status: Some(ConversationStatus::Closed),
+        metadata: None,
+    };
+    store
+        .update_conversation(&c, conv.id, closing)
+        .await
+        .expect("close");
+    let events: Vec<(String, Value)> = store
+        .pending_events(1000)
+        .await
+        .expect("pending")
+        .into_iter()
+        .filter(|e| e.company_id == c && e.lead_id == Some(lead.id))
+        .map(|e| (e.kind, e.data))
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "lead.created",
+            "conversation.started",
+            "message.received",
+            "message.received",
+            "conversation.closed"
+        ]
+    );
+    assert_eq!(events[2].1["message"]["external_id"], "wamid.A");
+    assert_eq!(events[3].1["message"]["external_id"], "wamid.B");
+    assert_eq!(events[4].1["status"], "closed");
 }

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::conversation::{Conversation, Message};
 use super::lead::{Lead, LeadChange, LeadEventKind, LeadId};
 use super::{CompanyId, Timestamp};
 
@@ -67,5 +68,34 @@ impl OutboxEvent {
     /// Only the id: the lead's data is gone.
     pub fn lead_deleted(company: &CompanyId, lead: LeadId) -> OutboxEvent {
         OutboxEvent::new(company, "lead.deleted", Some(lead), json!({"id": lead}))
+    }
+
+    pub fn conversation_started(c: &Conversation) -> OutboxEvent {
+        OutboxEvent::new(
+            &c.company_id,
+            "conversation.started",
+            Some(c.lead_id),
+            json!(c),
+        )
+    }
+
+    pub fn conversation_closed(c: &Conversation) -> OutboxEvent {
+        OutboxEvent::new(
+            &c.company_id,
+            "conversation.closed",
+            Some(c.lead_id),
+            json!(c),
+        )
+    }
+
+    /// A customer's message, stored for the first time (a replay stores nothing, and so
+    /// tells nothing).
+    pub fn message_received(company: &CompanyId, lead: LeadId, m: &Message) -> OutboxEvent {
+        OutboxEvent::new(
+            company,
+            "message.received",
+            Some(lead),
+            json!({"lead_id": lead, "conversation_id": m.conversation_id, "message": m}),
+        )
     }
 }

@@ -12,6 +12,7 @@ use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
     ConversationView, LastMessage,
 };
+use crate::domain::event::OutboxEvent;
 use crate::domain::lead::LeadId;
 use crate::domain::page::Page;
 use crate::domain::{CompanyId, Timestamp};
@@ -112,6 +113,7 @@ impl ConversationStore for DynamoStore {
                 keys::lead_conversation_sk(lead, conversation.id),
             ))?,
             self.count(company, keys::CONVERSATION_COUNT, 1)?,
+            self.enqueue(&OutboxEvent::conversation_started(&conversation))?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(conversation),
@@ -250,6 +252,10 @@ impl ConversationStore for DynamoStore {
                 "conversation_id",
                 &id.to_string(),
             )?);
+        }
+        if current.status != ConversationStatus::Closed && next.status == ConversationStatus::Closed
+        {
+            items.push(self.enqueue(&OutboxEvent::conversation_closed(&next))?);
         }
         if is && !was {
             items.push(self.create(item([

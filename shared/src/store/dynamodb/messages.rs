@@ -10,6 +10,7 @@ use super::schema::TTL_ATTRIBUTE;
 
 use super::{built, condition_failed, sdk_error, DynamoStore, TxError};
 use crate::domain::conversation::{Message, NewMessage, Role, StatusOutcome};
+use crate::domain::event::OutboxEvent;
 use crate::domain::inbound::DeliveryStatus;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::{CompanyId, Timestamp};
@@ -124,6 +125,11 @@ impl MessageStore for DynamoStore {
         ];
         if let Some(external) = &stored.external_id {
             items.push(self.create(message_claim(company, &stored, external))?);
+        }
+        if stored.role == Role::User {
+            // The event names the lead: the conversation says whose it is.
+            let lead = self.get_conversation(company, conversation).await?.lead_id;
+            items.push(self.enqueue(&OutboxEvent::message_received(company, lead, &stored))?);
         }
         match self.transact(items).await {
             Ok(()) => {}

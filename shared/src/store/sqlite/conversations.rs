@@ -5,12 +5,14 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
+use super::events::enqueue;
 use super::leads::read_lead;
 use super::{corrupt, count, counted, json, map_err, ts, uuid, SqliteStore, FILTER_BUDGET};
 use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
     ConversationView, LastMessage,
 };
+use crate::domain::event::OutboxEvent;
 use crate::domain::lead::LeadId;
 use crate::domain::page::Page;
 use crate::domain::{CompanyId, Timestamp};
@@ -106,7 +108,9 @@ impl ConversationStore for SqliteStore {
             )
             .map_err(map_err)?;
             count(tx, company, "conversations", 1)?;
-            read_conversation(tx, company, id)
+            let started = read_conversation(tx, company, id)?;
+            enqueue(tx, &OutboxEvent::conversation_started(&started))?;
+            Ok(started)
         })
     }
 
@@ -232,7 +236,11 @@ impl ConversationStore for SqliteStore {
                 params![company.as_str(), id.to_string(), next.status.as_str(), next.metadata.to_string(), now],
             )
             .map_err(map_err)?;
-            read_conversation(tx, company, id)
+            let updated = read_conversation(tx, company, id)?;
+            if current.status != ConversationStatus::Closed && updated.status == ConversationStatus::Closed {
+                enqueue(tx, &OutboxEvent::conversation_closed(&updated))?;
+            }
+            Ok(updated)
         })
     }
 

@@ -8,8 +8,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::conversations::read_conversation;
+use super::events::enqueue;
 use super::{corrupt, json, map_err, ts, uuid, SqliteStore};
 use crate::domain::conversation::{Message, NewMessage, Role, StatusOutcome};
+use crate::domain::event::OutboxEvent;
 use crate::domain::inbound::DeliveryStatus;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::{CompanyId, Timestamp};
@@ -154,7 +156,7 @@ impl MessageStore for SqliteStore {
         let id = Uuid::now_v7().to_string();
         let at = message.created_at.unwrap_or_else(Timestamp::now);
         self.write(|tx| {
-            read_conversation(tx, company, conversation)?;
+            let conv = read_conversation(tx, company, conversation)?;
             if let Some(external) = &message.external_id {
                 let existing: Option<String> = tx
                     .query_row(
@@ -199,7 +201,11 @@ impl MessageStore for SqliteStore {
             if let Some(external) = &message.external_id {
                 apply_pending(tx, company, external)?;
             }
-            read_message(tx, company, &id)
+            let stored = read_message(tx, company, &id)?;
+            if stored.role == Role::User {
+                enqueue(tx, &OutboxEvent::message_received(company, conv.lead_id, &stored))?;
+            }
+            Ok(stored)
         })
     }
 
