@@ -139,3 +139,90 @@ async fn an_ai_budget_holds_across_processes() {
         "{reached} reached, {ok} answered"
     );
 }
+
+/// A worker killed while it delivers, and started again, loses no event: every one of a
+/// thousand reaches the receiver at least once.
+#[tokio::test]
+async fn a_worker_killed_midway_loses_no_event() {
+    use shared::domain::account::AccessToken;
+    use shared::domain::lead::LeadFields;
+    use shared::domain::webhook::EndpointFields;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_millis(2)))
+        .mount(&receiver)
+        .await;
+    let db = temp_db_path();
+    let store = sqlite_store_at(&db);
+    let c = store
+        .create_company("Mil Eventos")
+        .await
+        .expect("company")
+        .id;
+    let (fields, _) =
+        EndpointFields::parse(json!({"url": receiver.uri(), "events": ["lead.created"]}))
+            .expect("fields");
+    store
+        .create_webhook(
+            &c,
+            fields,
+            &AccessToken::new("whsec_dGVzdGUtZGUtY3Jhc2gtMDEyMzQ1Njc4OQ==".into()),
+        )
+        .await
+        .expect("endpoint");
+    let mut ids = std::collections::HashSet::new();
+    for i in 0..1000 {
+        let lead = store
+            .create_lead(
+                &c,
+                LeadFields::parse(json!({"name": format!("Cliente {i}")})).expect("f"),
+                "t",
+            )
+            .await
+            .expect("lead");
+        ids.insert(lead.id.to_string());
+    }
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_events-worker-loop"))
+            .arg(db.to_str().expect("utf-8 path"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the worker starts")
+    };
+    let delivered = || async {
+        receiver
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+            .filter_map(|b| b["data"]["id"].as_str().map(str::to_string))
+            .collect::<std::collections::HashSet<_>>()
+    };
+    // Killed three times while it works, wherever it is: between a send and its log, or
+    // between reading an event and removing it.
+    for _ in 0..3 {
+        let mut worker = start();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        worker.kill().expect("kill");
+        let _ = worker.wait();
+    }
+    let mut worker = start();
+    let started = std::time::Instant::now();
+    while delivered().await.len() < ids.len()
+        && started.elapsed() < std::time::Duration::from_secs(60)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let got = delivered().await;
+    assert!(
+        ids.is_subset(&got),
+        "{} of {} delivered",
+        got.len(),
+        ids.len()
+    );
+}
