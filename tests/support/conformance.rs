@@ -50,6 +50,7 @@ macro_rules! conformance_tests {
             webhook_endpoints_keep_their_secret_and_log,
             lead_changes_write_their_events_in_the_same_write,
             conversations_and_inbound_messages_write_their_events,
+            sent_messages_and_their_statuses_write_their_events,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -1855,4 +1856,65 @@ pub async fn conversations_and_inbound_messages_write_their_events(store: &dyn S
     assert_eq!(events[2].1["message"]["external_id"], "wamid.A");
     assert_eq!(events[3].1["message"]["external_id"], "wamid.B");
     assert_eq!(events[4].1["status"], "closed");
+}
+
+pub async fn sent_messages_and_their_statuses_write_their_events(store: &dyn Store) {
+    use shared::domain::inbound::DeliveryStatus;
+    let c = company();
+    let lead = store
+        .create_lead(
+            &c,
+            LeadFields::parse(json!({"name": "Duda"})).expect("f"),
+            "t",
+        )
+        .await
+        .expect("lead");
+    let conv = store
+        .create_conversation(&c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    let mut pending = NewMessage::plain(Role::Assistant, "Seu pedido saiu", "text");
+    pending.status = Some(DeliveryStatus::Pending);
+    let m = store
+        .add_message(&c, conv.id, pending)
+        .await
+        .expect("message");
+    // Meta's "delivered" beats the send's own answer: it waits, then both are told.
+    store
+        .apply_message_status(&c, "wamid.SENT", DeliveryStatus::Delivered, None)
+        .await
+        .expect("early status");
+    store
+        .record_delivery(&c, &m, Some("wamid.SENT"), DeliveryStatus::Sent, None)
+        .await
+        .expect("sent");
+    store
+        .apply_message_status(&c, "wamid.SENT", DeliveryStatus::Read, None)
+        .await
+        .expect("read");
+    // Told once: a replayed status changes nothing and tells nothing.
+    store
+        .apply_message_status(&c, "wamid.SENT", DeliveryStatus::Read, None)
+        .await
+        .expect("replay");
+    let told: Vec<(String, Value)> = store
+        .pending_events(1000)
+        .await
+        .expect("pending")
+        .into_iter()
+        .filter(|e| e.company_id == c && e.kind.starts_with("message."))
+        .map(|e| (e.kind, e.data))
+        .collect();
+    let kinds: Vec<&str> = told.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["message.sent", "message.status", "message.status"],
+        "{told:?}"
+    );
+    assert_eq!(told[0].1["message"]["external_id"], "wamid.SENT");
+    assert_eq!(
+        (&told[1].1["status"], &told[2].1["status"]),
+        (&json!("delivered"), &json!("read"))
+    );
+    assert_eq!(told[2].1["lead_id"], json!(lead.id));
 }

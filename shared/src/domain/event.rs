@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::conversation::{Conversation, Message};
+use super::inbound::DeliveryStatus;
 use super::lead::{Lead, LeadChange, LeadEventKind, LeadId};
 use super::{CompanyId, Timestamp};
 
@@ -97,5 +98,38 @@ impl OutboxEvent {
             Some(lead),
             json!({"lead_id": lead, "conversation_id": m.conversation_id, "message": m}),
         )
+    }
+
+    /// A message of the company's, accepted by the channel.
+    pub fn message_sent(company: &CompanyId, lead: LeadId, m: &Message) -> OutboxEvent {
+        OutboxEvent::new(
+            company,
+            "message.sent",
+            Some(lead),
+            json!({"lead_id": lead, "conversation_id": m.conversation_id, "message": m}),
+        )
+    }
+
+    /// A sent message delivered, read, or failed (with the channel's error).
+    pub fn message_status(company: &CompanyId, lead: LeadId, m: &Message) -> OutboxEvent {
+        OutboxEvent::new(
+            company,
+            "message.status",
+            Some(lead),
+            json!({"lead_id": lead, "conversation_id": m.conversation_id, "message_id": m.id,
+                   "external_id": m.external_id, "status": m.status, "error": m.error}),
+        )
+    }
+
+    /// The event a message's new delivery status tells, if any: `message.sent` once the
+    /// channel took it, `message.status` when it is delivered, read or failed.
+    pub fn of_delivery(company: &CompanyId, lead: LeadId, m: &Message) -> Option<OutboxEvent> {
+        match m.status? {
+            DeliveryStatus::Sent => Some(OutboxEvent::message_sent(company, lead, m)),
+            DeliveryStatus::Delivered | DeliveryStatus::Read | DeliveryStatus::Failed => {
+                Some(OutboxEvent::message_status(company, lead, m))
+            }
+            DeliveryStatus::Pending => None,
+        }
     }
 }

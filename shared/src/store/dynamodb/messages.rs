@@ -311,6 +311,13 @@ impl MessageStore for DynamoStore {
         if let (Some(external), None) = (external_id, &message.external_id) {
             items.push(self.create(message_claim(company, &next, external))?);
         }
+        let lead = self
+            .get_conversation(company, message.conversation_id)
+            .await?
+            .lead_id;
+        if let Some(event) = OutboxEvent::of_delivery(company, lead, &next) {
+            items.push(self.enqueue(&event)?);
+        }
         match self.transact(items).await {
             Ok(()) => {}
             Err(TxError::Conditions(failed)) if failed.contains(&0) => {
@@ -374,11 +381,18 @@ impl MessageStore for DynamoStore {
                 Err(e) => Err(sdk_error(e)),
             };
         };
-        let mut update = self
-            .client
-            .update_item()
+        let message_key = key(pk.clone(), get_s(&claim, "message_sk")?);
+        let Some(stored) = self.get(pk, get_s(&claim, "message_sk")?).await? else {
+            return Ok(StatusOutcome::Unchanged);
+        };
+        let mut next = message_from(&stored)?;
+        next.status = Some(status);
+        if let Some(e) = &error {
+            next.error = serde_json::from_str(e).ok();
+        }
+        let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(pk, get_s(&claim, "message_sk")?)))
+            .set_key(Some(message_key))
             .update_expression(if error.is_some() {
                 "SET #status = :status, status_rank = :rank, #error = :error"
             } else {
@@ -396,10 +410,21 @@ impl MessageStore for DynamoStore {
                 .expression_attribute_names("#error", "error")
                 .expression_attribute_values(":error", s(e));
         }
-        match update.send().await {
-            Ok(_) => Ok(StatusOutcome::Applied),
-            Err(e) if condition_failed(&e) => Ok(StatusOutcome::Unchanged),
-            Err(e) => Err(sdk_error(e)),
+        let mut items = vec![TransactWriteItem::builder()
+            .update(update.build().map_err(built)?)
+            .build()];
+        let lead = self
+            .get_conversation(company, next.conversation_id)
+            .await?
+            .lead_id;
+        if let Some(event) = OutboxEvent::of_delivery(company, lead, &next) {
+            items.push(self.enqueue(&event)?);
+        }
+        // The status and the event it tells, together; a status already as far is neither.
+        match self.transact(items).await {
+            Ok(()) => Ok(StatusOutcome::Applied),
+            Err(TxError::Conditions(_)) => Ok(StatusOutcome::Unchanged),
+            Err(TxError::Store(e)) => Err(e),
         }
     }
 

@@ -52,6 +52,14 @@ pub(super) fn apply_status(
                 ],
             )
             .map_err(map_err)?;
+            let id: String = tx
+                .query_row(
+                    "SELECT id FROM messages WHERE company_id = ?1 AND external_id = ?2",
+                    params![company.as_str(), external_id],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            tell_delivery(tx, company, &read_message(tx, company, &id)?)?;
             Ok(StatusOutcome::Applied)
         }
         None => {
@@ -125,6 +133,15 @@ fn read_message(tx: &Transaction<'_>, company: &CompanyId, id: &str) -> StoreRes
         )
         .map_err(map_err)?;
     message_from(row)
+}
+
+/// Writes the event a message's new delivery status tells, in the same transaction.
+fn tell_delivery(tx: &Transaction<'_>, company: &CompanyId, m: &Message) -> StoreResult<()> {
+    let lead = read_conversation(tx, company, m.conversation_id)?.lead_id;
+    match OutboxEvent::of_delivery(company, lead, m) {
+        Some(event) => enqueue(tx, &event),
+        None => Ok(()),
+    }
 }
 
 /// Applies (and forgets) a status that arrived for `external` before its message was known.
@@ -314,6 +331,7 @@ impl MessageStore for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::NotFound);
             }
+            tell_delivery(tx, company, &read_message(tx, company, &id)?)?;
             if let Some(external) = external_id {
                 apply_pending(tx, company, external)?;
             }
