@@ -405,3 +405,49 @@ async fn events_are_retried_on_schedule_and_arrive_in_order() {
         .collect();
     assert_eq!(scores, (1..=50).collect::<Vec<_>>());
 }
+
+/// A receiver that answers `Retry-After` gets the time it asked for, not the schedule's.
+#[tokio::test]
+async fn a_receivers_retry_after_is_honoured() {
+    use shared::domain::lead::LeadFields;
+    use shared::usecase::events::drain;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let store = sqlite_store();
+    let app = App::new(
+        "webhooks",
+        test_config(&[("WEBHOOK_RETRY_SCHEDULE_MS", "50")]),
+        store.clone(),
+    );
+    let c = wiizo_tests::company();
+    let body = json!({"url": receiver.uri(), "events": ["lead.created"]});
+    let created = send(
+        &app,
+        &wiizo_tests::call(&c, Role::Admin, "POST", "/api/webhooks", Some(body)),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    store
+        .create_lead(
+            &c,
+            LeadFields::parse(json!({"name": "Rita"})).expect("f"),
+            "t",
+        )
+        .await
+        .expect("lead");
+    assert_eq!(drain(&app, 100).await.expect("drain").failed, 1);
+    // The schedule says 50 ms; the receiver asked for a second.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(drain(&app, 100).await.expect("drain").deliveries, 0);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let d = drain(&app, 100).await.expect("drain");
+    assert_eq!((d.deliveries, d.failed), (1, 0));
+}

@@ -1686,6 +1686,7 @@ pub async fn webhook_endpoints_keep_their_secret_and_log(store: &dyn Store) {
         response: "ok".into(),
         attempt,
         at: shared::domain::Timestamp::now(),
+        retry_after: None,
     };
     let (first, second) = (delivery(1), delivery(2));
     store.add_delivery(&c, &first).await.expect("first");

@@ -467,6 +467,9 @@ pub struct Delivery {
     pub response: String,
     pub attempt: u32,
     pub at: Timestamp,
+    /// The receiver's `Retry-After`, in seconds, when it sent one (not kept).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 /// A company's outbound webhook endpoints and their delivery log.

@@ -80,8 +80,11 @@ async fn attempt(
     let gone = delivery.http_status == Some(410);
     let wait = app.config.webhook_retry_schedule.get(number as usize - 1);
     if let (false, Some(wait)) = (gone, wait) {
+        // A receiver that asks for more time (`Retry-After`, up to a day) gets it.
+        let asked = delivery.retry_after.map_or(0, |s| s.min(86_400) * 1000);
+        let wait = (*wait).max(asked);
         let due =
-            chrono::Utc::now().timestamp_millis() + i64::try_from(*wait).unwrap_or(i64::MAX / 2);
+            chrono::Utc::now().timestamp_millis() + i64::try_from(wait).unwrap_or(i64::MAX / 2);
         let retry = Retry::new(company, endpoint.id, payload.clone(), number + 1, due);
         app.store.schedule_retry(&retry).await?;
     }

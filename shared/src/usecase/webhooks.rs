@@ -82,20 +82,23 @@ pub async fn deliver(
     }
     let started = Instant::now();
     let outcome = request.body(body).send().await;
-    let (http_status, response) = match outcome {
+    let (http_status, response, retry_after) = match outcome {
         Ok(r) => {
             let status = r.status().as_u16();
+            let retry_after = r
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
             let text = r.text().await.unwrap_or_default();
-            (Some(status), text.chars().take(EXCERPT_CHARS).collect())
+            let excerpt = text.chars().take(EXCERPT_CHARS).collect();
+            (Some(status), excerpt, retry_after)
         }
-        Err(e) if e.is_timeout() => (None, "no answer within the timeout".to_string()),
-        Err(e) => (
-            None,
-            format!("no connection: {e}")
-                .chars()
-                .take(EXCERPT_CHARS)
-                .collect(),
-        ),
+        Err(e) if e.is_timeout() => (None, "no answer within the timeout".to_string(), None),
+        Err(e) => {
+            let why = format!("no connection: {e}");
+            (None, why.chars().take(EXCERPT_CHARS).collect(), None)
+        }
     };
     let delivery = Delivery {
         id: uuid::Uuid::now_v7(),
@@ -113,6 +116,7 @@ pub async fn deliver(
         response,
         attempt,
         at: now,
+        retry_after,
     };
     app.store.add_delivery(company, &delivery).await?;
     if http_status == Some(410) {

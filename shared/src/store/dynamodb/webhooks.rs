@@ -70,6 +70,7 @@ fn delivery_from(i: &Item) -> StoreResult<Delivery> {
         response: get_s(i, "response")?,
         attempt: u32::try_from(get_n(i, "attempt")?).unwrap_or_default(),
         at: get_ts(i, "at")?,
+        retry_after: None,
     })
 }
 

@@ -77,6 +77,7 @@ fn delivery_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
             response,
             attempt,
             at: ts(&at)?,
+            retry_after: None,
         })
     })())
 }
