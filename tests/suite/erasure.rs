@@ -95,6 +95,37 @@ async fn erase_and_audit(store: &dyn Store, records: impl AsyncFn() -> Vec<Strin
     let c = company();
     let (doomed, gone) = lead_with_everything(store, &c, "apagar", 1).await;
     let (kept, stays) = lead_with_everything(store, &c, "manter", 2).await;
+    // A delivery of an event about it, and its next attempt, carry its data too.
+    let (fields, _) = shared::domain::webhook::EndpointFields::parse(
+        json!({"url": "https://erp.exemplo.com.br/h", "events": ["*"]}),
+    )
+    .expect("endpoint");
+    let secret = shared::domain::account::AccessToken::new(
+        "whsec_ZXJhc3VyZS10ZXN0LXNlY3JldC0wMTIzNDU=".into(),
+    );
+    let endpoint = store
+        .create_webhook(&c, fields, &secret)
+        .await
+        .expect("endpoint");
+    let payload = json!({"event": "lead.created", "data": {"id": doomed.id, "phone": gone[1]}});
+    let delivery = shared::store::Delivery {
+        id: uuid::Uuid::now_v7(),
+        endpoint_id: endpoint.id,
+        event_id: "evt_1".into(),
+        event_type: "lead.created".into(),
+        payload: payload.clone(),
+        status: "failed".into(),
+        http_status: Some(500),
+        latency_ms: 3,
+        response: "erro".into(),
+        attempt: 1,
+        at: shared::domain::Timestamp::now(),
+        retry_after: None,
+        lead_id: Some(doomed.id),
+    };
+    store.add_delivery(&c, &delivery).await.expect("delivery");
+    let retry = shared::store::Retry::new(&c, endpoint.id, payload, 2, 1, Some(doomed.id));
+    store.schedule_retry(&retry).await.expect("retry");
     let before = records().await.len();
 
     store.delete_lead(&c, doomed.id).await.expect("delete");
@@ -172,7 +203,7 @@ async fn an_erased_lead_leaves_no_row_in_any_sqlite_table() {
     // started, a message received each) for 1 deleted.
     assert_eq!(
         erased,
-        1 + 2 + 2 + 2 * MESSAGES + 1 + 1 + 3 + 2 + 2 * MESSAGES - 1
+        1 + 2 + 2 + 2 * MESSAGES + 1 + 1 + 3 + 2 + 2 * MESSAGES - 1 + 2
     );
 }
 
@@ -215,9 +246,9 @@ async fn an_erased_lead_leaves_no_dynamodb_item() {
     // 1 contact link and 1 contact claim, 2 conversations with their messages and each
     // message's channel-id claim, 2 active-conversation claims, 1 mark, and its pending
     // events (created, updated, status changed, 2 conversations started, a message
-    // received each) for 1 deleted.
+    // received each) for 1 deleted, and a delivery (with its link) and a retry about it.
     assert_eq!(
         erased,
-        1 + 2 + 2 + 2 + 2 + 2 + 2 * MESSAGES * 2 + 2 + 1 + 3 + 2 + 2 * MESSAGES - 1
+        1 + 2 + 2 + 2 + 2 + 2 + 2 * MESSAGES * 2 + 2 + 1 + 3 + 2 + 2 * MESSAGES - 1 + 3
     );
 }

@@ -1687,6 +1687,7 @@ pub async fn webhook_endpoints_keep_their_secret_and_log(store: &dyn Store) {
         attempt,
         at: shared::domain::Timestamp::now(),
         retry_after: None,
+        lead_id: None,
     };
     let (first, second) = (delivery(1), delivery(2));
     store.add_delivery(&c, &first).await.expect("first");

@@ -121,7 +121,7 @@ pub async fn test(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         "webhook.test",
         json!({"endpoint_id": endpoint.id, "message": "Teste de webhook do WiizoChat"}),
     );
-    Reply::ok(deliver(app, company, &endpoint, &ping, 1).await?)
+    Reply::ok(deliver(app, company, &endpoint, &ping, 1, None).await?)
 }
 
 /// `POST /api/webhooks/{id}/deliveries/{delivery_id}/retry`: the same event again, as
@@ -136,5 +136,6 @@ pub async fn retry(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .await
         .concerning(Entity::Delivery)?;
     let payload: Value = earlier.payload.clone();
-    Reply::ok(deliver(app, company, &endpoint, &payload, earlier.attempt + 1).await?)
+    let next = earlier.attempt + 1;
+    Reply::ok(deliver(app, company, &endpoint, &payload, next, earlier.lead_id).await?)
 }

@@ -470,6 +470,9 @@ pub struct Delivery {
     /// The receiver's `Retry-After`, in seconds, when it sent one (not kept).
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// The lead the event was about: its deliveries are erased with it.
+    #[serde(skip)]
+    pub lead_id: Option<LeadId>,
 }
 
 /// A company's outbound webhook endpoints and their delivery log.
@@ -527,6 +530,8 @@ pub struct Retry {
     pub payload: serde_json::Value,
     pub attempt: u32,
     pub due_ms: i64,
+    /// The lead the event is about: its retries are erased with it.
+    pub lead_id: Option<LeadId>,
 }
 
 impl Retry {
@@ -536,6 +541,7 @@ impl Retry {
         payload: serde_json::Value,
         attempt: u32,
         due_ms: i64,
+        lead_id: Option<LeadId>,
     ) -> Retry {
         Retry {
             id: format!("{:013}_{}", due_ms.max(0), Uuid::now_v7().simple()),
@@ -544,6 +550,7 @@ impl Retry {
             payload,
             attempt,
             due_ms,
+            lead_id,
         }
     }
 }

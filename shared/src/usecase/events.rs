@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use crate::domain::lead::LeadId;
 use crate::domain::webhook::WebhookEndpoint;
 use crate::domain::CompanyId;
 use crate::error::ApiError;
@@ -37,7 +38,16 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
             .iter()
             .filter(|e| e.wants(&event.kind))
         {
-            attempt(app, &event.company_id, endpoint, &payload, 1, &mut done).await?;
+            let lead = event.lead_id;
+            attempt(
+                app,
+                &event.company_id,
+                endpoint,
+                &payload,
+                (1, lead),
+                &mut done,
+            )
+            .await?;
         }
         app.store.ack_event(event).await?;
         done.events += 1;
@@ -52,7 +62,8 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
         {
             Ok(endpoint) if endpoint.active => {
                 let (company, payload) = (&retry.company_id, &retry.payload);
-                attempt(app, company, &endpoint, payload, retry.attempt, &mut done).await?;
+                let which = (retry.attempt, retry.lead_id);
+                attempt(app, company, &endpoint, payload, which, &mut done).await?;
             }
             Ok(_) | Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
@@ -62,16 +73,17 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
     Ok(done)
 }
 
-/// One delivery; a failure waits for its next attempt, while the schedule has one.
+/// Attempt `number` of a delivery (of an event about `lead`); a failure waits for its
+/// next attempt, while the schedule has one.
 async fn attempt(
     app: &App,
     company: &CompanyId,
     endpoint: &WebhookEndpoint,
     payload: &serde_json::Value,
-    number: u32,
+    (number, lead): (u32, Option<LeadId>),
     done: &mut Drained,
 ) -> Result<(), ApiError> {
-    let delivery = deliver(app, company, endpoint, payload, number).await?;
+    let delivery = deliver(app, company, endpoint, payload, number, lead).await?;
     done.deliveries += 1;
     if delivery.status == "succeeded" {
         return Ok(());
@@ -85,7 +97,7 @@ async fn attempt(
         let wait = (*wait).max(asked);
         let due =
             chrono::Utc::now().timestamp_millis() + i64::try_from(wait).unwrap_or(i64::MAX / 2);
-        let retry = Retry::new(company, endpoint.id, payload.clone(), number + 1, due);
+        let retry = Retry::new(company, endpoint.id, payload.clone(), number + 1, due, lead);
         app.store.schedule_retry(&retry).await?;
     }
     Ok(())

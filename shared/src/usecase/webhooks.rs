@@ -51,14 +51,16 @@ pub fn payload(event_id: &str, event: &str, data: Value) -> Value {
     json!({"id": event_id, "event": event, "data": data, "timestamp": Timestamp::now()})
 }
 
-/// Sends `payload` to `endpoint`, signed, and logs the attempt. A 410 disables the
-/// endpoint (its admins see why). The delivery is answered whatever the receiver said.
+/// Sends `payload` (about `lead`, if it is) to `endpoint`, signed, and logs the attempt.
+/// A 410 disables the endpoint (its admins see why). The delivery is answered whatever the
+/// receiver said.
 pub async fn deliver(
     app: &App,
     company: &CompanyId,
     endpoint: &WebhookEndpoint,
     payload: &Value,
     attempt: u32,
+    lead: Option<crate::domain::lead::LeadId>,
 ) -> Result<Delivery, ApiError> {
     check_destination(app, &endpoint.url).await?;
     let secret = app.store.webhook_secret(company, endpoint.id).await?;
@@ -117,6 +119,7 @@ pub async fn deliver(
         attempt,
         at: now,
         retry_after,
+        lead_id: lead,
     };
     app.store.add_delivery(company, &delivery).await?;
     if http_status == Some(410) {

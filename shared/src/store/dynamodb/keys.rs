@@ -18,6 +18,7 @@
 //! | status before its message | `C#{company}` | `PENDING#{wamid or mid}` | applied when the message is stored; TTL 7 days |
 //! | Instagram/Messenger user (unique) | `C#{company}` | `CONTACT#{channel}#{scoped id}` | webhook ingest: user → lead |
 //! | lead → user | `C#{company}` | `LEAD#{lead}#CONTACT#{channel}#{scoped id}` | answering the user; erased with the lead |
+//! | lead → delivery | `C#{company}` | `LEAD#{lead}#DELIVERY#{endpoint}#{id}` | a delivery of an event about the lead; erased with it |
 //!
 //!
 //! Accounts and guards:
@@ -174,6 +175,17 @@ pub fn lead_contact_sk(lead: LeadId, contact: &str) -> String {
 /// What a lead-owned link's sort key holds after the lead's prefix.
 pub const LEAD_CONVERSATION: &str = "#CONV#";
 pub const LEAD_CONTACT: &str = "#CONTACT#";
+pub const LEAD_DELIVERY: &str = "#DELIVERY#";
+
+/// The delivery a lead's delivery link (`{endpoint}#{id}`, after `#DELIVERY#`) names.
+pub fn delivery_of_link(rest: &str) -> String {
+    format!("DELIVERY#{rest}")
+}
+
+/// The link from a lead to an outbound delivery of an event about it: erased together.
+pub fn lead_delivery_sk(lead: LeadId, endpoint: impl std::fmt::Display, id: Uuid) -> String {
+    format!("{}{LEAD_DELIVERY}{endpoint}#{id}", lead_sk(lead))
+}
 
 /// Every conversation and message item sorts under this prefix.
 pub const CONVERSATION_PREFIX: &str = "CONV#";

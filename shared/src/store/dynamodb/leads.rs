@@ -207,6 +207,9 @@ impl DynamoStore {
             if let Some(contact) = sk.split(keys::LEAD_CONTACT).nth(1) {
                 doomed.push(key(pk, keys::contact_sk(contact)));
             }
+            if let Some(delivery) = sk.split(keys::LEAD_DELIVERY).nth(1) {
+                doomed.push(key(pk, keys::delivery_of_link(delivery)));
+            }
             if sk != lead_key {
                 doomed.push(key(pk, sk));
             }
@@ -506,6 +509,7 @@ impl LeadStore for DynamoStore {
         // the lead in place, and deleting it again finishes the job.
         let mut doomed = self.owned_by_lead(&pk, id, &owned).await?;
         doomed.extend(self.pending_of_lead(id).await?);
+        doomed.extend(self.retries_of_lead(id).await?);
         self.batch_delete(doomed).await?;
 
         let mut items = vec![{

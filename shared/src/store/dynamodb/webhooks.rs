@@ -6,11 +6,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::items::{
-    get_json, get_n, get_s, get_ts, get_uuid, item, key, key_of, keyed, n, opt_s, s, Item,
+    corrupt, get_json, get_n, get_s, get_ts, get_uuid, item, key, key_of, keyed, n, opt_s, s, Item,
 };
 use super::keys::{self, company_pk};
 use super::DynamoStore;
 use crate::domain::account::AccessToken;
+use crate::domain::lead::LeadId;
 use crate::domain::webhook::{EndpointFields, WebhookEndpoint};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
@@ -71,10 +72,34 @@ fn delivery_from(i: &Item) -> StoreResult<Delivery> {
         attempt: u32::try_from(get_n(i, "attempt")?).unwrap_or_default(),
         at: get_ts(i, "at")?,
         retry_after: None,
+        lead_id: lead_of(i)?,
     })
 }
 
+fn lead_of(i: &Item) -> StoreResult<Option<LeadId>> {
+    opt_s(i, "lead_id")
+        .map(|l| {
+            uuid::Uuid::parse_str(&l)
+                .map(LeadId)
+                .map_err(|_| corrupt("lead_id"))
+        })
+        .transpose()
+}
+
 impl DynamoStore {
+    /// The keys of the waiting retries of events about `lead`: they go with it.
+    pub(super) async fn retries_of_lead(&self, lead: LeadId) -> StoreResult<Vec<Item>> {
+        let id = lead.0.to_string();
+        Ok(self
+            // Every retry: ids start with 13 digits of their due time.
+            .query_between(keys::RETRIES, "0", "~")
+            .await?
+            .iter()
+            .filter(|i| opt_s(i, "lead_id").as_deref() == Some(id.as_str()))
+            .filter_map(|i| opt_s(i, "sk").map(|sk| key_of(keys::retry_key(&sk))))
+            .collect())
+    }
+
     async fn webhook_item(&self, company: &CompanyId, id: Uuid) -> StoreResult<Item> {
         self.get(company_pk(company), keys::webhook_sk(id))
             .await?
@@ -168,7 +193,16 @@ impl WebhookStore for DynamoStore {
             ("response", Some(s(&d.response))),
             ("attempt", Some(n(i64::from(d.attempt)))),
             ("at", Some(s(d.at.as_string()))),
+            ("lead_id", d.lead_id.map(|l| s(l.0.to_string()))),
         ]);
+        // The lead's link first: a delivery about a lead is never left without one.
+        if let Some(lead) = d.lead_id {
+            let link = key(
+                company_pk(company),
+                keys::lead_delivery_sk(lead, d.endpoint_id, d.id),
+            );
+            self.put_one(link, "attribute_not_exists(pk)").await?;
+        }
         self.put_one(stored, "attribute_not_exists(pk)").await
     }
 
@@ -212,6 +246,7 @@ impl WebhookStore for DynamoStore {
                 ("payload", Some(s(r.payload.to_string()))),
                 ("attempt", Some(n(i64::from(r.attempt)))),
                 ("due_ms", Some(n(r.due_ms))),
+                ("lead_id", r.lead_id.map(|l| s(l.0.to_string()))),
             ],
         );
         self.put_one(stored, "attribute_not_exists(pk)").await
@@ -233,6 +268,7 @@ impl WebhookStore for DynamoStore {
                     payload: get_json(i, "payload")?,
                     attempt: u32::try_from(get_n(i, "attempt")?).unwrap_or(u32::MAX),
                     due_ms: get_n(i, "due_ms")?,
+                    lead_id: lead_of(i)?,
                 })
             })
             .collect()

@@ -119,6 +119,8 @@ const OWNED_BY_A_LEAD: &[&str] = &[
     "DELETE FROM lead_marks WHERE company_id = ?1 AND lead_id = ?2",
     // Pending events carry the lead's data; `lead.deleted` (its id alone) is written after.
     "DELETE FROM outbox WHERE company_id = ?1 AND lead_id = ?2",
+    "DELETE FROM webhook_deliveries WHERE company_id = ?1 AND lead_id = ?2",
+    "DELETE FROM webhook_retries WHERE company_id = ?1 AND lead_id = ?2",
 ];
 
 /// Refuses a phone or e-mail that another lead of the company already has.

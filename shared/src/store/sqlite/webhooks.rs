@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{json, map_err, ts, uuid, SqliteStore};
 use crate::domain::account::AccessToken;
+use crate::domain::lead::LeadId;
 use crate::domain::webhook::{EndpointFields, WebhookEndpoint};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
@@ -42,11 +43,13 @@ fn endpoint_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<WebhookEndpoint>> 
 }
 
 const DELIVERY_COLUMNS: &str =
-    "id, endpoint_id, event_id, event_type, payload, status, http_status, latency_ms, response, attempt, at";
+    "id, endpoint_id, event_id, event_type, payload, status, http_status, \
+     latency_ms, response, attempt, at, lead_id";
 
 fn delivery_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
     let (id, endpoint, payload, at): (String, String, String, String) =
         (r.get(0)?, r.get(1)?, r.get(4)?, r.get(10)?);
+    let lead: Option<String> = r.get(11)?;
     let (event_id, event_type, status, http_status, latency, response, attempt): (
         String,
         String,
@@ -78,6 +81,7 @@ fn delivery_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
             attempt,
             at: ts(&at)?,
             retry_after: None,
+            lead_id: lead.map(|l| uuid(&l).map(LeadId)).transpose()?,
         })
     })())
 }
@@ -204,7 +208,7 @@ impl WebhookStore for SqliteStore {
             tx.execute(
                 &format!(
                     "INSERT INTO webhook_deliveries (company_id, {DELIVERY_COLUMNS}) \
-                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ),
                 params![
                     company.as_str(),
@@ -218,7 +222,8 @@ impl WebhookStore for SqliteStore {
                     i64::try_from(d.latency_ms).unwrap_or(i64::MAX),
                     d.response,
                     d.attempt,
-                    d.at.as_string()
+                    d.at.as_string(),
+                    d.lead_id.map(|l| l.0.to_string())
                 ],
             )
             .map_err(map_err)?;
@@ -272,10 +277,10 @@ impl WebhookStore for SqliteStore {
     async fn schedule_retry(&self, r: &Retry) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO webhook_retries (id, company_id, endpoint_id, payload, attempt, due_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO webhook_retries (id, company_id, endpoint_id, payload, attempt, due_ms, lead_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![r.id, r.company_id.as_str(), r.endpoint_id.to_string(), r.payload.to_string(),
-                        r.attempt, r.due_ms],
+                        r.attempt, r.due_ms, r.lead_id.map(|l| l.0.to_string())],
             )
             .map_err(map_err)?;
             Ok(())
@@ -286,7 +291,7 @@ impl WebhookStore for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, company_id, endpoint_id, payload, attempt, due_ms FROM webhook_retries \
+                "SELECT id, company_id, endpoint_id, payload, attempt, due_ms, lead_id FROM webhook_retries \
                  WHERE due_ms <= ?1 ORDER BY id LIMIT ?2",
             )
             .map_err(map_err)?;
@@ -299,11 +304,12 @@ impl WebhookStore for SqliteStore {
                     r.get::<_, String>(3)?,
                     r.get::<_, u32>(4)?,
                     r.get::<_, i64>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             })
             .map_err(map_err)?;
         rows.map(|r| {
-            let (id, company, endpoint, payload, attempt, due_ms) = r.map_err(map_err)?;
+            let (id, company, endpoint, payload, attempt, due_ms, lead) = r.map_err(map_err)?;
             Ok(Retry {
                 id,
                 company_id: CompanyId::new(company),
@@ -311,6 +317,7 @@ impl WebhookStore for SqliteStore {
                 payload: json(&payload)?,
                 attempt,
                 due_ms,
+                lead_id: lead.map(|l| uuid(&l).map(LeadId)).transpose()?,
             })
         })
         .collect()
