@@ -451,3 +451,70 @@ async fn a_receivers_retry_after_is_honoured() {
     let d = drain(&app, 100).await.expect("drain");
     assert_eq!((d.deliveries, d.failed), (1, 0));
 }
+
+/// An endpoint every delivery of which has failed for five days is turned off, and says
+/// why; one answer in between starts the count again.
+#[tokio::test]
+async fn five_days_of_failures_turn_an_endpoint_off() {
+    let failing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&failing)
+        .await;
+    let store = sqlite_store();
+    let app = App::new("webhooks", test_config(&[]), store.clone());
+    let c = wiizo_tests::company();
+    let id = register(&app, &c, &failing.uri()).await.json["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let endpoint = uuid::Uuid::parse_str(&id).expect("uuid");
+    let ping = || {
+        wiizo_tests::call(
+            &c,
+            Role::Admin,
+            "POST",
+            &format!("/api/webhooks/{id}/test"),
+            None,
+        )
+    };
+    // A first failure starts the count: still on.
+    send(&app, &ping()).await;
+    let since = store
+        .webhook_failing_since(&c, endpoint)
+        .await
+        .expect("read");
+    assert!(since.is_some());
+    let shown = send(
+        &app,
+        &wiizo_tests::call(&c, Role::Admin, "GET", &format!("/api/webhooks/{id}"), None),
+    )
+    .await;
+    assert_eq!(shown.json["data"]["active"], true);
+    // Six days of failures later, the next one turns it off.
+    let six_days_ago =
+        shared::domain::Timestamp::from_unix_seconds(chrono::Utc::now().timestamp() - 6 * 86_400);
+    store
+        .set_webhook_failing(&c, endpoint, None)
+        .await
+        .expect("reset");
+    store
+        .set_webhook_failing(&c, endpoint, six_days_ago)
+        .await
+        .expect("backdate");
+    send(&app, &ping()).await;
+    let shown = send(
+        &app,
+        &wiizo_tests::call(&c, Role::Admin, "GET", &format!("/api/webhooks/{id}"), None),
+    )
+    .await;
+    assert_eq!(shown.json["data"]["active"], false);
+    assert!(
+        shown.json["data"]["disabled_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("5 days"),
+        "{}",
+        shown.text
+    );
+}

@@ -1708,6 +1708,42 @@ pub async fn webhook_endpoints_keep_their_secret_and_log(store: &dyn Store) {
         .list_deliveries(&other, endpoint.id, 10)
         .await
         .is_err());
+    // Since when it fails: the first failure of a run is kept; an answer clears it.
+    let began = shared::domain::Timestamp::from_unix_seconds(1_800_000_000).expect("time");
+    let later = shared::domain::Timestamp::from_unix_seconds(1_800_000_100).expect("time");
+    store
+        .set_webhook_failing(&c, endpoint.id, Some(began))
+        .await
+        .expect("failing");
+    store
+        .set_webhook_failing(&c, endpoint.id, Some(later))
+        .await
+        .expect("still");
+    assert_eq!(
+        store
+            .webhook_failing_since(&c, endpoint.id)
+            .await
+            .expect("since"),
+        Some(began)
+    );
+    assert_eq!(
+        store
+            .webhook_failing_since(&other, endpoint.id)
+            .await
+            .expect("other"),
+        None
+    );
+    store
+        .set_webhook_failing(&c, endpoint.id, None)
+        .await
+        .expect("healthy");
+    assert_eq!(
+        store
+            .webhook_failing_since(&c, endpoint.id)
+            .await
+            .expect("since"),
+        None
+    );
     store.delete_webhook(&c, endpoint.id).await.expect("delete");
     assert_eq!(
         store.get_webhook(&c, endpoint.id).await,

@@ -518,6 +518,20 @@ pub trait WebhookStore: Send + Sync {
     async fn due_retries(&self, now: i64, limit: u32) -> StoreResult<Vec<Retry>>;
     /// Removes a retry that was made (or is no longer wanted).
     async fn drop_retry(&self, retry: &Retry) -> StoreResult<()>;
+    /// Since when the endpoint has been failing, if it is.
+    async fn webhook_failing_since(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Records that the endpoint failed at `at`, unless it was failing already (the first
+    /// failure is kept); `None`: it answered, and is failing no more.
+    async fn set_webhook_failing(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+        at: Option<Timestamp>,
+    ) -> StoreResult<()>;
 }
 
 /// A delivery's next attempt, waiting until it is due.

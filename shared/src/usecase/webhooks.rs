@@ -11,6 +11,9 @@ use crate::error::ApiError;
 use crate::store::Delivery;
 use crate::App;
 
+/// How long an endpoint may fail every delivery before it is turned off.
+const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::days(5);
+
 /// The most of a receiver's answer a delivery log keeps.
 const EXCERPT_CHARS: usize = 500;
 
@@ -52,7 +55,8 @@ pub fn payload(event_id: &str, event: &str, data: Value) -> Value {
 }
 
 /// Sends `payload` (about `lead`, if it is) to `endpoint`, signed, and logs the attempt.
-/// A 410 disables the endpoint (its admins see why). The delivery is answered whatever the
+/// A 410, or five days in which every delivery failed, disables the endpoint (its admins
+/// see why). The delivery is answered whatever the
 /// receiver said.
 pub async fn deliver(
     app: &App,
@@ -122,7 +126,37 @@ pub async fn deliver(
         lead_id: lead,
     };
     app.store.add_delivery(company, &delivery).await?;
-    if http_status == Some(410) {
+    let failing_since = app
+        .store
+        .webhook_failing_since(company, endpoint.id)
+        .await?;
+    let gave_up = match (delivery.status == "succeeded", failing_since) {
+        (true, Some(_)) => {
+            app.store
+                .set_webhook_failing(company, endpoint.id, None)
+                .await?;
+            None
+        }
+        (true, None) => None,
+        (false, None) => {
+            app.store
+                .set_webhook_failing(company, endpoint.id, Some(now))
+                .await?;
+            None
+        }
+        (false, Some(since)) if now.inner() - since.inner() >= GIVE_UP_AFTER => Some(format!(
+            "Every delivery has failed since {}: deliveries stopped after {} days",
+            since.as_string(),
+            GIVE_UP_AFTER.num_days()
+        )),
+        (false, Some(_)) => None,
+    };
+    let disabled = if http_status == Some(410) {
+        Some("The receiver answered 410 Gone: deliveries stopped".to_string())
+    } else {
+        gave_up
+    };
+    if let Some(reason) = disabled {
         let fields = crate::domain::webhook::EndpointFields {
             url: endpoint.url.clone(),
             events: endpoint.events.clone(),
@@ -130,12 +164,7 @@ pub async fn deliver(
             active: false,
         };
         app.store
-            .update_webhook(
-                company,
-                endpoint.id,
-                fields,
-                Some("The receiver answered 410 Gone: deliveries stopped".into()),
-            )
+            .update_webhook(company, endpoint.id, fields, Some(reason))
             .await?;
     }
     Ok(delivery)

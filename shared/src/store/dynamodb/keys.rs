@@ -37,6 +37,7 @@
 //! | outbound delivery retry | `RETRY` | `{due ms}_{id}` | the worker reads what is due (Query sk ≤ now) |
 //! | outbox event | `OUTBOX` | `evt_{time-ordered id}` | written in the change's transaction; the worker reads the partition in order and deletes what it handled (in production the table's stream carries them too) |
 //! | outbound webhook endpoint | `C#{company}` | `WEBHOOK#{id}` | holds the signing secret |
+//! | endpoint failing since | `C#{company}` | `HEALTH#{endpoint}` | the first failure of a run; 5 days of it disable the endpoint |
 //! | webhook delivery | `C#{company}` | `DELIVERY#{endpoint}#{id}` | the log, newest first (Query backwards) |
 //! | AI spend of a month | `C#{company}` | `AISPEND#{YYYY-MM}` | budget: one conditional update reserves |
 //! | AI usage of a day, agent, model | `C#{company}` | `AIUSE#{YYYY-MM-DD}#{agent}#{model}` | `ADD` counters; Query BETWEEN days |
@@ -287,6 +288,11 @@ pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
 
 pub fn webhook_sk(id: impl std::fmt::Display) -> String {
     format!("{WEBHOOK_PREFIX}{id}")
+}
+
+/// Since when an endpoint has been failing (absent: it is not).
+pub fn webhook_health_sk(endpoint: impl std::fmt::Display) -> String {
+    format!("HEALTH#{endpoint}")
 }
 
 /// The delivery log of an endpoint; with `id`, one delivery.

@@ -171,6 +171,7 @@ impl WebhookStore for DynamoStore {
             .iter()
             .map(|i| key(company_pk(company), get_s(i, "sk").unwrap_or_default()))
             .collect();
+        keys.push(key(company_pk(company), keys::webhook_health_sk(id)));
         keys.push(key(company_pk(company), keys::webhook_sk(id)));
         self.batch_delete(keys).await
     }
@@ -277,5 +278,37 @@ impl WebhookStore for DynamoStore {
     async fn drop_retry(&self, r: &Retry) -> StoreResult<()> {
         self.batch_delete(vec![key_of(keys::retry_key(&r.id))])
             .await
+    }
+
+    async fn webhook_failing_since(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+    ) -> StoreResult<Option<Timestamp>> {
+        self.get(company_pk(company), keys::webhook_health_sk(endpoint))
+            .await?
+            .map(|i| get_ts(&i, "failing_since"))
+            .transpose()
+    }
+
+    async fn set_webhook_failing(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+        at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let health = key(company_pk(company), keys::webhook_health_sk(endpoint));
+        match at {
+            Some(at) => {
+                let mut stored = health;
+                stored.insert("failing_since".into(), s(at.as_string()));
+                // The first failure of a run is kept.
+                match self.put_one(stored, "attribute_not_exists(pk)").await {
+                    Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            None => self.batch_delete(vec![health]).await,
+        }
     }
 }

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_outbox.sql"),
     include_str!("migrations/0011_retries.sql"),
     include_str!("migrations/0012_delivery_leads.sql"),
+    include_str!("migrations/0013_webhook_health.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.

@@ -194,11 +194,13 @@ impl WebhookStore for SqliteStore {
             if deleted == 0 {
                 return Err(StoreError::NotFound);
             }
-            tx.execute(
+            for sql in [
                 "DELETE FROM webhook_deliveries WHERE company_id = ?1 AND endpoint_id = ?2",
-                params![c, e],
-            )
-            .map_err(map_err)?;
+                "DELETE FROM webhook_retries WHERE company_id = ?1 AND endpoint_id = ?2",
+                "DELETE FROM webhook_health WHERE company_id = ?1 AND endpoint_id = ?2",
+            ] {
+                tx.execute(sql, params![c, e]).map_err(map_err)?;
+            }
             Ok(())
         })
     }
@@ -327,6 +329,47 @@ impl WebhookStore for SqliteStore {
         self.write(|tx| {
             tx.execute("DELETE FROM webhook_retries WHERE id = ?1", params![r.id])
                 .map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    async fn webhook_failing_since(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+    ) -> StoreResult<Option<Timestamp>> {
+        let since: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT failing_since FROM webhook_health WHERE company_id = ?1 AND endpoint_id = ?2",
+                params![company.as_str(), endpoint.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        since.map(|s| ts(&s)).transpose()
+    }
+
+    async fn set_webhook_failing(
+        &self,
+        company: &CompanyId,
+        endpoint: Uuid,
+        at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let (c, e) = (company.as_str(), endpoint.to_string());
+        self.write(|tx| {
+            match at {
+                Some(at) => tx.execute(
+                    "INSERT OR IGNORE INTO webhook_health (company_id, endpoint_id, failing_since) \
+                     VALUES (?1, ?2, ?3)",
+                    params![c, e, at.as_string()],
+                ),
+                None => tx.execute(
+                    "DELETE FROM webhook_health WHERE company_id = ?1 AND endpoint_id = ?2",
+                    params![c, e],
+                ),
+            }
+            .map_err(map_err)?;
             Ok(())
         })
     }
