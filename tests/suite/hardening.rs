@@ -307,6 +307,16 @@ async fn custom_webhooks_check_the_signature_first_and_apply_once(store: Arc<dyn
     let again = send(&webhooks, &first).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.json["data"]["duplicate"], true);
+    // AND the lead it made was told once, to its own company's subscribers
+    let created: Vec<_> = store
+        .pending_events(10_000)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.company_id == c && e.kind == "lead.created")
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].data["id"], json!(lead_id));
     // AND a delivery id names a delivery whatever its bytes
     let newer = custom_delivery(
         &client_id,

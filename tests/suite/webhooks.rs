@@ -287,6 +287,21 @@ async fn batches_land_once_in_their_companies(store: Arc<dyn Store>) {
         ),
         (6, 6)
     );
+    // Delivered ten times, told once: each customer a lead.created, each message a
+    // message.received, in its own company.
+    let told = store.pending_events(10_000).await.expect("events");
+    for c in [&a, &b] {
+        let count = |kind: &str| {
+            told.iter()
+                .filter(|e| e.company_id == *c && e.kind == kind)
+                .count()
+        };
+        assert_eq!(
+            (count("lead.created"), count("message.received")),
+            (6, 6),
+            "{c}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
