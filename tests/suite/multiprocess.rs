@@ -7,28 +7,29 @@ use shared::domain::company::CompanyChange;
 use shared::domain::lead::LeadQuery;
 use wiizo_tests::{sqlite_store_at, temp_db_path};
 
+/// A new company named `name` with these `settings`.
+async fn company_with(
+    store: &dyn shared::store::Store,
+    name: &str,
+    settings: serde_json::Value,
+) -> shared::domain::CompanyId {
+    let c = store.create_company(name).await.expect("company").id;
+    let change = CompanyChange {
+        settings: Some(settings),
+        ..Default::default()
+    };
+    store.update_company(&c, change).await.expect("settings");
+    c
+}
+
 #[tokio::test]
 async fn four_processes_writing_one_file_lose_nothing() {
     // GIVEN one SQLite file and four writer processes started together
     let db = temp_db_path();
     let store = sqlite_store_at(&db);
     // A company whose leads limit is far above what the writers send.
-    let c = store
-        .create_company("Muitos Processos")
-        .await
-        .expect("company")
-        .id;
     let settings = json!({"rate_limits": {"leads": {"per_minute": 100000, "burst": 100000}}});
-    store
-        .update_company(
-            &c,
-            CompanyChange {
-                settings: Some(settings),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("settings");
+    let c = company_with(store.as_ref(), "Muitos Processos", settings).await;
     let (writers, per_writer) = (4, 60);
     let children: Vec<_> = (0..writers)
         .map(|w| {
@@ -89,23 +90,13 @@ async fn an_ai_budget_holds_across_processes() {
         .await;
     let db = temp_db_path();
     let store = sqlite_store_at(&db);
-    let c = store
-        .create_company("Orçamento Curto")
-        .await
-        .expect("company")
-        .id;
     // Each call's worst case: gpt-4o, 1000 tokens at $10 per million, and a short prompt.
-    let settings = json!({"ai_budget_usd": 0.0525, "timezone": "America/Sao_Paulo"});
-    store
-        .update_company(
-            &c,
-            CompanyChange {
-                settings: Some(settings),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("settings");
+    let c = company_with(
+        store.as_ref(),
+        "Orçamento Curto",
+        json!({"ai_budget_usd": 0.0525, "timezone": "America/Sao_Paulo"}),
+    )
+    .await;
     let base = format!("{}/v1", upstream.uri());
     let children: Vec<_> = (0..2)
         .map(|_| {

@@ -29,6 +29,45 @@ async fn register(app: &App, c: &CompanyId, url: &str) -> Answer {
     .await
 }
 
+/// A receiver that answers `first` `times` times, then 200.
+async fn flaky_receiver(first: ResponseTemplate, times: u64) -> MockServer {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(first)
+        .up_to_n_times(times)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    receiver
+}
+
+/// The webhooks function on a fresh store with retries `schedule`, and a company whose
+/// admin subscribed `receiver` to `events`.
+async fn subscribed(
+    schedule: &str,
+    receiver: &MockServer,
+    events: &[&str],
+) -> (App, std::sync::Arc<dyn shared::store::Store>, CompanyId) {
+    let store = sqlite_store();
+    let app = App::new(
+        "webhooks",
+        test_config(&[("WEBHOOK_RETRY_SCHEDULE_MS", schedule)]),
+        store.clone(),
+    );
+    let c = wiizo_tests::company();
+    let body = json!({"url": receiver.uri(), "events": events});
+    let created = send(
+        &app,
+        &wiizo_tests::call(&c, Role::Admin, "POST", "/api/webhooks", Some(body)),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    (app, store, c)
+}
+
 #[tokio::test]
 async fn a_test_delivery_is_signed_both_ways_and_logged() {
     let receiver = MockServer::start().await;
@@ -306,35 +345,8 @@ async fn production_refuses_what_could_reach_inside_the_network() {
 async fn events_are_retried_on_schedule_and_arrive_in_order() {
     use shared::domain::lead::{LeadFields, LeadUpdate};
     use shared::usecase::events::drain;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(2)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-    let store = sqlite_store();
-    let app = App::new(
-        "webhooks",
-        test_config(&[("WEBHOOK_RETRY_SCHEDULE_MS", "150,300")]),
-        store.clone(),
-    );
-    let c = wiizo_tests::company();
-    let created = send(
-        &app,
-        &wiizo_tests::call(
-            &c,
-            Role::Admin,
-            "POST",
-            "/api/webhooks",
-            Some(json!({"url": receiver.uri(), "events": ["lead.created", "lead.updated"]})),
-        ),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    let receiver = flaky_receiver(ResponseTemplate::new(500), 2).await;
+    let (app, store, c) = subscribed("150,300", &receiver, &["lead.created", "lead.updated"]).await;
     // GIVEN a new lead, and a receiver that answers 500 twice
     let lead = store
         .create_lead(
@@ -411,30 +423,9 @@ async fn events_are_retried_on_schedule_and_arrive_in_order() {
 async fn a_receivers_retry_after_is_honoured() {
     use shared::domain::lead::LeadFields;
     use shared::usecase::events::drain;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "1"))
-        .up_to_n_times(1)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-    let store = sqlite_store();
-    let app = App::new(
-        "webhooks",
-        test_config(&[("WEBHOOK_RETRY_SCHEDULE_MS", "50")]),
-        store.clone(),
-    );
-    let c = wiizo_tests::company();
-    let body = json!({"url": receiver.uri(), "events": ["lead.created"]});
-    let created = send(
-        &app,
-        &wiizo_tests::call(&c, Role::Admin, "POST", "/api/webhooks", Some(body)),
-    )
-    .await;
-    assert_eq!(created.status, 201);
+    let asks = ResponseTemplate::new(503).insert_header("retry-after", "1");
+    let receiver = flaky_receiver(asks, 1).await;
+    let (app, store, c) = subscribed("50", &receiver, &["lead.created"]).await;
     store
         .create_lead(
             &c,

@@ -119,6 +119,35 @@ async fn create(store: &dyn Store, c: &CompanyId, v: Value) -> shared::domain::l
         .expect("create lead")
 }
 
+/// The pending events of company `c` whose kind starts with `kind`: kind and data, in order.
+async fn told(store: &dyn Store, c: &CompanyId, kind: &str) -> Vec<(String, Value)> {
+    store
+        .pending_events(1000)
+        .await
+        .expect("pending events")
+        .into_iter()
+        .filter(|e| e.company_id == *c && e.kind.starts_with(kind))
+        .map(|e| (e.kind, e.data))
+        .collect()
+}
+
+/// A new lead named `name` and its WhatsApp conversation.
+async fn lead_on_whatsapp(
+    store: &dyn Store,
+    c: &CompanyId,
+    name: &str,
+) -> (
+    shared::domain::lead::Lead,
+    shared::domain::conversation::Conversation,
+) {
+    let lead = create(store, c, json!({"name": name})).await;
+    let conv = store
+        .create_conversation(c, lead.id, Channel::Whatsapp)
+        .await
+        .expect("conversation");
+    (lead, conv)
+}
+
 pub async fn companies_are_unique_by_name(store: &dyn Store) {
     let acme = store.create_company("Acme Ltda").await.expect("create");
     assert_eq!(store.get_company(&acme.id).await.expect("get"), acme);
@@ -1757,21 +1786,7 @@ pub async fn webhook_endpoints_keep_their_secret_and_log(store: &dyn Store) {
 
 pub async fn lead_changes_write_their_events_in_the_same_write(store: &dyn Store) {
     let c = company();
-    let mine = |events: Vec<shared::domain::event::OutboxEvent>| -> Vec<(String, Value)> {
-        events
-            .into_iter()
-            .filter(|e| e.company_id == c)
-            .map(|e| (e.kind, e.data))
-            .collect()
-    };
-    let lead = store
-        .create_lead(
-            &c,
-            LeadFields::parse(json!({"name": "Ana", "phone": "+5511987650001"})).expect("f"),
-            "t",
-        )
-        .await
-        .expect("lead");
+    let lead = create(store, &c, json!({"name": "Ana", "phone": "+5511987650001"})).await;
     let moved = lead
         .fields
         .patched(&json!({"status": "qualificado"}))
@@ -1792,7 +1807,7 @@ pub async fn lead_changes_write_their_events_in_the_same_write(store: &dyn Store
         .update_lead(&c, lead.id, update(lead.version))
         .await
         .is_err());
-    let pending = mine(store.pending_events(1000).await.expect("pending"));
+    let pending = told(store, &c, "").await;
     let kinds: Vec<&str> = pending.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -1815,7 +1830,7 @@ pub async fn lead_changes_write_their_events_in_the_same_write(store: &dyn Store
     store.ack_event(&first).await.expect("ack");
     store.ack_event(&first).await.expect("ack twice");
     store.delete_lead(&c, lead.id).await.expect("delete");
-    let left = mine(store.pending_events(1000).await.expect("pending"));
+    let left = told(store, &c, "").await;
     assert_eq!(
         left,
         vec![("lead.deleted".to_string(), json!({"id": lead.id}))]
@@ -1825,18 +1840,7 @@ pub async fn lead_changes_write_their_events_in_the_same_write(store: &dyn Store
 pub async fn conversations_and_inbound_messages_write_their_events(store: &dyn Store) {
     use shared::domain::conversation::{ConversationChange, ConversationStatus};
     let c = company();
-    let lead = store
-        .create_lead(
-            &c,
-            LeadFields::parse(json!({"name": "Caio"})).expect("f"),
-            "t",
-        )
-        .await
-        .expect("lead");
-    let conv = store
-        .create_conversation(&c, lead.id, Channel::Whatsapp)
-        .await
-        .expect("conversation");
+    let (lead, conv) = lead_on_whatsapp(store, &c, "Caio").await;
     let inbound = |wamid: &str| {
         let mut m = NewMessage::plain(Role::User, "oi", "text");
         m.external_id = Some(wamid.to_string());
@@ -1872,14 +1876,8 @@ pub async fn conversations_and_inbound_messages_write_their_events(store: &dyn S
         .update_conversation(&c, conv.id, closing)
         .await
         .expect("close");
-    let events: Vec<(String, Value)> = store
-        .pending_events(1000)
-        .await
-        .expect("pending")
-        .into_iter()
-        .filter(|e| e.company_id == c && e.lead_id == Some(lead.id))
-        .map(|e| (e.kind, e.data))
-        .collect();
+    let events = told(store, &c, "").await;
+    assert_eq!(events[2].1["lead_id"], json!(lead.id));
     let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -1899,18 +1897,7 @@ pub async fn conversations_and_inbound_messages_write_their_events(store: &dyn S
 pub async fn sent_messages_and_their_statuses_write_their_events(store: &dyn Store) {
     use shared::domain::inbound::DeliveryStatus;
     let c = company();
-    let lead = store
-        .create_lead(
-            &c,
-            LeadFields::parse(json!({"name": "Duda"})).expect("f"),
-            "t",
-        )
-        .await
-        .expect("lead");
-    let conv = store
-        .create_conversation(&c, lead.id, Channel::Whatsapp)
-        .await
-        .expect("conversation");
+    let (lead, conv) = lead_on_whatsapp(store, &c, "Duda").await;
     let mut pending = NewMessage::plain(Role::Assistant, "Seu pedido saiu", "text");
     pending.status = Some(DeliveryStatus::Pending);
     let m = store
@@ -1935,14 +1922,7 @@ pub async fn sent_messages_and_their_statuses_write_their_events(store: &dyn Sto
         .apply_message_status(&c, "wamid.SENT", DeliveryStatus::Read, None)
         .await
         .expect("replay");
-    let told: Vec<(String, Value)> = store
-        .pending_events(1000)
-        .await
-        .expect("pending")
-        .into_iter()
-        .filter(|e| e.company_id == c && e.kind.starts_with("message."))
-        .map(|e| (e.kind, e.data))
-        .collect();
+    let told = told(store, &c, "message.").await;
     let kinds: Vec<&str> = told.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,

@@ -5,6 +5,7 @@
 //! again. One code for every store and every way the worker is woken (the table's stream,
 //! the schedule, `make dev`'s loop).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::domain::lead::LeadId;
@@ -29,15 +30,12 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
     let mut endpoints: HashMap<CompanyId, Vec<WebhookEndpoint>> = HashMap::new();
     let mut done = Drained::default();
     for event in &events {
-        if !endpoints.contains_key(&event.company_id) {
-            let list = app.store.list_webhooks(&event.company_id).await?;
-            endpoints.insert(event.company_id.clone(), list);
-        }
+        let wanted = match endpoints.entry(event.company_id.clone()) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(app.store.list_webhooks(&event.company_id).await?),
+        };
         let payload = event.payload();
-        for endpoint in endpoints[&event.company_id]
-            .iter()
-            .filter(|e| e.wants(&event.kind))
-        {
+        for endpoint in wanted.iter().filter(|e| e.wants(&event.kind)) {
             let lead = event.lead_id;
             attempt(
                 app,
