@@ -84,6 +84,9 @@ async fn lead_with_everything(
                 .await
                 .expect("message");
         }
+        // A turn of the customer's waiting for the AI agent.
+        let turn = shared::domain::autoreply::Turn::new(c, conv.id, lead.id, conv.id, 1);
+        store.schedule_turn(&turn).await.expect("turn");
         traces.push(conv.id.to_string());
     }
     (lead, traces)
@@ -200,10 +203,11 @@ async fn an_erased_lead_leaves_no_row_in_any_sqlite_table() {
     let erased = erase_and_audit(store.as_ref(), rows).await;
     // The lead, its 2 history entries, 2 conversations with their messages, 1 contact,
     // 1 mark, and its pending events (created, updated, status changed, 2 conversations
-    // started, a message received each) for 1 deleted.
+    // started, a message received each) for 1 deleted, a delivery and a retry about it, and
+    // a waiting AI turn per conversation.
     assert_eq!(
         erased,
-        1 + 2 + 2 + 2 * MESSAGES + 1 + 1 + 3 + 2 + 2 * MESSAGES - 1 + 2
+        1 + 2 + 2 + 2 * MESSAGES + 1 + 1 + 3 + 2 + 2 * MESSAGES - 1 + 2 + 2
     );
 }
 
@@ -246,9 +250,10 @@ async fn an_erased_lead_leaves_no_dynamodb_item() {
     // 1 contact link and 1 contact claim, 2 conversations with their messages and each
     // message's channel-id claim, 2 active-conversation claims, 1 mark, and its pending
     // events (created, updated, status changed, 2 conversations started, a message
-    // received each) for 1 deleted, and a delivery (with its link) and a retry about it.
+    // received each) for 1 deleted, a delivery (with its link) and a retry about it, and a
+    // waiting AI turn per conversation.
     assert_eq!(
         erased,
-        1 + 2 + 2 + 2 + 2 + 2 + 2 * MESSAGES * 2 + 2 + 1 + 3 + 2 + 2 * MESSAGES - 1 + 3
+        1 + 2 + 2 + 2 + 2 + 2 + 2 * MESSAGES * 2 + 2 + 1 + 3 + 2 + 2 * MESSAGES - 1 + 3 + 2
     );
 }

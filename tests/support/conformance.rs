@@ -51,6 +51,8 @@ macro_rules! conformance_tests {
             lead_changes_write_their_events_in_the_same_write,
             conversations_and_inbound_messages_write_their_events,
             sent_messages_and_their_statuses_write_their_events,
+            a_turn_is_claimed_once_and_a_handoff_tells_why,
+            turns_wait_until_due_and_are_kept_once,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -842,7 +844,9 @@ pub async fn api_keys_are_found_by_hash_until_revoked(store: &dyn Store) {
 
 pub async fn channel_ids_belong_to_one_company_and_tokens_stay_inside(store: &dyn Store) {
     use shared::domain::account::{AccessToken, ChannelChange, NewChannelAccount};
+    use shared::domain::autoreply::Assignment;
     let (a, b) = (company(), company());
+    let agent = uuid::Uuid::now_v7();
     let new = |token: &str| NewChannelAccount {
         channel: Channel::Whatsapp,
         external_id: "106540352242922".into(),
@@ -906,6 +910,8 @@ pub async fn channel_ids_belong_to_one_company_and_tokens_stay_inside(store: &dy
             ChannelChange {
                 name: Some("Suporte".into()),
                 token: Some(AccessToken::new("EAAG-rotated-9876".into())),
+                agent_id: Some(Some(agent)),
+                auto_reply: Some(true),
             },
         )
         .await
@@ -921,6 +927,25 @@ pub async fn channel_ids_belong_to_one_company_and_tokens_stay_inside(store: &dy
             .expect("token")
             .expose(),
         "EAAG-rotated-9876"
+    );
+    // The agent assigned is kept, and a later change of the name alone keeps it.
+    let expected = Assignment {
+        agent_id: Some(agent),
+        auto_reply: true,
+    };
+    assert_eq!(renamed.assignment, expected);
+    let rename = ChannelChange {
+        name: Some("Suporte 2".into()),
+        ..ChannelChange::default()
+    };
+    let again = store
+        .update_channel(&a, created.id, rename)
+        .await
+        .expect("rename");
+    assert_eq!(again.assignment, expected);
+    assert_eq!(
+        store.get_channel(&a, created.id).await.expect("get").assignment,
+        expected
     );
     assert_eq!(store.list_channels(&a).await.expect("list").len(), 1);
     assert_eq!(
@@ -1870,7 +1895,7 @@ pub async fn conversations_and_inbound_messages_write_their_events(store: &dyn S
         .expect("answer");
     let closing = ConversationChange {
         status: Some(ConversationStatus::Closed),
-        metadata: None,
+        ..ConversationChange::default()
     };
     store
         .update_conversation(&c, conv.id, closing)
@@ -1935,4 +1960,120 @@ pub async fn sent_messages_and_their_statuses_write_their_events(store: &dyn Sto
         (&json!("delivered"), &json!("read"))
     );
     assert_eq!(told[2].1["lead_id"], json!(lead.id));
+}
+
+pub async fn a_turn_is_claimed_once_and_a_handoff_tells_why(store: &dyn Store) {
+    use shared::domain::autoreply::TurnClaim;
+    use shared::domain::conversation::ConversationChange;
+    use shared::domain::lead::{LeadChange, LeadEventKind};
+    let c = company();
+    let (lead, conv) = lead_on_whatsapp(store, &c, "Rafa").await;
+    let first = uuid::Uuid::now_v7();
+    let claim = |expected, through| ConversationChange {
+        claim: Some(TurnClaim { expected, through }),
+        ..ConversationChange::default()
+    };
+    let claimed = store
+        .update_conversation(&c, conv.id, claim(None, first))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.ai.ai_answered_through, Some(first));
+    // A second claim made from the same reading loses; one from the new reading wins.
+    assert!(matches!(
+        store
+            .update_conversation(&c, conv.id, claim(None, uuid::Uuid::now_v7()))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let next = uuid::Uuid::now_v7();
+    store
+        .update_conversation(&c, conv.id, claim(Some(first), next))
+        .await
+        .expect("next claim");
+    let handoff = ConversationChange {
+        handoff: Some("the customer asked for a person".into()),
+        ..ConversationChange::default()
+    };
+    let paused = store
+        .update_conversation(&c, conv.id, handoff)
+        .await
+        .expect("handoff");
+    let read = store.get_conversation(&c, conv.id).await.expect("get");
+    assert_eq!(read, paused);
+    assert!(read.ai.ai_paused);
+    assert_eq!(read.ai.ai_answered_through, Some(next));
+    assert_eq!(
+        read.ai.ai_paused_reason.as_deref(),
+        Some("the customer asked for a person")
+    );
+    let told = told(store, &c, "conversation.handoff").await;
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].1["reason"], "the customer asked for a person");
+    assert_eq!(told[0].1["lead_id"], json!(lead.id));
+    // A person resumes it.
+    let resume = ConversationChange {
+        ai_paused: Some(false),
+        ..ConversationChange::default()
+    };
+    let resumed = store
+        .update_conversation(&c, conv.id, resume)
+        .await
+        .expect("resume");
+    assert!(!resumed.ai.ai_paused && resumed.ai.ai_paused_reason.is_none());
+    // A tool call goes to the history alone; another company's lead is not found.
+    let note = LeadChange {
+        kind: LeadEventKind::ToolCall,
+        from: None,
+        to: Some("handoff_to_human: quer falar com o gerente".into()),
+    };
+    store
+        .add_lead_event(&c, lead.id, &note, "agent:x")
+        .await
+        .expect("note");
+    assert_eq!(
+        store.add_lead_event(&company(), lead.id, &note, "agent:x").await,
+        Err(StoreError::NotFound)
+    );
+    let history = store.lead_history(&c, lead.id).await.expect("history");
+    let last = history.last().expect("entries");
+    assert_eq!(
+        (last.kind, last.by.as_deref(), last.to.as_deref()),
+        (
+            LeadEventKind::ToolCall,
+            Some("agent:x"),
+            Some("handoff_to_human: quer falar com o gerente")
+        )
+    );
+}
+
+pub async fn turns_wait_until_due_and_are_kept_once(store: &dyn Store) {
+    use shared::domain::autoreply::Turn;
+    let c = company();
+    let (lead, conv) = lead_on_whatsapp(store, &c, "Tati").await;
+    let base = 4_000_000_000_000i64;
+    let later = Turn::new(&c, conv.id, lead.id, uuid::Uuid::now_v7(), base + 2000);
+    let sooner = Turn::new(&c, conv.id, lead.id, uuid::Uuid::now_v7(), base + 1000);
+    for t in [&later, &sooner, &later] {
+        store.schedule_turn(t).await.expect("schedule");
+    }
+    let mine = |turns: Vec<Turn>| -> Vec<Turn> {
+        turns.into_iter().filter(|t| t.company_id == c).collect()
+    };
+    assert_eq!(mine(store.due_turns(base, 100).await.expect("due")), vec![]);
+    assert_eq!(
+        mine(store.due_turns(base + 1500, 100).await.expect("due")),
+        vec![sooner.clone()]
+    );
+    assert_eq!(
+        mine(store.due_turns(base + 5000, 100).await.expect("due")),
+        vec![sooner.clone(), later.clone()]
+    );
+    store.drop_turn(&sooner).await.expect("drop");
+    assert_eq!(
+        mine(store.due_turns(base + 5000, 100).await.expect("due")),
+        vec![later.clone()]
+    );
+    // Erasing the lead erases its turns.
+    store.delete_lead(&c, lead.id).await.expect("erase");
+    assert_eq!(mine(store.due_turns(base + 5000, 100).await.expect("due")), vec![]);
 }

@@ -226,6 +226,7 @@ pub async fn update_channel(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let channel_id = ctx.id(Entity::Channel)?;
     let change = ChannelChange::parse(ctx.json_object()?)?;
     let company = &principal.company_id;
+    usecase::autoreply::check_assignment(app, company, change.agent_id).await?;
     let meta = match &change.token {
         Some(token) => {
             let current = app

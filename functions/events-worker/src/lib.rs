@@ -5,22 +5,40 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use shared::usecase::events::drain;
+use shared::usecase::events::{drain, next_turn_within};
+use shared::domain::Timestamp;
 use shared::{ApiError, App};
 
 /// Events handled per pass.
 const BATCH: u32 = 100;
 
-/// One invocation: the outbox drained to its end. The stream's records are the outbox's
-/// newest items and draining reads them (and any older ones) in order, so a batch either
-/// passes whole or fails whole and is retried.
+/// How far ahead an invocation waits for an AI turn (the customer's quiet period) rather
+/// than leave it to the next schedule, a minute away.
+const TURN_HORIZON_MS: i64 = 15_000;
+
+/// One invocation: the outbox drained to its end, and the AI turns due within a few
+/// seconds taken. The stream's records are the outbox's newest items and draining reads
+/// them (and any older ones) in order, so a batch either passes whole or fails whole and
+/// is retried.
 pub async fn handle(app: &App) -> Result<Value, ApiError> {
-    let mut events = 0;
+    let (mut events, mut turns) = (0, 0);
     loop {
         let d = drain(app, BATCH).await?;
         events += d.events;
-        if d.events < BATCH as usize {
-            return Ok(json!({"batchItemFailures": [], "events": events}));
+        turns += d.turns;
+        if d.events >= BATCH as usize {
+            continue;
+        }
+        // A turn still due after the drain failed: the schedule's next sweep tries again.
+        let wait = next_turn_within(app, TURN_HORIZON_MS)
+            .await?
+            .map(|due| due - Timestamp::now().inner().timestamp_millis())
+            .filter(|ms| *ms > 0);
+        match wait {
+            Some(ms) => tokio::time::sleep(Duration::from_millis(ms as u64)).await,
+            None => {
+                return Ok(json!({"batchItemFailures": [], "events": events, "turns": turns}))
+            }
         }
     }
 }
@@ -29,10 +47,11 @@ pub async fn handle(app: &App) -> Result<Value, ApiError> {
 pub async fn run_loop(app: &App) {
     loop {
         match drain(app, BATCH).await {
-            Ok(d) if d.events > 0 => tracing::info!(
+            Ok(d) if d.events > 0 || d.turns > 0 => tracing::info!(
                 events = d.events,
                 deliveries = d.deliveries,
                 failed = d.failed,
+                turns = d.turns,
                 "outbox drained"
             ),
             Ok(_) => tokio::time::sleep(Duration::from_millis(250)).await,

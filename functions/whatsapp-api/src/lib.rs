@@ -118,6 +118,7 @@ pub async fn update(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
         .await
         .concerning(Entity::Conversation)?;
     change.check_against(&current)?;
+    usecase::autoreply::check_assignment(app, &principal.company_id, change.agent_id).await?;
     let c = app
         .store
         .update_conversation(&principal.company_id, id, change)

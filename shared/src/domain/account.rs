@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use validator::Validate;
 
+use super::autoreply::Assignment;
 use super::conversation::Channel;
 use super::text::label;
 use super::{CompanyId, Timestamp};
@@ -135,6 +136,9 @@ pub struct ChannelAccount {
     pub external_id: String,
     pub name: String,
     pub token_hint: String,
+    /// The agent that answers its conversations, and whether it does on its own.
+    #[serde(flatten)]
+    pub assignment: Assignment,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -203,11 +207,14 @@ fn check_token(token: Option<&str>, errors: &mut FieldErrors) {
     }
 }
 
-/// A change to a channel account: its name and/or its token.
+/// A change to a channel account: its name, its token, its agent.
 #[derive(Debug, Clone, Default)]
 pub struct ChannelChange {
     pub name: Option<String>,
     pub token: Option<AccessToken>,
+    /// `Some(None)`: no agent answers it.
+    pub agent_id: Option<Option<Uuid>>,
+    pub auto_reply: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Validate)]
@@ -216,6 +223,14 @@ struct ChannelChangeInput {
     name: Option<String>,
     #[validate(length(min = 1, max = 2048, message = "must be 1 to 2048 characters"))]
     access_token: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    agent_id: Option<Option<String>>,
+    auto_reply: Option<bool>,
+}
+
+/// A field that may be sent as `null`: `Some(None)`, told apart from an absent one.
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 impl ChannelChange {
@@ -224,11 +239,32 @@ impl ChannelChange {
         let mut errors = super::validation_errors(input.validate());
         let name = input.name.map(|n| label("name", &n, 100, &mut errors));
         check_token(input.access_token.as_deref(), &mut errors);
+        let agent_id = match input.agent_id {
+            Some(Some(id)) => match Uuid::parse_str(&id) {
+                Ok(id) => Some(Some(id)),
+                Err(_) => {
+                    errors.add("agent_id", "must be an agent id, or null");
+                    None
+                }
+            },
+            Some(None) => Some(None),
+            None => None,
+        };
         errors.into_result()?;
         Ok(ChannelChange {
             name,
             token: input.access_token.map(AccessToken::new),
+            agent_id,
+            auto_reply: input.auto_reply,
         })
+    }
+
+    /// The account's assignment after this change.
+    pub fn assignment(&self, current: &Assignment) -> Assignment {
+        Assignment {
+            agent_id: self.agent_id.unwrap_or(current.agent_id),
+            auto_reply: self.auto_reply.unwrap_or(current.auto_reply),
+        }
     }
 }
 
@@ -269,6 +305,15 @@ pub fn patch_settings(current: &Value, patch: &Value) -> Result<Value, FieldErro
                     })
             }),
             "rate_limits" => value.as_object().is_some_and(valid_rate_limits),
+            "ai_replies" => super::autoreply::ReplySettings::check(value),
+            "lead_statuses" => value.as_array().is_some_and(|a| {
+                !a.is_empty()
+                    && a.len() <= 50
+                    && a.iter().all(|s| {
+                        s.as_str()
+                            .is_some_and(|s| (1..=50).contains(&s.chars().count()))
+                    })
+            }),
             _ => {
                 errors.add(format!("settings.{key}"), "is not a setting");
                 continue;
@@ -286,6 +331,8 @@ fn setting_rule(key: &str) -> &'static str {
     match key {
         "timezone" => "must be an IANA time zone such as America/Sao_Paulo",
         "ai_budget_usd" => "must be a number from 0 to 1000000",
+        "ai_replies" => "must be the agents' reply switches: quiet_seconds 0 to 60, human_pause_minutes 0 to 10080, handoff_phrases (up to 20, 1 to 60 characters each), max_replies_per_day 1 to 50, business_hours {reply: always|outside, days: ISO weekdays 1 to 7, opens and closes as HH:MM}",
+        "lead_statuses" => "must be a list of 1 to 50 statuses of 1 to 50 characters",
         "rate_limits" => "must map route groups (leads, conversations, ai, whatsapp, analytics, webhooks, api) to a caller's limit {\"per_minute\"|\"per_hour\"|\"per_day\": 1 to 1000000, \"burst\": 1 to 100000}, optionally with the company-wide ceiling in the same form as \"company\"",
         _ => "must be a non-empty list of statuses",
     }

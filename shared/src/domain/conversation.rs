@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::autoreply::{ConversationAi, TurnClaim};
 use super::inbound::DeliveryStatus;
 use super::lead::LeadId;
 use super::{CompanyId, Timestamp};
@@ -85,6 +86,9 @@ pub struct Conversation {
     pub message_count: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Who answers it, paused or not, the turn last answered.
+    #[serde(flatten)]
+    pub ai: ConversationAi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,11 +255,21 @@ impl ConversationQuery {
     }
 }
 
-/// A change to a conversation: its status and/or its metadata (merge-patched).
+/// A change to a conversation: its status, its metadata (merge-patched), and its AI state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConversationChange {
     pub status: Option<ConversationStatus>,
     pub metadata: Option<Value>,
+    /// `Some(None)`: the channel account's agent answers again.
+    pub agent_id: Option<Option<Uuid>>,
+    pub auto_reply: Option<Option<bool>>,
+    /// Paused (or resumed) by a person.
+    pub ai_paused: Option<bool>,
+    /// Handed to a person, for this reason: pauses the AI and tells `conversation.handoff`.
+    pub handoff: Option<String>,
+    pub follow_up: Option<(Timestamp, Option<String>)>,
+    /// Claims the AI reply to a customer turn; refused when another claim came first.
+    pub claim: Option<TurnClaim>,
 }
 
 impl ConversationChange {
@@ -265,6 +279,18 @@ impl ConversationChange {
         struct Input {
             status: Option<String>,
             metadata: Option<Value>,
+            #[serde(default, deserialize_with = "present")]
+            agent_id: Option<Option<String>>,
+            #[serde(default, deserialize_with = "present")]
+            auto_reply: Option<Option<bool>>,
+            ai_paused: Option<bool>,
+        }
+        fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+        where
+            D: serde::Deserializer<'de>,
+            T: Deserialize<'de>,
+        {
+            Option::<T>::deserialize(d).map(Some)
         }
         let input: Input = super::parse_body(body)?;
         let mut errors = super::FieldErrors::new();
@@ -279,10 +305,25 @@ impl ConversationChange {
             Some(m) => super::check_document("metadata", m, &mut errors),
             None => {}
         }
+        let agent_id = match input.agent_id {
+            Some(Some(id)) => match Uuid::parse_str(&id) {
+                Ok(id) => Some(Some(id)),
+                Err(_) => {
+                    errors.add("agent_id", "must be an agent id, or null");
+                    None
+                }
+            },
+            Some(None) => Some(None),
+            None => None,
+        };
         errors.into_result()?;
         Ok(ConversationChange {
             status,
             metadata: input.metadata,
+            agent_id,
+            auto_reply: input.auto_reply,
+            ai_paused: input.ai_paused,
+            ..ConversationChange::default()
         })
     }
 
@@ -293,6 +334,14 @@ impl ConversationChange {
         errors.into_result()
     }
 
+    /// Why the store must refuse this change to `current`, if it must: a turn claimed
+    /// by another reply since it was read.
+    pub fn refusal(&self, current: &Conversation) -> Option<String> {
+        let claim = self.claim?;
+        (current.ai.ai_answered_through != claim.expected)
+            .then(|| "Another reply claimed this turn".to_string())
+    }
+
     /// The conversation with this change applied.
     pub fn apply(&self, c: &Conversation) -> Conversation {
         let mut next = c.clone();
@@ -301,6 +350,32 @@ impl ConversationChange {
         }
         if let Some(m) = &self.metadata {
             super::merge_patch::apply(&mut next.metadata, m);
+        }
+        let ai = &mut next.ai;
+        if let Some(agent) = self.agent_id {
+            ai.agent_id = agent;
+        }
+        if let Some(on) = self.auto_reply {
+            ai.auto_reply = on;
+        }
+        if let Some(paused) = self.ai_paused {
+            if paused != ai.ai_paused {
+                ai.ai_paused = paused;
+                ai.ai_paused_at = paused.then(Timestamp::now);
+                ai.ai_paused_reason = paused.then(|| "paused by a person".to_string());
+            }
+        }
+        if let Some(reason) = &self.handoff {
+            ai.ai_paused = true;
+            ai.ai_paused_at = Some(Timestamp::now());
+            ai.ai_paused_reason = Some(reason.clone());
+        }
+        if let Some((at, note)) = &self.follow_up {
+            ai.follow_up_at = Some(*at);
+            ai.follow_up_note = note.clone();
+        }
+        if let Some(claim) = self.claim {
+            ai.ai_answered_through = Some(claim.through);
         }
         next
     }

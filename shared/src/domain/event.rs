@@ -89,6 +89,33 @@ impl OutboxEvent {
         )
     }
 
+    /// The conversation handed to a person: the AI stops answering it.
+    pub fn conversation_handoff(c: &Conversation, reason: &str) -> OutboxEvent {
+        OutboxEvent::new(
+            &c.company_id,
+            "conversation.handoff",
+            Some(c.lead_id),
+            json!({"conversation_id": c.id, "lead_id": c.lead_id, "reason": reason, "conversation": c}),
+        )
+    }
+
+    /// The events a conversation change tells.
+    pub fn of_conversation_change(
+        before: &Conversation,
+        after: &Conversation,
+        handoff: Option<&str>,
+    ) -> Vec<OutboxEvent> {
+        use super::conversation::ConversationStatus::Closed;
+        let mut events = Vec::new();
+        if before.status != Closed && after.status == Closed {
+            events.push(OutboxEvent::conversation_closed(after));
+        }
+        if let Some(reason) = handoff {
+            events.push(OutboxEvent::conversation_handoff(after, reason));
+        }
+        events
+    }
+
     /// A customer's message, stored for the first time (a replay stores nothing, and so
     /// tells nothing).
     pub fn message_received(company: &CompanyId, lead: LeadId, m: &Message) -> OutboxEvent {

@@ -315,6 +315,8 @@ pub enum LeadEventKind {
     Created,
     StatusChanged,
     PipelineChanged,
+    /// An AI agent called a tool on the lead (`to` says which, with its arguments).
+    ToolCall,
 }
 
 impl LeadEventKind {
@@ -323,6 +325,7 @@ impl LeadEventKind {
             LeadEventKind::Created => "created",
             LeadEventKind::StatusChanged => "status_changed",
             LeadEventKind::PipelineChanged => "pipeline_changed",
+            LeadEventKind::ToolCall => "tool_call",
         }
     }
 
@@ -331,6 +334,7 @@ impl LeadEventKind {
             "created" => Some(LeadEventKind::Created),
             "status_changed" => Some(LeadEventKind::StatusChanged),
             "pipeline_changed" => Some(LeadEventKind::PipelineChanged),
+            "tool_call" => Some(LeadEventKind::ToolCall),
             _ => None,
         }
     }

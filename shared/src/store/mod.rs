@@ -17,7 +17,7 @@ pub use sqlite::SqliteStore;
 pub mod prelude {
     pub use super::{
         AccountStore, AgentStore, AiUsageStore, ConversationStore, EventStore, GuardStore,
-        LeadStore, MessageStore, Store, WebhookStore,
+        LeadStore, MessageStore, Store, TurnStore, WebhookStore,
     };
 }
 
@@ -36,7 +36,10 @@ use crate::domain::conversation::{
 use crate::domain::event::OutboxEvent;
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::inbound::DeliveryStatus;
-use crate::domain::lead::{Lead, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
+use crate::domain::autoreply::Turn;
+use crate::domain::lead::{
+    Lead, LeadChange, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate,
+};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::rate_limit::{Decision, Limit};
 use crate::domain::webhook::{EndpointFields, WebhookEndpoint};
@@ -83,6 +86,7 @@ pub trait Store:
     + AiUsageStore
     + WebhookStore
     + EventStore
+    + TurnStore
 {
     /// A cheap round trip, for the health route.
     async fn ping(&self) -> StoreResult<()>;
@@ -113,6 +117,15 @@ pub trait LeadStore: Send + Sync {
     /// Deletes the lead with its history, conversations and messages.
     async fn delete_lead(&self, company: &CompanyId, id: LeadId) -> StoreResult<()>;
     async fn lead_history(&self, company: &CompanyId, id: LeadId) -> StoreResult<Vec<LeadEvent>>;
+    /// Appends one entry to the lead's history, by `by`, changing nothing else (an AI
+    /// agent's tool call that set no field). A missing lead is [`StoreError::NotFound`].
+    async fn add_lead_event(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        change: &LeadChange,
+        by: &str,
+    ) -> StoreResult<()>;
     /// Records that `source` changed the lead as of `at` (Unix seconds): `true` when `at`
     /// is not older than what `source` applied before, `false` (nothing written) when it
     /// is. A missing lead is [`StoreError::NotFound`]. Owned by the lead: erased with it.
@@ -142,8 +155,9 @@ pub trait ConversationStore: Send + Sync {
         company: &CompanyId,
         query: &ConversationQuery,
     ) -> StoreResult<Page<ConversationView>>;
-    /// Changes status and/or metadata; making one active while the lead has another active
-    /// conversation on the channel is a [`StoreError::Conflict`].
+    /// Changes status, metadata and AI state; making one active while the lead has another
+    /// active conversation on the channel, or a turn claim made stale by another, is a
+    /// [`StoreError::Conflict`]. A hand-off tells `conversation.handoff` in the same write.
     async fn update_conversation(
         &self,
         company: &CompanyId,
@@ -578,4 +592,16 @@ pub trait EventStore: Send + Sync {
     async fn pending_events(&self, limit: u32) -> StoreResult<Vec<OutboxEvent>>;
     /// Removes a handled event (an event already gone is fine).
     async fn ack_event(&self, event: &OutboxEvent) -> StoreResult<()>;
+}
+
+/// Customer turns waiting for the customer to be quiet before an AI agent answers them.
+/// A turn's lead owns it: erased with the lead.
+#[async_trait]
+pub trait TurnStore: Send + Sync {
+    /// Keeps a turn until it is due; the same turn scheduled again is kept once.
+    async fn schedule_turn(&self, turn: &Turn) -> StoreResult<()>;
+    /// The turns due at `now` (Unix milliseconds), of every company, soonest first.
+    async fn due_turns(&self, now: i64, limit: u32) -> StoreResult<Vec<Turn>>;
+    /// Removes a turn that was taken.
+    async fn drop_turn(&self, turn: &Turn) -> StoreResult<()>;
 }

@@ -38,6 +38,7 @@ pub async fn close_window(
     let change = ConversationChange {
         status: None,
         metadata: Some(json!({"window_closed_at": Timestamp::now()})),
+        ..ConversationChange::default()
     };
     match store
         .update_conversation(company, conversation, change)

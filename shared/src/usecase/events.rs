@@ -1,5 +1,6 @@
 //! The outbox drained: each pending event, oldest first, delivered to the company's
-//! endpoints that want it, then removed; a failed delivery is tried again on the
+//! endpoints that want it (a customer's message also schedules the AI agent's turn), then
+//! removed; a failed delivery is tried again on the
 //! configured schedule (`WEBHOOK_RETRY_SCHEDULE_MS`). At least once: an event is removed only after
 //! its deliveries were attempted and logged, so a worker that dies midway delivers it
 //! again. One code for every store and every way the worker is woken (the table's stream,
@@ -13,6 +14,7 @@ use crate::domain::webhook::WebhookEndpoint;
 use crate::domain::CompanyId;
 use crate::error::ApiError;
 use crate::store::{Retry, StoreError};
+use crate::usecase::autoreply;
 use crate::usecase::webhooks::deliver;
 use crate::App;
 
@@ -22,7 +24,12 @@ pub struct Drained {
     pub events: usize,
     pub deliveries: usize,
     pub failed: usize,
+    /// AI turns taken.
+    pub turns: usize,
 }
+
+/// How long a turn that keeps failing is tried again before it is given up (logged).
+const TURN_GIVE_UP_MS: i64 = 10 * 60 * 1000;
 
 /// Handles up to `limit` pending events, then the retries that are due.
 pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
@@ -47,6 +54,7 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
             )
             .await?;
         }
+        autoreply::schedule(app, event).await?;
         app.store.ack_event(event).await?;
         done.events += 1;
     }
@@ -68,7 +76,33 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
         }
         app.store.drop_retry(&retry).await?;
     }
+    for turn in app.store.due_turns(now, limit).await? {
+        match autoreply::take(app, &turn).await {
+            Ok(taken) => tracing::info!(conversation = %turn.conversation_id, ?taken, "AI turn taken"),
+            Err(e) if now - turn.due_ms > TURN_GIVE_UP_MS => {
+                tracing::error!(error = %e, conversation = %turn.conversation_id, "AI turn given up");
+            }
+            Err(e) => {
+                // Kept: the next pass tries it again.
+                tracing::warn!(error = %e, conversation = %turn.conversation_id, "AI turn failed");
+                continue;
+            }
+        }
+        app.store.drop_turn(&turn).await?;
+        done.turns += 1;
+    }
     Ok(done)
+}
+
+/// When the next AI turn is due, if one is due within `horizon_ms` from now.
+pub async fn next_turn_within(app: &App, horizon_ms: i64) -> Result<Option<i64>, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    Ok(app
+        .store
+        .due_turns(now + horizon_ms, 1)
+        .await?
+        .first()
+        .map(|t| t.due_ms))
 }
 
 /// Attempt `number` of a delivery (of an event about `lead`); a failure waits for its

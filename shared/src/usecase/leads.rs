@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::Outcome;
 use crate::domain::conversation::Channel;
 use crate::domain::inbound::Contact;
-use crate::domain::lead::{Lead, LeadFields, LeadId, LeadUpdate};
+use crate::domain::lead::{Lead, LeadChange, LeadFields, LeadId, LeadUpdate};
 use crate::domain::CompanyId;
 use crate::error::{ApiError, Concerning, Entity};
 use crate::store::{Store, StoreError};
@@ -42,16 +42,37 @@ pub async fn patch(
     patch: &Value,
     by: &str,
 ) -> Result<Patched, ApiError> {
+    patch_noted(store, company, id, patch, by, None).await
+}
+
+/// [`patch`], with `note` added to the history in the same write (an AI agent's tool
+/// call), or alone when the patch changes nothing.
+pub async fn patch_noted(
+    store: &dyn Store,
+    company: &CompanyId,
+    id: LeadId,
+    patch: &Value,
+    by: &str,
+    note: Option<LeadChange>,
+) -> Result<Patched, ApiError> {
     let current = store.get_lead(company, id).await.concerning(Entity::Lead)?;
     let fields = current.fields.patched(patch)?;
     if fields == current.fields {
+        if let Some(note) = &note {
+            store
+                .add_lead_event(company, id, note, by)
+                .await
+                .concerning(Entity::Lead)?;
+        }
         return Ok(Patched {
             lead: current,
             changed: false,
         });
     }
+    let mut changes = current.fields.changes_to(&fields);
+    changes.extend(note);
     let update = LeadUpdate {
-        changes: current.fields.changes_to(&fields),
+        changes,
         fields,
         expected_version: current.version,
         by: by.to_string(),

@@ -12,6 +12,7 @@ use crate::domain::account::{
     NewChannelAccount,
 };
 use crate::domain::company::{default_settings, name_key, CompanyChange};
+use crate::domain::autoreply::Assignment;
 use crate::domain::conversation::Channel;
 use crate::domain::{Company, CompanyId, Timestamp};
 use crate::store::prelude::*;
@@ -86,6 +87,7 @@ fn channel_from(i: &Item) -> StoreResult<ChannelAccount> {
         external_id: get_s(i, "external_id")?,
         name: get_s(i, "name")?,
         token_hint: AccessToken::new(get_s(i, "access_token")?).hint(),
+        assignment: Assignment::from_stored(opt_s(i, "ai").as_deref()),
         created_at: get_ts(i, "created_at")?,
         updated_at: get_ts(i, "updated_at")?,
     })
@@ -379,6 +381,8 @@ impl AccountStore for DynamoStore {
         change: ChannelChange,
     ) -> StoreResult<ChannelAccount> {
         let mut stored = self.channel_item(company, id).await?;
+        let assignment = change.assignment(&Assignment::from_stored(opt_s(&stored, "ai").as_deref()));
+        stored.insert("ai".into(), s(assignment.to_stored()));
         if let Some(name) = change.name {
             stored.insert("name".into(), s(name));
         }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::items::*;
 use super::keys::{self, active_sk, company_pk, conversation_sk, lead_sk};
 use super::{built, sdk_error, DynamoStore, TxError};
+use crate::domain::autoreply::ConversationAi;
 use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
     ConversationView, LastMessage,
@@ -44,6 +45,7 @@ pub fn conversation_item(c: &Conversation) -> Item {
             "message_count",
             Some(n(i64::try_from(c.message_count).unwrap_or(i64::MAX))),
         ),
+        ("ai", Some(s(c.ai.to_stored()))),
         (
             keys::ACTIVITY_INDEX.1,
             Some(s(keys::activity_key(
@@ -70,6 +72,7 @@ pub fn conversation_from(i: &Item) -> StoreResult<Conversation> {
             .ok()
             .and_then(|c| u64::try_from(c).ok())
             .unwrap_or_default(),
+        ai: ConversationAi::from_stored(opt_s(i, "ai").as_deref()),
     })
 }
 
@@ -98,6 +101,7 @@ impl ConversationStore for DynamoStore {
             message_count: 0,
             created_at: now,
             updated_at: now,
+            ai: ConversationAi::default(),
         };
         let active = active_sk(lead, channel);
         let items = vec![
@@ -225,6 +229,9 @@ impl ConversationStore for DynamoStore {
     ) -> StoreResult<Conversation> {
         let pk = company_pk(company);
         let current = self.get_conversation(company, id).await?;
+        if let Some(why) = change.refusal(&current) {
+            return Err(StoreError::Conflict(why));
+        }
         let mut next = change.apply(&current);
         next.updated_at = Timestamp::now();
         let updated_at = current.updated_at.as_string();
@@ -253,9 +260,9 @@ impl ConversationStore for DynamoStore {
                 &id.to_string(),
             )?);
         }
-        if current.status != ConversationStatus::Closed && next.status == ConversationStatus::Closed
+        for event in OutboxEvent::of_conversation_change(&current, &next, change.handoff.as_deref())
         {
-            items.push(self.enqueue(&OutboxEvent::conversation_closed(&next))?);
+            items.push(self.enqueue(&event)?);
         }
         if is && !was {
             items.push(self.create(item([

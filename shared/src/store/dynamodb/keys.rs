@@ -35,6 +35,7 @@
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
 //! | AI agent | `C#{company}` | `AGENT#{id}` | listed by Query begins_with |
 //! | outbound delivery retry | `RETRY` | `{due ms}_{id}` | the worker reads what is due (Query sk ≤ now) |
+//! | customer turn awaiting an AI reply | `AITURN` | `{due ms}_{message id}` | the worker reads what is due (Query sk ≤ now); scheduling twice keeps one |
 //! | outbox event | `OUTBOX` | `evt_{time-ordered id}` | written in the change's transaction; the worker reads the partition in order and deletes what it handled (in production the table's stream carries them too) |
 //! | outbound webhook endpoint | `C#{company}` | `WEBHOOK#{id}` | holds the signing secret |
 //! | endpoint failing since | `C#{company}` | `HEALTH#{endpoint}` | the first failure of a run; 5 days of it disable the endpoint |
@@ -282,6 +283,13 @@ pub const RETRIES: &str = "RETRY";
 /// Where a delivery's next attempt waits: the partition is read up to the time that is due.
 pub fn retry_key(id: &str) -> (String, String) {
     (RETRIES.into(), id.to_string())
+}
+
+pub const TURNS: &str = "AITURN";
+
+/// Where a customer turn waits for quiet: the partition is read up to the time that is due.
+pub fn turn_key(id: &str) -> (String, String) {
+    (TURNS.into(), id.to_string())
 }
 
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";

@@ -14,7 +14,7 @@ use super::{built, sdk_error, stale, DynamoStore, TxError};
 use crate::domain::conversation::Channel;
 use crate::domain::event::OutboxEvent;
 use crate::domain::lead::{
-    Email, Lead, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadSort,
+    Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadSort,
     LeadUpdate,
 };
 use crate::domain::page::{Order, Page};
@@ -510,6 +510,7 @@ impl LeadStore for DynamoStore {
         let mut doomed = self.owned_by_lead(&pk, id, &owned).await?;
         doomed.extend(self.pending_of_lead(id).await?);
         doomed.extend(self.retries_of_lead(id).await?);
+        doomed.extend(self.turns_of_lead(id).await?);
         self.batch_delete(doomed).await?;
 
         let mut items = vec![{
@@ -532,6 +533,33 @@ impl LeadStore for DynamoStore {
             let delta = -i64::try_from(conversations).unwrap_or(i64::MAX);
             items.push(self.count(company, keys::CONVERSATION_COUNT, delta)?);
         }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Conditions(_)) => Err(StoreError::NotFound),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn add_lead_event(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        change: &LeadChange,
+        by: &str,
+    ) -> StoreResult<()> {
+        let entry = LeadEvent {
+            id: Uuid::now_v7(),
+            lead_id: lead,
+            kind: change.kind,
+            from: change.from.clone(),
+            to: change.to.clone(),
+            at: Timestamp::now(),
+            by: Some(by.to_string()),
+        };
+        let items = vec![
+            self.exists(key(company_pk(company), lead_sk(lead)))?,
+            self.put(event_item(company, &entry), None)?,
+        ];
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err(TxError::Conditions(_)) => Err(StoreError::NotFound),

@@ -16,6 +16,7 @@ mod items;
 pub mod keys;
 mod leads;
 mod messages;
+mod turns;
 pub mod schema;
 mod webhooks;
 

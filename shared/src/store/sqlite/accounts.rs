@@ -10,6 +10,7 @@ use crate::domain::account::{
     NewChannelAccount,
 };
 use crate::domain::company::{default_settings, name_key, CompanyChange};
+use crate::domain::autoreply::Assignment;
 use crate::domain::conversation::Channel;
 use crate::domain::{Company, CompanyId, Timestamp};
 use crate::store::prelude::*;
@@ -89,9 +90,10 @@ fn key_from(row: KeyRow) -> StoreResult<ApiKey> {
 }
 
 const CHANNEL_COLUMNS: &str =
-    "id, company_id, channel, external_id, name, access_token, created_at, updated_at";
+    "id, company_id, channel, external_id, name, access_token, created_at, updated_at, ai";
 
 type ChannelRow = (
+    String,
     String,
     String,
     String,
@@ -112,11 +114,12 @@ fn channel_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 fn channel_from(row: ChannelRow) -> StoreResult<ChannelAccount> {
-    let (id, company, channel, external_id, name, token, created_at, updated_at) = row;
+    let (id, company, channel, external_id, name, token, created_at, updated_at, ai) = row;
     Ok(ChannelAccount {
         id: uuid(&id)?,
         company_id: CompanyId::new(company),
@@ -125,6 +128,7 @@ fn channel_from(row: ChannelRow) -> StoreResult<ChannelAccount> {
         external_id,
         name,
         token_hint: AccessToken::new(token).hint(),
+        assignment: Assignment::from_stored(Some(&ai)),
         created_at: ts(&created_at)?,
         updated_at: ts(&updated_at)?,
     })
@@ -386,16 +390,22 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<ChannelAccount> {
         let now = Timestamp::now().as_string();
         self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE channel_accounts SET name = COALESCE(?3, name), access_token = COALESCE(?4, access_token), \
-                     updated_at = ?5 WHERE company_id = ?1 AND id = ?2",
-                    params![company.as_str(), id.to_string(), change.name, change.token.as_ref().map(AccessToken::expose), now],
+            let ai: String = tx
+                .query_row(
+                    "SELECT ai FROM channel_accounts WHERE company_id = ?1 AND id = ?2",
+                    params![company.as_str(), id.to_string()],
+                    |r| r.get(0),
                 )
-                .map_err(map_err)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
+                .optional()
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?;
+            let ai = change.assignment(&Assignment::from_stored(Some(&ai))).to_stored();
+            tx.execute(
+                "UPDATE channel_accounts SET name = COALESCE(?3, name), access_token = COALESCE(?4, access_token), \
+                 updated_at = ?5, ai = ?6 WHERE company_id = ?1 AND id = ?2",
+                params![company.as_str(), id.to_string(), change.name, change.token.as_ref().map(AccessToken::expose), now, ai],
+            )
+            .map_err(map_err)?;
             Ok(())
         })?;
         self.get_channel(company, id).await

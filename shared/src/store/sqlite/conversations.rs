@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::events::enqueue;
 use super::leads::read_lead;
 use super::{corrupt, count, counted, json, map_err, ts, uuid, SqliteStore, FILTER_BUDGET};
+use crate::domain::autoreply::ConversationAi;
 use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationStatus,
     ConversationView, LastMessage,
@@ -20,7 +21,7 @@ use crate::store::prelude::*;
 use crate::store::{StoreError, StoreResult};
 
 const CONVERSATION_COLUMNS: &str = "id, company_id, lead_id, channel, status, metadata, \
-     last_message_at, last_inbound_at, created_at, updated_at, message_count";
+     last_message_at, last_inbound_at, created_at, updated_at, message_count, ai";
 
 pub(super) fn read_conversation(
     conn: &Connection,
@@ -46,6 +47,7 @@ pub(super) fn read_conversation(
                     r.get::<_, String>(8)?,
                     r.get::<_, String>(9)?,
                     r.get::<_, i64>(10)?,
+                    r.get::<_, String>(11)?,
                 ))
             },
         )
@@ -65,6 +67,7 @@ pub(super) fn read_conversation(
         created_at: ts(&row.8)?,
         updated_at: ts(&row.9)?,
         message_count: u64::try_from(row.10).unwrap_or_default(),
+        ai: ConversationAi::from_stored(Some(&row.11)),
     })
 }
 
@@ -214,6 +217,9 @@ impl ConversationStore for SqliteStore {
         let now = Timestamp::now().as_string();
         self.write(|tx| {
             let current = read_conversation(tx, company, id)?;
+            if let Some(why) = change.refusal(&current) {
+                return Err(StoreError::Conflict(why));
+            }
             let next = change.apply(&current);
             if next.status == ConversationStatus::Active && current.status != ConversationStatus::Active {
                 let other: Option<String> = tx
@@ -232,13 +238,13 @@ impl ConversationStore for SqliteStore {
                 }
             }
             tx.execute(
-                "UPDATE conversations SET status = ?3, metadata = ?4, updated_at = ?5 WHERE company_id = ?1 AND id = ?2",
-                params![company.as_str(), id.to_string(), next.status.as_str(), next.metadata.to_string(), now],
+                "UPDATE conversations SET status = ?3, metadata = ?4, updated_at = ?5, ai = ?6 WHERE company_id = ?1 AND id = ?2",
+                params![company.as_str(), id.to_string(), next.status.as_str(), next.metadata.to_string(), now, next.ai.to_stored()],
             )
             .map_err(map_err)?;
             let updated = read_conversation(tx, company, id)?;
-            if current.status != ConversationStatus::Closed && updated.status == ConversationStatus::Closed {
-                enqueue(tx, &OutboxEvent::conversation_closed(&updated))?;
+            for event in OutboxEvent::of_conversation_change(&current, &updated, change.handoff.as_deref()) {
+                enqueue(tx, &event)?;
             }
             Ok(updated)
         })

@@ -121,6 +121,7 @@ const OWNED_BY_A_LEAD: &[&str] = &[
     "DELETE FROM outbox WHERE company_id = ?1 AND lead_id = ?2",
     "DELETE FROM webhook_deliveries WHERE company_id = ?1 AND lead_id = ?2",
     "DELETE FROM webhook_retries WHERE company_id = ?1 AND lead_id = ?2",
+    "DELETE FROM ai_turns WHERE company_id = ?1 AND lead_id = ?2",
 ];
 
 /// Refuses a phone or e-mail that another lead of the company already has.
@@ -492,6 +493,19 @@ impl LeadStore for SqliteStore {
             count(tx, company, "conversations", -conversations)?;
             enqueue(tx, &OutboxEvent::lead_deleted(company, id))?;
             Ok(())
+        })
+    }
+
+    async fn add_lead_event(
+        &self,
+        company: &CompanyId,
+        lead: LeadId,
+        change: &LeadChange,
+        by: &str,
+    ) -> StoreResult<()> {
+        self.write(|tx| {
+            read_lead(tx, company, lead)?;
+            insert_event(tx, company, lead, change, Timestamp::now(), by)
         })
     }
 

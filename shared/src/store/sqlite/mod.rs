@@ -11,6 +11,7 @@ mod events;
 mod guard;
 mod leads;
 mod messages;
+mod turns;
 mod webhooks;
 
 use std::path::Path;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_retries.sql"),
     include_str!("migrations/0012_delivery_leads.sql"),
     include_str!("migrations/0013_webhook_health.sql"),
+    include_str!("migrations/0014_auto_reply.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.
