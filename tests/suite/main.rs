@@ -3,6 +3,7 @@
 mod accounts;
 mod ai;
 mod auth;
+mod autoreply;
 mod conformance;
 mod contract;
 mod conversations;

@@ -944,7 +944,11 @@ pub async fn channel_ids_belong_to_one_company_and_tokens_stay_inside(store: &dy
         .expect("rename");
     assert_eq!(again.assignment, expected);
     assert_eq!(
-        store.get_channel(&a, created.id).await.expect("get").assignment,
+        store
+            .get_channel(&a, created.id)
+            .await
+            .expect("get")
+            .assignment,
         expected
     );
     assert_eq!(store.list_channels(&a).await.expect("list").len(), 1);
@@ -2031,7 +2035,9 @@ pub async fn a_turn_is_claimed_once_and_a_handoff_tells_why(store: &dyn Store) {
         .await
         .expect("note");
     assert_eq!(
-        store.add_lead_event(&company(), lead.id, &note, "agent:x").await,
+        store
+            .add_lead_event(&company(), lead.id, &note, "agent:x")
+            .await,
         Err(StoreError::NotFound)
     );
     let history = store.lead_history(&c, lead.id).await.expect("history");
@@ -2075,5 +2081,8 @@ pub async fn turns_wait_until_due_and_are_kept_once(store: &dyn Store) {
     );
     // Erasing the lead erases its turns.
     store.delete_lead(&c, lead.id).await.expect("erase");
-    assert_eq!(mine(store.due_turns(base + 5000, 100).await.expect("due")), vec![]);
+    assert_eq!(
+        mine(store.due_turns(base + 5000, 100).await.expect("due")),
+        vec![]
+    );
 }

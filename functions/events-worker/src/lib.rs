@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use shared::usecase::events::{drain, next_turn_within};
 use shared::domain::Timestamp;
+use shared::usecase::events::{drain, next_turn_within};
 use shared::{ApiError, App};
 
 /// Events handled per pass.
@@ -36,9 +36,7 @@ pub async fn handle(app: &App) -> Result<Value, ApiError> {
             .filter(|ms| *ms > 0);
         match wait {
             Some(ms) => tokio::time::sleep(Duration::from_millis(ms as u64)).await,
-            None => {
-                return Ok(json!({"batchItemFailures": [], "events": events, "turns": turns}))
-            }
+            None => return Ok(json!({"batchItemFailures": [], "events": events, "turns": turns})),
         }
     }
 }

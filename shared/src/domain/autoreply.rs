@@ -267,9 +267,16 @@ pub fn known_statuses(settings: &Value) -> Vec<String> {
     };
     let mut known = list("lead_statuses");
     if known.is_empty() {
-        known = ["novo", "contatado", "qualificado", "proposta", "convertido", "perdido"]
-            .map(String::from)
-            .to_vec();
+        known = [
+            "novo",
+            "contatado",
+            "qualificado",
+            "proposta",
+            "convertido",
+            "perdido",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     for s in list("qualified_statuses")
         .into_iter()
@@ -378,8 +385,13 @@ pub fn tools(statuses: &[String]) -> Value {
 pub enum ToolCall {
     /// A merge patch of the lead: status, pipeline, score, custom fields, notes.
     UpdateLead(Map<String, Value>),
-    Handoff { reason: String },
-    FollowUp { at: Timestamp, note: Option<String> },
+    Handoff {
+        reason: String,
+    },
+    FollowUp {
+        at: Timestamp,
+        note: Option<String>,
+    },
 }
 
 /// The fields `update_lead` may change.
@@ -527,7 +539,9 @@ mod tests {
         assert!(ReplySettings::check(&json!({"quiet_seconds": 2})));
         assert!(!ReplySettings::check(&json!({"quiet_seconds": 600})));
         assert!(!ReplySettings::check(&json!({"max_replies_per_day": 0})));
-        assert!(!ReplySettings::check(&json!({"business_hours": {"opens": "9h"}})));
+        assert!(!ReplySettings::check(
+            &json!({"business_hours": {"opens": "9h"}})
+        ));
         assert!(!ReplySettings::check(&json!({"unknown": 1})));
     }
 
@@ -539,7 +553,10 @@ mod tests {
             agent_id: Some(agent),
             auto_reply: true,
         };
-        assert_eq!(account.for_conversation(&ConversationAi::default()), Some(agent));
+        assert_eq!(
+            account.for_conversation(&ConversationAi::default()),
+            Some(agent)
+        );
         let off = ConversationAi {
             auto_reply: Some(false),
             ..Default::default()

@@ -28,6 +28,7 @@ use crate::domain::account::{
 };
 use crate::domain::agent::{Agent, AgentFields};
 use crate::domain::ai::Usage;
+use crate::domain::autoreply::Turn;
 use crate::domain::company::CompanyChange;
 use crate::domain::conversation::{
     Channel, Conversation, ConversationChange, ConversationQuery, ConversationView, Message,
@@ -36,10 +37,7 @@ use crate::domain::conversation::{
 use crate::domain::event::OutboxEvent;
 use crate::domain::idempotency::{Claim, StoredResponse};
 use crate::domain::inbound::DeliveryStatus;
-use crate::domain::autoreply::Turn;
-use crate::domain::lead::{
-    Lead, LeadChange, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate,
-};
+use crate::domain::lead::{Lead, LeadChange, LeadEvent, LeadFields, LeadId, LeadQuery, LeadUpdate};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::rate_limit::{Decision, Limit};
 use crate::domain::webhook::{EndpointFields, WebhookEndpoint};

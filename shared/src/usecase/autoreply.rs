@@ -11,13 +11,15 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{ai, leads, send};
+use crate::domain::agent::Agent;
+use crate::domain::ai::usage_day;
 use crate::domain::autoreply::{
     agent_sender, briefing, by_a_person, by_an_agent, history, known_statuses, tools,
     ReplySettings, ToolCall, Turn, TurnClaim,
 };
-use crate::domain::agent::Agent;
-use crate::domain::ai::usage_day;
-use crate::domain::conversation::{Conversation, ConversationChange, ConversationStatus, Role};
+use crate::domain::conversation::{
+    Channel, Conversation, ConversationChange, ConversationStatus, Role,
+};
 use crate::domain::event::OutboxEvent;
 use crate::domain::lead::{Lead, LeadChange, LeadEventKind};
 use crate::domain::outgoing::{window_open, Outgoing};
@@ -30,8 +32,13 @@ use crate::App;
 const MAX_ROUNDS: usize = 4;
 /// Estimated tokens of conversation history sent with a turn.
 const HISTORY_TOKENS: usize = 3000;
-/// The longest reply sent: WhatsApp's limit for a text.
-const MAX_REPLY_CHARS: usize = 4096;
+/// The longest reply sent: WhatsApp's limit for a text, and Instagram's and Messenger's.
+fn max_reply_chars(channel: Channel) -> usize {
+    match channel {
+        Channel::Whatsapp => 4096,
+        Channel::Instagram | Channel::Facebook => 2000,
+    }
+}
 
 /// What taking a turn came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +122,11 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
         .unwrap_or("America/Sao_Paulo")
         .to_string();
     let recent = store
-        .recent_messages(company, conv.id, crate::domain::autoreply::MAX_REPLIES_PER_DAY * 2)
+        .recent_messages(
+            company,
+            conv.id,
+            crate::domain::autoreply::MAX_REPLIES_PER_DAY * 2,
+        )
         .await?;
     let Some(newest) = recent.iter().find(|m| m.role == Role::User) else {
         return Ok(Taken::Quiet("the customer has said nothing"));
@@ -123,6 +134,7 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
     if conv.ai.ai_answered_through == Some(newest.id) {
         return Ok(Taken::Quiet("this turn is answered"));
     }
+    let through = newest.id;
     let now = Utc::now();
     if newest.created_at.inner() + Duration::milliseconds(rules.quiet_ms()) > now {
         // The customer is still writing: the turn of their newest message answers.
@@ -138,13 +150,13 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
     if !rules.may_answer_at(now, &timezone) {
         return Ok(Taken::Quiet("people answer during business hours"));
     }
-    // The customer's messages since the company last answered: this turn.
+    // The customer's messages since the company last answered or handed off: this turn.
     let asked_for_person = recent
         .iter()
-        .take_while(|m| m.role != Role::Assistant)
+        .take_while(|m| m.role != Role::Assistant && Some(m.id) != conv.ai.ai_answered_through)
         .any(|m| m.role == Role::User && rules.asks_for_person(&m.content));
     if asked_for_person {
-        return hand_off(app, &conv, "the customer asked for a person").await;
+        return hand_off(app, &conv, through, "the customer asked for a person").await;
     }
     let today = usage_day(now, &timezone);
     let replies_today = recent
@@ -152,21 +164,38 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
         .filter(|m| by_an_agent(m) && usage_day(m.created_at.inner(), &timezone) == today)
         .count();
     if replies_today >= rules.max_replies_per_day as usize {
-        return hand_off(app, &conv, "the AI's replies for today in this conversation are used up").await;
+        return hand_off(
+            app,
+            &conv,
+            through,
+            "the AI's replies for today in this conversation are used up",
+        )
+        .await;
     }
     if !window_open(&conv) {
-        return hand_off(app, &conv, "the channel's 24-hour window is closed").await;
+        return hand_off(
+            app,
+            &conv,
+            through,
+            "the channel's 24-hour window is closed",
+        )
+        .await;
     }
     let agent = match store.get_agent(company, agent_id).await {
         Ok(a) if a.fields.active => a,
-        Ok(_) => return hand_off(app, &conv, "the conversation's agent is paused").await,
+        Ok(_) => return hand_off(app, &conv, through, "the conversation's agent is paused").await,
         Err(StoreError::NotFound) => {
-            return hand_off(app, &conv, "the conversation's agent no longer exists").await
+            return hand_off(
+                app,
+                &conv,
+                through,
+                "the conversation's agent no longer exists",
+            )
+            .await
         }
         Err(e) => return Err(e.into()),
     };
     let mut lead = store.get_lead(company, conv.lead_id).await?;
-    let turn_through = newest.id;
     let statuses = known_statuses(&settings);
     let mut context = vec![briefing(&lead, &statuses, Timestamp::now())];
     context.extend(history(&recent, HISTORY_TOKENS));
@@ -180,14 +209,23 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
         let answer = match ai::complete(app, company, &prepared).await {
             Ok(a) => a,
             Err(ApiError::BudgetExceeded { .. }) => {
-                return hand_off(app, &conv, "the company's AI budget for the month is spent").await
+                return hand_off(
+                    app,
+                    &conv,
+                    through,
+                    "the company's AI budget for the month is spent",
+                )
+                .await
             }
             Err(e) => {
                 tracing::warn!(error = %e, conversation = %conv.id, "the model failed a turn");
-                return hand_off(app, &conv, "the AI model failed to answer").await;
+                return hand_off(app, &conv, through, "the AI model failed to answer").await;
             }
         };
-        model = answer["model"].as_str().unwrap_or(&prepared.model).to_string();
+        model = answer["model"]
+            .as_str()
+            .unwrap_or(&prepared.model)
+            .to_string();
         let said = answer["choices"][0]["message"].clone();
         let calls = said["tool_calls"].as_array().cloned().unwrap_or_default();
         if calls.is_empty() {
@@ -197,7 +235,8 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
         context.push(said);
         let mut handed_off = None;
         for call in &calls {
-            let (result, handoff) = run_tool(app, &conv, &agent, &mut lead, &statuses, call).await?;
+            let (result, handoff) =
+                run_tool(app, &conv, &agent, &mut lead, &statuses, call).await?;
             handed_off = handed_off.or(handoff);
             context.push(json!({
                 "role": "tool",
@@ -206,21 +245,29 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
             }));
         }
         if let Some(reason) = handed_off {
-            return Ok(Taken::HandedOff(reason));
+            return hand_off(app, &conv, through, &reason).await;
         }
     }
     let Some(text) = reply.filter(|t| !t.is_empty()) else {
-        return hand_off(app, &conv, "the AI model gave no answer").await;
+        return hand_off(app, &conv, through, "the AI model gave no answer").await;
     };
-    if !claim(app, &conv, turn_through).await? {
+    if !claim(app, &conv, through, None).await? {
         return Ok(Taken::Quiet("another worker answered this turn"));
     }
-    let text: String = text.chars().take(MAX_REPLY_CHARS).collect();
-    let metadata = json!({"agent_id": agent.id, "model": model, "turn": turn_through});
+    let text: String = text.chars().take(max_reply_chars(conv.channel)).collect();
+    let metadata = json!({"agent_id": agent.id, "model": model, "turn": through});
     let body = json!({"type": "text", "text": text, "metadata": metadata});
     let outgoing = match body.as_object().map(Outgoing::parse) {
         Some(Ok(o)) => o,
-        _ => return hand_off(app, &conv, "the AI's answer could not be sent as a message").await,
+        _ => {
+            return hand_off(
+                app,
+                &conv,
+                through,
+                "the AI's answer could not be sent as a message",
+            )
+            .await
+        }
     };
     match send::send(app, company, &agent_sender(agent.id), conv.id, &outgoing).await {
         Ok(m) => Ok(Taken::Replied { message_id: m.id }),
@@ -230,22 +277,34 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
             Ok(Taken::Quiet("the reply awaits Meta's confirmation"))
         }
         Err(ApiError::WindowClosed(_)) => {
-            hand_off(app, &conv, "the channel's 24-hour window is closed").await
+            hand_off(
+                app,
+                &conv,
+                through,
+                "the channel's 24-hour window is closed",
+            )
+            .await
         }
         Err(e) => {
             tracing::warn!(error = %e, conversation = %conv.id, "an AI reply was not sent");
-            hand_off(app, &conv, "the channel refused the AI's reply").await
+            hand_off(app, &conv, through, "the channel refused the AI's reply").await
         }
     }
 }
 
-/// Claims the reply to the customer's turn through `through`: false when another worker
-/// claimed it (or a later turn) first.
-async fn claim(app: &App, conv: &Conversation, through: Uuid) -> Result<bool, ApiError> {
+/// Claims the customer's turn through `through`, read from `conv`, for a reply or, with
+/// a reason, for a hand-off to a person: false when another worker took the turn first.
+async fn claim(
+    app: &App,
+    conv: &Conversation,
+    through: Uuid,
+    handoff: Option<&str>,
+) -> Result<bool, ApiError> {
     let expected = conv.ai.ai_answered_through;
     for _ in 0..3 {
         let change = ConversationChange {
             claim: Some(TurnClaim { expected, through }),
+            handoff: handoff.map(String::from),
             ..ConversationChange::default()
         };
         match app
@@ -254,6 +313,7 @@ async fn claim(app: &App, conv: &Conversation, through: Uuid) -> Result<bool, Ap
             .await
         {
             Ok(_) => return Ok(true),
+            // Another claim came first, or a message was added meanwhile: read again.
             Err(StoreError::Conflict(_)) => {
                 let now = app
                     .store
@@ -267,42 +327,23 @@ async fn claim(app: &App, conv: &Conversation, through: Uuid) -> Result<bool, Ap
         }
     }
     Err(ApiError::StoreUnavailable(
-        "the conversation kept changing while a reply was claimed".into(),
+        "the conversation kept changing while a turn was claimed".into(),
     ))
 }
 
-/// Hands the conversation to a person: the AI pauses there and `conversation.handoff`
-/// says why.
-async fn hand_off(app: &App, conv: &Conversation, reason: &str) -> Result<Taken, ApiError> {
-    pause_for_person(app, &conv.company_id, conv.id, reason).await?;
-    Ok(Taken::HandedOff(reason.to_string()))
-}
-
-async fn pause_for_person(
+/// Hands the customer's turn to a person: the AI pauses in the conversation and
+/// `conversation.handoff` says why.
+async fn hand_off(
     app: &App,
-    company: &CompanyId,
-    conversation: Uuid,
+    conv: &Conversation,
+    through: Uuid,
     reason: &str,
-) -> Result<(), ApiError> {
-    for _ in 0..3 {
-        let change = ConversationChange {
-            handoff: Some(reason.to_string()),
-            ..ConversationChange::default()
-        };
-        match app
-            .store
-            .update_conversation(company, conversation, change)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            // A message added meanwhile: read again and retry.
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
+) -> Result<Taken, ApiError> {
+    if claim(app, conv, through, Some(reason)).await? {
+        Ok(Taken::HandedOff(reason.to_string()))
+    } else {
+        Ok(Taken::Quiet("another worker took this turn"))
     }
-    Err(ApiError::StoreUnavailable(
-        "the conversation kept changing while it was handed off".into(),
-    ))
 }
 
 /// Runs one tool call of the model against the conversation's lead: its result for the
@@ -331,8 +372,15 @@ async fn run_tool(
     match tool {
         ToolCall::UpdateLead(patch) => {
             let patch = Value::Object(patch);
-            match leads::patch_noted(app.store.as_ref(), company, lead.id, &patch, &by, Some(note))
-                .await
+            match leads::patch_noted(
+                app.store.as_ref(),
+                company,
+                lead.id,
+                &patch,
+                &by,
+                Some(note),
+            )
+            .await
             {
                 Ok(done) => {
                     *lead = done.lead;
@@ -346,11 +394,11 @@ async fn run_tool(
                 Err(e) => Err(e),
             }
         }
+        // The hand-off itself is written with the turn's claim, once the calls are run.
         ToolCall::Handoff { reason } => {
             app.store
                 .add_lead_event(company, lead.id, &note, &by)
                 .await?;
-            pause_for_person(app, company, conv.id, &reason).await?;
             Ok((json!({"ok": true}), Some(reason)))
         }
         ToolCall::FollowUp { at, note: said } => {
@@ -361,9 +409,15 @@ async fn run_tool(
                 follow_up: Some((at, said)),
                 ..ConversationChange::default()
             };
-            let mut done = app.store.update_conversation(company, conv.id, change.clone()).await;
+            let mut done = app
+                .store
+                .update_conversation(company, conv.id, change.clone())
+                .await;
             if matches!(done, Err(StoreError::Conflict(_))) {
-                done = app.store.update_conversation(company, conv.id, change).await;
+                done = app
+                    .store
+                    .update_conversation(company, conv.id, change)
+                    .await;
             }
             done?;
             Ok((json!({"ok": true, "follow_up_at": at}), None))
@@ -382,7 +436,10 @@ pub async fn check_assignment(
         match app.store.get_agent(company, id).await {
             Ok(_) => {}
             Err(StoreError::NotFound) => {
-                return Err(ApiError::validation("agent_id", "must be an agent of the company"))
+                return Err(ApiError::validation(
+                    "agent_id",
+                    "must be an agent of the company",
+                ))
             }
             Err(e) => return Err(e.into()),
         }

@@ -78,7 +78,9 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
     }
     for turn in app.store.due_turns(now, limit).await? {
         match autoreply::take(app, &turn).await {
-            Ok(taken) => tracing::info!(conversation = %turn.conversation_id, ?taken, "AI turn taken"),
+            Ok(taken) => {
+                tracing::info!(conversation = %turn.conversation_id, ?taken, "AI turn taken")
+            }
             Err(e) if now - turn.due_ms > TURN_GIVE_UP_MS => {
                 tracing::error!(error = %e, conversation = %turn.conversation_id, "AI turn given up");
             }

@@ -11,8 +11,8 @@ use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
     NewChannelAccount,
 };
-use crate::domain::company::{default_settings, name_key, CompanyChange};
 use crate::domain::autoreply::Assignment;
+use crate::domain::company::{default_settings, name_key, CompanyChange};
 use crate::domain::conversation::Channel;
 use crate::domain::{Company, CompanyId, Timestamp};
 use crate::store::prelude::*;
@@ -381,7 +381,8 @@ impl AccountStore for DynamoStore {
         change: ChannelChange,
     ) -> StoreResult<ChannelAccount> {
         let mut stored = self.channel_item(company, id).await?;
-        let assignment = change.assignment(&Assignment::from_stored(opt_s(&stored, "ai").as_deref()));
+        let assignment =
+            change.assignment(&Assignment::from_stored(opt_s(&stored, "ai").as_deref()));
         stored.insert("ai".into(), s(assignment.to_stored()));
         if let Some(name) = change.name {
             stored.insert("name".into(), s(name));

@@ -14,8 +14,8 @@ use super::{built, sdk_error, stale, DynamoStore, TxError};
 use crate::domain::conversation::Channel;
 use crate::domain::event::OutboxEvent;
 use crate::domain::lead::{
-    Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery, LeadSort,
-    LeadUpdate,
+    Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadFilters, LeadId, LeadQuery,
+    LeadSort, LeadUpdate,
 };
 use crate::domain::page::{Order, Page};
 use crate::domain::phone::Phone;

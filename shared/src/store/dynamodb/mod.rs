@@ -16,8 +16,8 @@ mod items;
 pub mod keys;
 mod leads;
 mod messages;
-mod turns;
 pub mod schema;
+mod turns;
 mod webhooks;
 
 use std::time::Duration;

@@ -9,8 +9,8 @@ use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
     NewChannelAccount,
 };
-use crate::domain::company::{default_settings, name_key, CompanyChange};
 use crate::domain::autoreply::Assignment;
+use crate::domain::company::{default_settings, name_key, CompanyChange};
 use crate::domain::conversation::Channel;
 use crate::domain::{Company, CompanyId, Timestamp};
 use crate::store::prelude::*;
