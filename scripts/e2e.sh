@@ -79,6 +79,7 @@ grep -q '"message":"Lead deleted successfully"' <<< "$out" || fail "delete answe
 out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/channels" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   -d '{"channel":"whatsapp","external_id":"106540352242922","name":"Vendas","access_token":"EAAG-e2e-token"}')"
 check "connect a WhatsApp number" 201 "$(tail -n1 <<< "$out")" "$out"
+channel_id="$(sed -n 's/.*"data":{[^}]*"id":"\([0-9a-f-]*\)".*/\1/p' <<< "$(head -n1 <<< "$out")")"
 grep -q '"verified_name":"WiizoChat (local)"' <<< "$out" || fail "connecting did not show Meta's answer: $out"
 python3 - "$work" <<'PY'
 import json, sys
@@ -107,6 +108,14 @@ out="$(curl -s -w '\n%{http_code}' "$base/openai-proxy/api/agents" -H "Authoriza
   -H 'Content-Type: application/json' -d '{"name":"Atendimento","type":"customer_service"}')"
 check "an admin creates an AI agent" 201 "$(tail -n1 <<< "$out")" "$out"
 grep -q '"system_prompt":"Você é o assistente de atendimento' <<< "$out" || fail "no ready-made prompt: $out"
+agent_id="$(sed -n 's/.*"data":{[^}]*"id":"\([0-9a-f-]*\)".*/\1/p' <<< "$(head -n1 <<< "$out")")"
+
+# The agent at work: assigned to the number, it answers a customer's burst once, after the
+# customer's quiet period (the default 4 s), through the Graph stand-in.
+python3 scripts/agent-check.py "$base" "$token" "$channel_id" "$agent_id" "$META_GRAPH_URL" \
+  "$OPENAI_BASE_URL" "$(grep '^META_APP_SECRET=' dev.env | cut -d= -f2-)" \
+  || fail "the AI agent did not answer as the README says"
+passed=$((passed + 1))
 
 # The AI gateway through the official OpenAI SDK, with a key that may write.
 out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/api-keys" -H "Authorization: Bearer $token" \

@@ -6,14 +6,18 @@ phone number, page or Instagram account to any token, and accepts every message 
 
 GET  /<version>/<id>?fields=…      -> {"id": id, "display_phone_number", "verified_name", "name", "username"}
 POST /<version>/<id>/messages      -> {"messaging_product": "whatsapp", "messages": [{"id": "wamid.…"}]}
+GET  /_sent                        -> every message sent so far: [{"path", "body"}] (for the tests)
 """
 import itertools
 import json
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
 counter = itertools.count(1)
+lock = threading.Lock()
+sent = []
 
 
 class Graph(BaseHTTPRequestHandler):
@@ -26,6 +30,9 @@ class Graph(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        if urlparse(self.path).path.endswith("/_sent"):
+            with lock:
+                return self.answer(200, list(sent))
         parts = [p for p in urlparse(self.path).path.split("/") if p]
         account = parts[-1] if parts else ""
         self.answer(200, {
@@ -38,7 +45,13 @@ class Graph(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        with lock:
+            sent.append({"path": urlparse(self.path).path, "body": body})
         n = next(counter)
         self.answer(200, {
             "messaging_product": "whatsapp",

@@ -6,10 +6,11 @@ completions wire format, streamed (SSE) and not, with tool calls and exact usage
 
 POST /v1/chat/completions  the answer "Olá! Você disse: <last user text>"; a last user text
                            with `#slow` streams five chunks 300 ms apart, with `#tool` (and
-                           `tools` given) calls the first tool, with `#fail500` answers 500
-                           once for that text, with `#refuse` answers 401.
+                           `tools` given, the user's message last) calls the first tool, with
+                           `#fail500` answers 500 once for that text, with `#refuse` answers 401.
 GET  /v1/models            a list of models
 GET  /v1/_usage            every usage reported so far, summed (for the tests)
+GET  /v1/_requests         every chat completion request received, in order (for the tests)
 """
 import json
 import sys
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
 reported = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
+received = []
 failed_once = set()
 
 
@@ -41,6 +43,9 @@ class OpenAI(BaseHTTPRequestHandler):
         if self.path.endswith("/_usage"):
             with lock:
                 return self.answer(200, dict(reported))
+        if self.path.endswith("/_requests"):
+            with lock:
+                return self.answer(200, list(received))
         if self.path.endswith("/models"):
             return self.answer(200, {"object": "list", "data": [
                 {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "openai"}]})
@@ -55,6 +60,8 @@ class OpenAI(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except ValueError:
             return self.answer(400, error("We could not parse the JSON body of your request."))
+        with lock:
+            received.append(body)
         messages = body.get("messages") or []
         last = next((m.get("content") for m in reversed(messages)
                      if isinstance(m, dict) and m.get("role") == "user"), "") or ""
@@ -72,7 +79,8 @@ class OpenAI(BaseHTTPRequestHandler):
         prompt_tokens = max(1, len(json.dumps(messages)) // 4)
         tools = body.get("tools") or []
         call = None
-        if "#tool" in last and tools:
+        answering_user = bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "user"
+        if "#tool" in last and tools and answering_user:
             name = (tools[0].get("function") or {}).get("name", "tool")
             call = {"id": "call_local_1", "type": "function",
                     "function": {"name": name, "arguments": json.dumps({"status": "qualificado"})}}

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::conversation::{Message, Role};
 use super::lead::{Lead, LeadFields, LeadId};
-use super::text::fold;
+use super::text::{control_free, fold};
 use super::{CompanyId, FieldErrors, Timestamp};
 
 /// A conversation's AI state, kept with it and shown in its JSON.
@@ -197,9 +197,9 @@ impl ReplySettings {
             && s.human_pause_minutes <= 10_080
             && (1..=MAX_REPLIES_PER_DAY).contains(&s.max_replies_per_day)
             && s.handoff_phrases.len() <= 20
-            && s.handoff_phrases
-                .iter()
-                .all(|p| (1..=60).contains(&p.trim().chars().count()))
+            && s.handoff_phrases.iter().all(|p| {
+                p.chars().count() <= 60 && !p.trim().is_empty() && control_free(p.trim(), false)
+            })
             && ["always", "outside"].contains(&hours.reply.as_str())
             && hours.days.iter().all(|d| (1..=7).contains(d))
             && clock(&hours.opens).is_some()
@@ -237,8 +237,12 @@ impl ReplySettings {
     }
 }
 
+/// `HH:MM`, two digits each.
 fn clock(s: &str) -> Option<NaiveTime> {
-    NaiveTime::parse_from_str(s, "%H:%M").ok()
+    let digits = s.len() == 5 && s.as_bytes()[2] == b':';
+    digits
+        .then(|| NaiveTime::parse_from_str(s, "%H:%M").ok())
+        .flatten()
 }
 
 /// ` word word ` folded: phrases match as whole words.

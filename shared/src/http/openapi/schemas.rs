@@ -171,7 +171,7 @@ pub fn named() -> Map<String, Value> {
             &["id", "lead_id", "type", "from", "to", "at", "by"],
             json!({
                 "id": uuid(), "lead_id": uuid(),
-                "type": enumeration(&["created", "status_changed", "pipeline_changed"]),
+                "type": enumeration(&["created", "status_changed", "pipeline_changed", "tool_call"]),
                 "from": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]},
                 "at": time(), "by": {"type": ["string", "null"]}
             }),
@@ -184,7 +184,15 @@ pub fn named() -> Map<String, Value> {
         "last_message_at": {"type": ["string", "null"], "format": "date-time"},
         "last_inbound_at": {"type": ["string", "null"], "format": "date-time"},
         "message_count": {"type": "integer", "minimum": 0},
-        "created_at": time(), "updated_at": time()
+        "created_at": time(), "updated_at": time(),
+        "agent_id": {"anyOf": [uuid(), {"type": "null"}], "description": "The agent answering this conversation; null: its channel account's"},
+        "auto_reply": {"type": ["boolean", "null"], "description": "The agent answers on its own here; null: as its channel account says"},
+        "ai_paused": {"type": "boolean", "description": "Paused by a person or handed off: the agent stays quiet until resumed"},
+        "ai_paused_reason": {"type": ["string", "null"]},
+        "ai_paused_at": {"type": ["string", "null"], "format": "date-time"},
+        "follow_up_at": {"type": ["string", "null"], "format": "date-time", "description": "When to get back to the customer, as the agent scheduled it"},
+        "follow_up_note": {"type": ["string", "null"]},
+        "ai_answered_through": {"anyOf": [uuid(), {"type": "null"}], "description": "The customer's newest message the agent answered (or handed off)"}
     });
     let conversation_fields = [
         "id",
@@ -198,6 +206,14 @@ pub fn named() -> Map<String, Value> {
         "message_count",
         "created_at",
         "updated_at",
+        "agent_id",
+        "auto_reply",
+        "ai_paused",
+        "ai_paused_reason",
+        "ai_paused_at",
+        "follow_up_at",
+        "follow_up_note",
+        "ai_answered_through",
     ];
     s.insert(
         "Conversation".into(),
@@ -226,9 +242,12 @@ pub fn named() -> Map<String, Value> {
             "type": "object", "additionalProperties": false,
             "properties": {
                 "status": {"type": ["string", "null"], "enum": [CONVERSATION_STATUSES[0], CONVERSATION_STATUSES[1], CONVERSATION_STATUSES[2], null]},
-                "metadata": {"anyOf": [document(), {"type": "null"}], "description": "Merged key by key (JSON Merge Patch)"}
+                "metadata": {"anyOf": [document(), {"type": "null"}], "description": "Merged key by key (JSON Merge Patch)"},
+                "agent_id": {"anyOf": [uuid(), {"type": "null"}], "description": "An agent of the company; null: the channel account's"},
+                "auto_reply": {"type": ["boolean", "null"], "description": "null: as the channel account says"},
+                "ai_paused": {"type": ["boolean", "null"], "description": "Pauses or resumes the agent in this conversation"}
             },
-            "examples": [{"status": "closed", "metadata": {"motivo": "cliente satisfeito"}}]
+            "examples": [{"status": "closed", "metadata": {"motivo": "cliente satisfeito"}}, {"ai_paused": true}]
         }),
     );
     s.insert(
@@ -288,11 +307,13 @@ pub fn named() -> Map<String, Value> {
     s.insert(
         "Channel".into(),
         object(
-            &["id", "company_id", "channel", "external_id", "name", "token_hint", "created_at", "updated_at"],
+            &["id", "company_id", "channel", "external_id", "name", "token_hint", "agent_id", "auto_reply", "created_at", "updated_at"],
             json!({
                 "id": uuid(), "company_id": {"type": "string"}, "channel": enumeration(CHANNELS),
                 "external_id": {"type": "string"}, "name": {"type": "string"},
                 "token_hint": {"type": "string"}, "created_at": time(), "updated_at": time(),
+                "agent_id": {"anyOf": [uuid(), {"type": "null"}], "description": "The AI agent that answers the account's conversations"},
+                "auto_reply": {"type": "boolean", "description": "The agent answers on its own"},
                 "meta": {"description": "What Meta's Graph API answered when the account was checked"}
             }),
         ),
@@ -316,8 +337,10 @@ pub fn named() -> Map<String, Value> {
         "ChannelChange".into(),
         json!({
             "type": "object", "additionalProperties": false,
-            "properties": {"name": nullable(label(100)), "access_token": nullable(token)},
-            "examples": [{"name": "Vendas Padaria"}]
+            "properties": {"name": nullable(label(100)), "access_token": nullable(token),
+                           "agent_id": {"anyOf": [uuid(), {"type": "null"}], "description": "An agent of the company; null: none"},
+                           "auto_reply": {"type": ["boolean", "null"]}},
+            "examples": [{"name": "Vendas Padaria"}, {"agent_id": "0b7d6a52-3c1e-4f7a-9d51-2f1c8f0e6a10", "auto_reply": true}]
         }),
     );
     s.insert(
@@ -578,13 +601,44 @@ fn company_change() -> Value {
                                  "description": "An IANA time zone", "examples": ["America/Sao_Paulo"]},
                     "ai_budget_usd": {"type": ["number", "null"], "minimum": 0, "maximum": crate::domain::account::MAX_AI_BUDGET_USD},
                     "qualified_statuses": {"anyOf": [statuses.clone(), {"type": "null"}]},
-                    "converted_statuses": {"anyOf": [statuses, {"type": "null"}]},
-                    "rate_limits": limits
+                    "converted_statuses": {"anyOf": [statuses.clone(), {"type": "null"}]},
+                    "lead_statuses": {"anyOf": [{"maxItems": 50, "allOf": [statuses]}, {"type": "null"}],
+                                      "description": "The statuses an AI agent may set"},
+                    "rate_limits": limits,
+                    "ai_replies": ai_replies()
                 }
             }
         },
         "examples": [{"name": "Padaria Pão Quente", "domain": "paoquente.com.br",
                       "settings": {"timezone": "America/Sao_Paulo", "ai_budget_usd": 50}}]
+    })
+}
+
+/// `settings.ai_replies`: the AI agents' reply switches.
+fn ai_replies() -> Value {
+    let clock = json!({"type": ["string", "null"], "pattern": "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"});
+    json!({
+        "type": ["object", "null"], "additionalProperties": false,
+        "properties": {
+            "quiet_seconds": {"type": ["number", "null"], "minimum": 0, "maximum": 60,
+                              "description": "How long the customer must be quiet before the agent answers (default 4)"},
+            "human_pause_minutes": {"type": ["integer", "null"], "minimum": 0, "maximum": 10080,
+                                    "description": "How long a person's reply keeps the agent out of a conversation (default 60)"},
+            "handoff_phrases": {"type": ["array", "null"], "maxItems": 20, "items": label(60),
+                                "description": "What a customer says to ask for a person, as whole words"},
+            "max_replies_per_day": {"type": ["integer", "null"], "minimum": 1,
+                                    "maximum": crate::domain::autoreply::MAX_REPLIES_PER_DAY},
+            "business_hours": {
+                "type": ["object", "null"], "additionalProperties": false,
+                "properties": {
+                    "reply": {"type": ["string", "null"], "enum": ["always", "outside", null],
+                              "description": "outside: the agent answers only while the company is closed"},
+                    "days": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1, "maximum": 7}},
+                    "opens": clock.clone(), "closes": clock
+                }
+            }
+        },
+        "examples": [{"quiet_seconds": 4, "business_hours": {"reply": "outside", "days": [1, 2, 3, 4, 5], "opens": "09:00", "closes": "18:00"}}]
     })
 }
 
