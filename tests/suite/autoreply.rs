@@ -775,3 +775,70 @@ async fn instagram_and_messenger_are_answered_the_same_way() {
         assert_eq!(messages[1].metadata["agent_id"], json!(r.agent));
     }
 }
+
+#[tokio::test]
+async fn only_the_companys_own_agents_can_be_assigned() {
+    let r = rig(sqlite_store(), vec![completion(Some("oi"), &[])], json!({})).await;
+    let elsewhere = wiizo_tests::company();
+    let fields =
+        shared::domain::agent::AgentFields::parse(json!({"name": "Outra", "type": "sales"}))
+            .expect("agent");
+    let theirs = r
+        .store
+        .create_agent(&elsewhere, fields)
+        .await
+        .expect("agent")
+        .id;
+    let accounts = App::new("accounts", test_config(&[]), r.store.clone());
+    let channel = r.store.list_channels(&r.company).await.expect("channels")[0].id;
+    // Another company's agent is not found, on a channel account or a conversation.
+    let refused = send(
+        &accounts,
+        &call(
+            &r.company,
+            Role::Admin,
+            "PATCH",
+            &format!("/api/channels/{channel}"),
+            Some(json!({"agent_id": theirs})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.error_code()),
+        (404, "NOT_FOUND"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(refused.json["error"]["message"], "Agent not found");
+    r.deliver(&whatsapp("5511987654321", &[("oi", 2)])).await;
+    let conv = r.conversation(Channel::Whatsapp).await;
+    let path = format!("/api/conversations/{}", conv.id);
+    let refused = send(
+        &r.whatsapp,
+        &call(
+            &r.company,
+            Role::Agent,
+            "PATCH",
+            &path,
+            Some(json!({"agent_id": theirs})),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, 404, "{}", refused.text);
+    // Turned off for this conversation, it is not answered.
+    let off = send(
+        &r.whatsapp,
+        &call(
+            &r.company,
+            Role::Agent,
+            "PATCH",
+            &path,
+            Some(json!({"auto_reply": false})),
+        ),
+    )
+    .await;
+    assert_eq!(off.json["data"]["auto_reply"], false, "{}", off.text);
+    r.work().await;
+    assert!(r.model_requests().await.is_empty());
+    assert!(r.sent().await.is_empty());
+}

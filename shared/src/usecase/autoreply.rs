@@ -24,10 +24,13 @@ use crate::domain::event::OutboxEvent;
 use crate::domain::lead::{Lead, LeadChange, LeadEventKind};
 use crate::domain::outgoing::{window_open, Outgoing};
 use crate::domain::{CompanyId, Timestamp};
-use crate::error::ApiError;
+use crate::error::{ApiError, Concerning, Entity};
 use crate::store::StoreError;
 use crate::App;
 
+/// The newest messages a turn reads: its context, a person's recent reply, today's AI
+/// replies (at most [`crate::domain::autoreply::MAX_REPLIES_PER_DAY`]) among them.
+const RECENT: u32 = 100;
 /// Model rounds per turn: tool calls, then the answer.
 const MAX_ROUNDS: usize = 4;
 /// Estimated tokens of conversation history sent with a turn.
@@ -121,13 +124,7 @@ pub async fn take(app: &App, turn: &Turn) -> Result<Taken, ApiError> {
         .as_str()
         .unwrap_or("America/Sao_Paulo")
         .to_string();
-    let recent = store
-        .recent_messages(
-            company,
-            conv.id,
-            crate::domain::autoreply::MAX_REPLIES_PER_DAY * 2,
-        )
-        .await?;
+    let recent = store.recent_messages(company, conv.id, RECENT).await?;
     let Some(newest) = recent.iter().find(|m| m.role == Role::User) else {
         return Ok(Taken::Quiet("the customer has said nothing"));
     };
@@ -425,24 +422,18 @@ async fn run_tool(
     }
 }
 
-/// A conversation's AI state as a person sets it (`PATCH /api/conversations/{id}`): the
-/// agent named must be the company's.
+/// An agent a person assigns (to a channel account or a conversation) must be the
+/// company's: another's, or none, answers 404 as any other reference does.
 pub async fn check_assignment(
     app: &App,
     company: &CompanyId,
     agent: Option<Option<Uuid>>,
 ) -> Result<(), ApiError> {
     if let Some(Some(id)) = agent {
-        match app.store.get_agent(company, id).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound) => {
-                return Err(ApiError::validation(
-                    "agent_id",
-                    "must be an agent of the company",
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        }
+        app.store
+            .get_agent(company, id)
+            .await
+            .concerning(Entity::Agent)?;
     }
     Ok(())
 }
