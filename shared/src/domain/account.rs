@@ -223,14 +223,9 @@ struct ChannelChangeInput {
     name: Option<String>,
     #[validate(length(min = 1, max = 2048, message = "must be 1 to 2048 characters"))]
     access_token: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::nullable")]
     agent_id: Option<Option<String>>,
     auto_reply: Option<bool>,
-}
-
-/// A field that may be sent as `null`: `Some(None)`, told apart from an absent one.
-fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 impl ChannelChange {
@@ -239,17 +234,7 @@ impl ChannelChange {
         let mut errors = super::validation_errors(input.validate());
         let name = input.name.map(|n| label("name", &n, 100, &mut errors));
         check_token(input.access_token.as_deref(), &mut errors);
-        let agent_id = match input.agent_id {
-            Some(Some(id)) => match Uuid::parse_str(&id) {
-                Ok(id) => Some(Some(id)),
-                Err(_) => {
-                    errors.add("agent_id", "must be an agent id, or null");
-                    None
-                }
-            },
-            Some(None) => Some(None),
-            None => None,
-        };
+        let agent_id = super::nullable_agent(input.agent_id, &mut errors);
         errors.into_result()?;
         Ok(ChannelChange {
             name,

@@ -279,18 +279,11 @@ impl ConversationChange {
         struct Input {
             status: Option<String>,
             metadata: Option<Value>,
-            #[serde(default, deserialize_with = "present")]
+            #[serde(default, deserialize_with = "super::nullable")]
             agent_id: Option<Option<String>>,
-            #[serde(default, deserialize_with = "present")]
+            #[serde(default, deserialize_with = "super::nullable")]
             auto_reply: Option<Option<bool>>,
             ai_paused: Option<bool>,
-        }
-        fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-        where
-            D: serde::Deserializer<'de>,
-            T: Deserialize<'de>,
-        {
-            Option::<T>::deserialize(d).map(Some)
         }
         let input: Input = super::parse_body(body)?;
         let mut errors = super::FieldErrors::new();
@@ -305,17 +298,7 @@ impl ConversationChange {
             Some(m) => super::check_document("metadata", m, &mut errors),
             None => {}
         }
-        let agent_id = match input.agent_id {
-            Some(Some(id)) => match Uuid::parse_str(&id) {
-                Ok(id) => Some(Some(id)),
-                Err(_) => {
-                    errors.add("agent_id", "must be an agent id, or null");
-                    None
-                }
-            },
-            Some(None) => Some(None),
-            None => None,
-        };
+        let agent_id = super::nullable_agent(input.agent_id, &mut errors);
         errors.into_result()?;
         Ok(ConversationChange {
             status,

@@ -73,6 +73,33 @@ pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64
     }
 }
 
+/// A field a change may clear with `null`: absent is `None`, `null` is `Some(None)`
+/// (`#[serde(default, deserialize_with = "super::nullable")]`).
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// The id of an agent a change assigns, or clears with `null`.
+pub fn nullable_agent(
+    value: Option<Option<String>>,
+    errors: &mut FieldErrors,
+) -> Option<Option<uuid::Uuid>> {
+    match value? {
+        None => Some(None),
+        Some(id) => match uuid::Uuid::parse_str(&id) {
+            Ok(id) => Some(Some(id)),
+            Err(_) => {
+                errors.add("agent_id", "must be an agent id, or null");
+                None
+            }
+        },
+    }
+}
+
 /// Deserialises a request body; a field of the wrong type is a 422 naming it.
 pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, FieldErrors> {
     serde_path_to_error::deserialize(body).map_err(|e| {
