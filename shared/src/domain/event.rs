@@ -99,16 +99,24 @@ impl OutboxEvent {
         )
     }
 
-    /// The events a conversation change tells.
+    /// The events a conversation change tells: closed (or archived) from active, active
+    /// again, handed off.
     pub fn of_conversation_change(
         before: &Conversation,
         after: &Conversation,
         handoff: Option<&str>,
     ) -> Vec<OutboxEvent> {
-        use super::conversation::ConversationStatus::Closed;
+        use super::conversation::ConversationStatus::Active;
         let mut events = Vec::new();
-        if before.status != Closed && after.status == Closed {
-            events.push(OutboxEvent::conversation_closed(after));
+        match (before.status == Active, after.status == Active) {
+            (true, false) => events.push(OutboxEvent::conversation_closed(after)),
+            (false, true) => events.push(OutboxEvent::new(
+                &after.company_id,
+                "conversation.reopened",
+                Some(after.lead_id),
+                json!(after),
+            )),
+            _ => {}
         }
         if let Some(reason) = handoff {
             events.push(OutboxEvent::conversation_handoff(after, reason));

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod agent;
 pub mod ai;
+pub mod analytics;
 pub mod autoreply;
 pub mod company;
 pub mod conversation;

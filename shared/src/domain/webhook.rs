@@ -23,6 +23,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "lead.deleted",
     "conversation.started",
     "conversation.closed",
+    "conversation.reopened",
     "conversation.handoff",
     "message.received",
     "message.sent",

@@ -16,8 +16,8 @@ pub use sqlite::SqliteStore;
 /// Every aggregate's trait, so that `store.create_lead(…)` resolves on a `&dyn Store`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AgentStore, AiUsageStore, ConversationStore, EventStore, GuardStore,
-        LeadStore, MessageStore, Store, TurnStore, WebhookStore,
+        AccountStore, AgentStore, AiUsageStore, AnalyticsStore, ConversationStore, EventStore,
+        GuardStore, LeadStore, MessageStore, Store, TurnStore, WebhookStore,
     };
 }
 
@@ -28,6 +28,7 @@ use crate::domain::account::{
 };
 use crate::domain::agent::{Agent, AgentFields};
 use crate::domain::ai::Usage;
+use crate::domain::analytics::{DayTallies, Tally};
 use crate::domain::autoreply::Turn;
 use crate::domain::company::CompanyChange;
 use crate::domain::conversation::{
@@ -85,6 +86,7 @@ pub trait Store:
     + WebhookStore
     + EventStore
     + TurnStore
+    + AnalyticsStore
 {
     /// A cheap round trip, for the health route.
     async fn ping(&self) -> StoreResult<()>;
@@ -602,4 +604,29 @@ pub trait TurnStore: Send + Sync {
     async fn due_turns(&self, now: i64, limit: u32) -> StoreResult<Vec<Turn>>;
     /// Removes a turn that was taken.
     async fn drop_turn(&self, turn: &Turn) -> StoreResult<()>;
+}
+
+/// How long a counted event is remembered, so that a redelivered one is not counted again.
+pub const COUNTED_FOR_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The company's daily tallies (`domain::analytics`), added by the events worker once per
+/// event: a year of figures is a year of days to read.
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    /// Adds `tallies` to the company's days, unless `event_id` was counted already (false:
+    /// nothing written). One atomic write.
+    async fn add_tallies(
+        &self,
+        company: &CompanyId,
+        event_id: &str,
+        tallies: &[Tally],
+    ) -> StoreResult<bool>;
+    /// The tallies of the days from `from` to `to` (inclusive, `YYYY-MM-DD`), by day; a day
+    /// with nothing counted is absent.
+    async fn day_tallies(
+        &self,
+        company: &CompanyId,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<std::collections::BTreeMap<String, DayTallies>>;
 }

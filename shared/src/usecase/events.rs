@@ -1,6 +1,6 @@
 //! The outbox drained: each pending event, oldest first, delivered to the company's
-//! endpoints that want it (a customer's message also schedules the AI agent's turn), then
-//! removed; a failed delivery is tried again on the
+//! endpoints that want it, counted into the company's analytics (once), and, for a
+//! customer's message, the AI agent's turn scheduled; then removed; a failed delivery is tried again on the
 //! configured schedule (`WEBHOOK_RETRY_SCHEDULE_MS`). At least once: an event is removed only after
 //! its deliveries were attempted and logged, so a worker that dies midway delivers it
 //! again. One code for every store and every way the worker is woken (the table's stream,
@@ -14,8 +14,8 @@ use crate::domain::webhook::WebhookEndpoint;
 use crate::domain::CompanyId;
 use crate::error::ApiError;
 use crate::store::{Retry, StoreError};
-use crate::usecase::autoreply;
 use crate::usecase::webhooks::deliver;
+use crate::usecase::{analytics, autoreply};
 use crate::App;
 
 /// What one pass did.
@@ -55,6 +55,7 @@ pub async fn drain(app: &App, limit: u32) -> Result<Drained, ApiError> {
             .await?;
         }
         autoreply::schedule(app, event).await?;
+        analytics::count(app, event).await?;
         app.store.ack_event(event).await?;
         done.events += 1;
     }

@@ -2,6 +2,7 @@
 //! (`docs/architecture.md`, "Use cases"). Handlers parse and answer; these decide.
 
 pub mod ai;
+pub mod analytics;
 pub mod autoreply;
 pub mod channels;
 pub mod conversations;

@@ -43,6 +43,33 @@ pub struct Spec {
     pub streams: bool,
 }
 
+/// An analytics report: its period (`period`, or `from`/`to`), its buckets, its pipeline.
+fn analytics(schema: &str, buckets: bool, pipeline: bool) -> Spec {
+    let mut s = spec(None, Answer::Data(r(schema)));
+    let day = json!({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]});
+    s.query = vec![
+        enum_query(
+            "period",
+            &["today", "week", "month", "year"],
+            "Up to today, in the company's time zone (weeks start on Monday); not with from/to",
+        ),
+        query("from", day.clone(), "First day (a date, or an instant taken as its day in the company's time zone); default the month's first"),
+        query("to", day, "Last day, default today; at most 1098 days after from"),
+    ];
+    if buckets {
+        s.query.push(enum_query(
+            "group_by",
+            &["day", "week", "month"],
+            "The timeline's buckets, default day",
+        ));
+    }
+    if pipeline {
+        s.query
+            .push(query_label("pipeline", 100, "Only this pipeline's leads"));
+    }
+    s
+}
+
 fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -322,6 +349,11 @@ fn answers(m: &str, pattern: &str) -> Option<Spec> {
             ];
             s
         }
+
+        ("GET", "/api/analytics/overview") => analytics("AnalyticsOverview", false, false),
+        ("GET", "/api/analytics/leads") => analytics("AnalyticsLeads", true, true),
+        ("GET", "/api/analytics/messages") => analytics("AnalyticsMessages", true, false),
+        ("GET", "/api/analytics/ai") => analytics("AnalyticsAi", true, false),
 
         ("GET", "/api/webhooks/inbound") => spec(None, Answer::Data(array(r("InboundEndpoint")))),
         ("POST", "/api/webhooks/inbound") => {

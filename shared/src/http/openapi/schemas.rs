@@ -376,6 +376,7 @@ pub fn named() -> Map<String, Value> {
     );
     ai_schemas(&mut s);
     webhook_schemas(&mut s);
+    analytics_schemas(&mut s);
     s.insert(
         "InboundEndpointInput".into(),
         json!({
@@ -840,6 +841,105 @@ fn ai_schemas(s: &mut Map<String, Value>) {
                 "budget": {"type": "object", "properties": {
                     "month": {"type": "string"}, "budget_usd": {"type": ["number", "null"]},
                     "spent_usd": {"type": "number"}, "reserved_usd": {"type": "number"}}}
+            }),
+        ),
+    );
+}
+
+/// The analytics reports.
+fn analytics_schemas(s: &mut Map<String, Value>) {
+    let count = json!({"type": "integer"});
+    let rate = json!({"type": ["number", "null"], "description": "Percent, two decimals; null of nothing"});
+    let day = json!({"type": "string", "format": "date"});
+    let period = object(
+        &["from", "to", "days", "timezone"],
+        json!({"from": day, "to": day, "days": {"type": "integer", "minimum": 1}, "timezone": {"type": "string"}}),
+    );
+    let ai = object(
+        &["requests", "tokens", "cost_usd"],
+        json!({"requests": count, "tokens": count, "cost_usd": {"type": "number"}}),
+    );
+    let counts = |names: &[&str]| {
+        let props: Map<String, Value> = names
+            .iter()
+            .map(|n| (n.to_string(), count.clone()))
+            .collect();
+        object(names, Value::Object(props))
+    };
+    s.insert(
+        "AnalyticsOverview".into(),
+        object(
+            &["period", "leads", "conversations", "messages", "ai", "trends"],
+            json!({
+                "period": period,
+                "leads": counts(&["total", "new", "qualified", "converted"]),
+                "conversations": counts(&["total", "active", "closed"]),
+                "messages": counts(&["total", "sent", "received"]),
+                "ai": ai,
+                "trends": object(&["previous", "leads_growth", "conversion_rate"], json!({
+                    "previous": object(&["from", "to", "leads_new"], json!({"from": day, "to": day, "leads_new": count})),
+                    "leads_growth": rate, "conversion_rate": rate
+                }))
+            }),
+        ),
+    );
+    s.insert(
+        "AnalyticsLeads".into(),
+        object(
+            &["period", "pipeline", "metrics", "statuses", "timeline"],
+            json!({
+                "period": period,
+                "pipeline": {"type": ["string", "null"]},
+                "metrics": object(
+                    &["total_leads", "qualified_leads", "converted_leads", "conversion_rate", "qualification_rate"],
+                    json!({"total_leads": count, "qualified_leads": count, "converted_leads": count,
+                           "conversion_rate": rate, "qualification_rate": rate})),
+                "statuses": {"type": "object", "description": "The statuses that counted as qualified and converted"},
+                "timeline": {"type": "array", "items": object(&["date", "leads", "qualified", "converted"], json!({
+                    "date": day, "leads": count, "qualified": count, "converted": count}))}
+            }),
+        ),
+    );
+    let channel = counts(&["sent", "received"]);
+    let by_channel: Map<String, Value> = CHANNELS
+        .iter()
+        .map(|c| (c.to_string(), channel.clone()))
+        .collect();
+    let by_channel = object(CHANNELS, Value::Object(by_channel));
+    let mut message_props = json!({"sent": count, "received": count, "ai": count, "human": count,
+                                   "ai_share": rate, "by_channel": by_channel});
+    let figures = object(
+        &["sent", "received", "ai", "human", "ai_share", "by_channel"],
+        message_props.clone(),
+    );
+    message_props["date"] = day.clone();
+    s.insert(
+        "AnalyticsMessages".into(),
+        object(
+            &["period", "totals", "timeline"],
+            json!({"period": period, "totals": figures, "timeline": {"type": "array", "items": object(
+                &["date", "sent", "received", "ai", "human", "ai_share", "by_channel"], message_props)}}),
+        ),
+    );
+    let keyed = |key: &str, schema: Value| {
+        let mut props = json!({"requests": count, "tokens": count, "cost_usd": {"type": "number"}});
+        props[key] = schema;
+        json!({"type": "array", "items": object(&["requests", "tokens", "cost_usd", key], props)})
+    };
+    s.insert(
+        "AnalyticsAi".into(),
+        object(
+            &[
+                "period", "totals", "timeline", "by_model", "by_agent", "budget",
+            ],
+            json!({
+                "period": period, "totals": ai,
+                "timeline": keyed("date", day.clone()),
+                "by_model": keyed("model", json!({"type": ["string", "null"]})),
+                "by_agent": keyed("agent_id", json!({"type": ["string", "null"]})),
+                "budget": object(&["month", "budget_usd", "spent_usd", "used_percent"], json!({
+                    "month": {"type": "string"}, "budget_usd": {"type": ["number", "null"]},
+                    "spent_usd": {"type": "number"}, "used_percent": rate}))
             }),
         ),
     );

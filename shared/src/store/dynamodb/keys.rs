@@ -35,6 +35,8 @@
 //! | idempotency record | `C#{company}` | `IDEM#{key}` | conditional claim; TTL after 24 h |
 //! | AI agent | `C#{company}` | `AGENT#{id}` | listed by Query begins_with |
 //! | outbound delivery retry | `RETRY` | `{due ms}_{id}` | the worker reads what is due (Query sk ≤ now) |
+//! | analytics tallies of a company's day | `C#{company}` | `DAY#{YYYY-MM-DD}` | a number per metric, added with `ADD`; a year is one Query of 365 items |
+//! | event counted in the tallies | `C#{company}` | `TALLIED#{event id}` | written with the tallies (condition: new); expires after a week |
 //! | customer turn awaiting an AI reply | `AITURN` | `{due ms}_{message id}` | the worker reads what is due (Query sk ≤ now); scheduling twice keeps one |
 //! | outbox event | `OUTBOX` | `evt_{time-ordered id}` | written in the change's transaction; the worker reads the partition in order and deletes what it handled (in production the table's stream carries them too) |
 //! | outbound webhook endpoint | `C#{company}` | `WEBHOOK#{id}` | holds the signing secret |
@@ -283,6 +285,18 @@ pub const RETRIES: &str = "RETRY";
 /// Where a delivery's next attempt waits: the partition is read up to the time that is due.
 pub fn retry_key(id: &str) -> (String, String) {
     (RETRIES.into(), id.to_string())
+}
+
+pub const DAY_PREFIX: &str = "DAY#";
+
+/// A company's analytics tallies of one of its days (`YYYY-MM-DD`).
+pub fn day_sk(day: &str) -> String {
+    format!("{DAY_PREFIX}{day}")
+}
+
+/// An event already counted in the tallies (expires after a week).
+pub fn tallied_sk(event_id: &str) -> String {
+    format!("TALLIED#{event_id}")
 }
 
 pub const TURNS: &str = "AITURN";

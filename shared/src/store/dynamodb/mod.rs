@@ -9,6 +9,7 @@
 mod accounts;
 mod agents;
 mod ai_usage;
+mod analytics;
 mod conversations;
 mod events;
 mod guard;

@@ -6,6 +6,7 @@
 mod accounts;
 mod agents;
 mod ai_usage;
+mod analytics;
 mod conversations;
 mod events;
 mod guard;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_delivery_leads.sql"),
     include_str!("migrations/0013_webhook_health.sql"),
     include_str!("migrations/0014_auto_reply.sql"),
+    include_str!("migrations/0015_analytics.sql"),
 ];
 
 /// How long a writer waits for another process's transaction before giving up with 503.
