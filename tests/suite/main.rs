@@ -2,6 +2,7 @@
 
 mod accounts;
 mod ai;
+mod analytics;
 mod auth;
 mod autoreply;
 mod conformance;

@@ -68,7 +68,10 @@ async fn asked(app: &App, ctx: &Ctx, params: &[&str]) -> Result<Asked, ApiError>
 }
 
 fn answer(body: Value) -> Result<Reply, ApiError> {
-    Ok(Reply::ok(body)?.header("Cache-Control", CACHE.to_string()))
+    // Cached by the caller's browser only, and per credential.
+    Ok(Reply::ok(body)?
+        .header("Cache-Control", CACHE.to_string())
+        .header("Vary", "Authorization, X-API-Key, apikey".to_string()))
 }
 
 /// `GET /api/analytics/overview?period|from&to`: leads, conversations, messages and AI of

@@ -1,0 +1,518 @@
+//! Analytics, checked the way a manager would doubt them: a company's leads, status
+//! changes, conversations, messages (both ways, over 14 months) and AI calls, made through
+//! the API and Meta's webhooks; the events worker run (twice); then every figure of the
+//! reports against the same figure computed here from the raw records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Datelike, Duration, NaiveDate, Utc};
+use serde_json::{json, Value};
+use shared::auth::Role;
+use shared::domain::account::{AccessToken, NewChannelAccount};
+use shared::domain::conversation::{Channel, ConversationQuery, Role as MessageRole};
+use shared::domain::inbound::DeliveryStatus;
+use shared::domain::lead::{LeadEventKind, LeadQuery};
+use shared::domain::CompanyId;
+use shared::store::prelude::*;
+use shared::App;
+use wiizo_tests::{
+    all_messages, call, dynamo_store, meta_delivery, send, sqlite_store, test_config,
+};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PNID: &str = "106540352242922";
+const TZ: chrono_tz::Tz = chrono_tz::America::Sao_Paulo;
+
+struct Rig {
+    store: Arc<dyn Store>,
+    company: CompanyId,
+    apps: BTreeMap<&'static str, App>,
+    _upstreams: (MockServer, MockServer),
+}
+
+async fn rig(store: Arc<dyn Store>) -> Rig {
+    let (graph, openai) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/\d+/messages$"))
+        .respond_with(|_: &wiremock::Request| {
+            ResponseTemplate::new(200).set_body_json(json!({"messaging_product": "whatsapp",
+                "messages": [{"id": format!("wamid.OUT{}", uuid::Uuid::new_v4().simple())}]}))
+        })
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})))
+        .mount(&openai)
+        .await;
+    let openai_url = format!("{}/v1", openai.uri());
+    let vars = [
+        ("META_GRAPH_URL", graph.uri()),
+        ("OPENAI_BASE_URL", openai_url),
+        ("OPENAI_API_KEY", "sk-test".to_string()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let apps = [
+        "leads-management",
+        "webhooks",
+        "whatsapp-api",
+        "openai-proxy",
+        "analytics",
+        "events-worker",
+    ]
+    .into_iter()
+    .map(|name| (name, App::new(name, test_config(&vars), store.clone())))
+    .collect();
+    let company = store
+        .create_company(&format!("Mercado {}", uuid::Uuid::new_v4()))
+        .await
+        .expect("company")
+        .id;
+    store
+        .create_channel(
+            &company,
+            NewChannelAccount {
+                channel: Channel::Whatsapp,
+                external_id: PNID.into(),
+                name: "Vendas".into(),
+                token: AccessToken::new("EAAG-token".into()),
+            },
+        )
+        .await
+        .expect("channel");
+    Rig {
+        store,
+        company,
+        apps,
+        _upstreams: (graph, openai),
+    }
+}
+
+/// A call whose path may carry a query string (`/api/x?a=1&b=2`).
+fn call_with_query(
+    c: &CompanyId,
+    role: Role,
+    m: &str,
+    path: &str,
+    body: Option<Value>,
+) -> wiizo_tests::Event {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let params: Vec<(&str, &str)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    call(c, role, m, path, body).query(&params)
+}
+
+impl Rig {
+    async fn call(&self, app: &str, role: Role, m: &str, path: &str, body: Option<Value>) -> Value {
+        let answer = send(
+            &self.apps[app],
+            &call_with_query(&self.company, role, m, path, body),
+        )
+        .await;
+        assert!(
+            answer.status < 300,
+            "{m} {path}: {} {}",
+            answer.status,
+            answer.text
+        );
+        answer.json
+    }
+
+    async fn report(&self, path: &str) -> Value {
+        self.call("analytics", Role::Viewer, "GET", path, None)
+            .await["data"]
+            .clone()
+    }
+}
+
+/// A customer's message `days_ago` days ago, on WhatsApp.
+fn inbound(from: &str, days_ago: i64, text: &str) -> String {
+    let at = Utc::now().timestamp() - days_ago * 86_400;
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "551130000000", "phone_number_id": PNID},
+        "contacts": [{"profile": {"name": format!("Cliente {from}")}, "wa_id": from}],
+        "messages": [{"from": from, "id": format!("wamid.{}", uuid::Uuid::new_v4().simple()),
+                      "timestamp": at.to_string(), "type": "text", "text": {"body": text}}]}}]}]})
+    .to_string()
+}
+
+fn day(t: shared::domain::Timestamp) -> NaiveDate {
+    t.inner().with_timezone(&TZ).date_naive()
+}
+
+fn month(d: NaiveDate) -> String {
+    d.with_day(1).expect("first").to_string()
+}
+
+/// What the raw records say, by month: (leads, qualified, converted) and messages
+/// (sent, received, ai, human, whatsapp sent, whatsapp received).
+async fn raw(
+    r: &Rig,
+) -> (
+    BTreeMap<String, [i64; 3]>,
+    BTreeMap<String, [i64; 6]>,
+    i64,
+    i64,
+) {
+    let store = r.store.as_ref();
+    let (q, c) = (["qualificado"], ["convertido"]);
+    let mut leads: BTreeMap<String, [i64; 3]> = BTreeMap::new();
+    let all = LeadQuery::parse(&[("limit".into(), "100".into())]).expect("query");
+    let page = store.list_leads(&r.company, &all).await.expect("leads");
+    assert!(page.items.len() < 100);
+    for lead in &page.items {
+        leads.entry(month(day(lead.created_at))).or_default()[0] += 1;
+        for e in store
+            .lead_history(&r.company, lead.id)
+            .await
+            .expect("history")
+        {
+            if !matches!(
+                e.kind,
+                LeadEventKind::Created | LeadEventKind::StatusChanged
+            ) {
+                continue;
+            }
+            let (from, to) = (
+                e.from.as_deref().unwrap_or(""),
+                e.to.as_deref().unwrap_or(""),
+            );
+            let slot = leads.entry(month(day(e.at))).or_default();
+            if q.contains(&to) && !q.contains(&from) {
+                slot[1] += 1;
+            }
+            if c.contains(&to) && !c.contains(&from) {
+                slot[2] += 1;
+            }
+        }
+    }
+    let mut messages: BTreeMap<String, [i64; 6]> = BTreeMap::new();
+    let conversations = store
+        .list_conversations(
+            &r.company,
+            &ConversationQuery::parse(&[("limit".into(), "100".into())]).expect("q"),
+        )
+        .await
+        .expect("conversations");
+    let mut active = 0;
+    for view in &conversations.items {
+        let conv = &view.conversation;
+        if conv.status == shared::domain::conversation::ConversationStatus::Active {
+            active += 1;
+        }
+        for m in all_messages(store, &r.company, conv.id)
+            .await
+            .expect("messages")
+        {
+            let slot = messages.entry(month(day(m.created_at))).or_default();
+            match m.role {
+                MessageRole::User => {
+                    slot[1] += 1;
+                    slot[5] += 1;
+                }
+                MessageRole::Assistant
+                    if matches!(
+                        m.status,
+                        Some(
+                            DeliveryStatus::Sent | DeliveryStatus::Delivered | DeliveryStatus::Read
+                        )
+                    ) =>
+                {
+                    slot[0] += 1;
+                    slot[4] += 1;
+                    slot[if m.metadata["agent_id"].is_string() {
+                        2
+                    } else {
+                        3
+                    }] += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    (leads, messages, conversations.items.len() as i64, active)
+}
+
+async fn every_figure_equals_the_raw_records(store: Arc<dyn Store>) {
+    let r = rig(store).await;
+    // Leads through the API, some qualified from the start, in two pipelines.
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let status = if i % 4 == 0 { "qualificado" } else { "novo" };
+        let pipeline = if i % 2 == 0 { "vendas" } else { "suporte" };
+        let lead = r
+            .call(
+                "leads-management",
+                Role::Agent,
+                "POST",
+                "/api/leads",
+                Some(json!({"name": format!("Lead {i}"), "status": status, "pipeline": pipeline})),
+            )
+            .await;
+        ids.push(lead["data"]["id"].as_str().expect("id").to_string());
+    }
+    // Moves: qualified then lost (still qualified), qualified then converted, converted
+    // directly, and a move within nothing that counts.
+    for (i, statuses) in [
+        (1, vec!["qualificado", "perdido"]),
+        (2, vec!["qualificado", "convertido"]),
+        (3, vec!["convertido"]),
+        (4, vec!["perdido", "qualificado"]),
+        (5, vec!["contatado"]),
+    ] {
+        for s in statuses {
+            let path = format!("/api/leads/{}", ids[i]);
+            r.call(
+                "leads-management",
+                Role::Agent,
+                "PATCH",
+                &path,
+                Some(json!({"status": s})),
+            )
+            .await;
+        }
+    }
+    // Customers on WhatsApp over 14 months, and the company's answers today.
+    for (n, days_ago) in [
+        (1, 420),
+        (2, 300),
+        (3, 200),
+        (4, 95),
+        (5, 40),
+        (6, 3),
+        (7, 0),
+    ] {
+        let from = format!("55119888800{n:02}");
+        for k in 0..n {
+            let body = inbound(&from, days_ago + k as i64, &format!("mensagem {k}"));
+            let answer = send(&r.apps["webhooks"], &meta_delivery(&body)).await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+        }
+    }
+    let conversations = r
+        .store
+        .list_conversations(&r.company, &ConversationQuery::parse(&[]).expect("q"))
+        .await
+        .expect("conversations");
+    let open: Vec<uuid::Uuid> = conversations
+        .items
+        .iter()
+        .filter(|v| {
+            v.conversation
+                .last_inbound_at
+                .is_some_and(|t| Utc::now() - t.inner() < Duration::hours(24))
+        })
+        .map(|v| v.conversation.id)
+        .collect();
+    assert_eq!(open.len(), 1, "one customer wrote within the window");
+    for text in ["Olá!", "Temos, sim."] {
+        r.call(
+            "whatsapp-api",
+            Role::Agent,
+            "POST",
+            &format!("/api/conversations/{}/messages", open[0]),
+            Some(json!({"type": "text", "text": text})),
+        )
+        .await;
+    }
+    // A conversation closed and opened again; another closed.
+    let (a, b) = (
+        conversations.items[0].conversation.id,
+        conversations.items[1].conversation.id,
+    );
+    for (id, status) in [(a, "closed"), (a, "active"), (b, "closed")] {
+        r.call(
+            "whatsapp-api",
+            Role::Agent,
+            "PATCH",
+            &format!("/api/conversations/{id}"),
+            Some(json!({"status": status})),
+        )
+        .await;
+    }
+    // Two AI calls.
+    for _ in 0..2 {
+        r.call(
+            "openai-proxy",
+            Role::Agent,
+            "POST",
+            "/api/ai/v1/chat/completions",
+            Some(json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "oi"}]})),
+        )
+        .await;
+    }
+    // The worker, twice: nothing is counted twice.
+    for _ in 0..2 {
+        events_worker::handle(&r.apps["events-worker"])
+            .await
+            .expect("worker");
+    }
+
+    let today = Utc::now().with_timezone(&TZ).date_naive();
+    let from = today - Duration::days(430);
+    let range = format!("from={from}&to={today}");
+    let (leads, messages, conversation_count, active) = raw(&r).await;
+
+    let report = r
+        .report(&format!("/api/analytics/leads?{range}&group_by=month"))
+        .await;
+    let timeline = report["timeline"].as_array().expect("timeline");
+    assert_eq!(
+        timeline.len(),
+        15,
+        "every month of the range, empty ones included"
+    );
+    for bucket in timeline {
+        let want = leads
+            .get(bucket["date"].as_str().expect("date"))
+            .copied()
+            .unwrap_or_default();
+        assert_eq!(
+            [&bucket["leads"], &bucket["qualified"], &bucket["converted"]],
+            [&json!(want[0]), &json!(want[1]), &json!(want[2])],
+            "{bucket}"
+        );
+    }
+    let total: [i64; 3] = leads
+        .values()
+        .fold([0; 3], |t, l| [t[0] + l[0], t[1] + l[1], t[2] + l[2]]);
+    // 8 by the API and 7 customers; qualified: 2 at creation, 1, 2, 4 → 4 (4 came back);
+    // converted: 2, 3.
+    assert_eq!(total, [15, 5, 2]);
+    let m = &report["metrics"];
+    assert_eq!(
+        (
+            m["total_leads"].clone(),
+            m["qualified_leads"].clone(),
+            m["converted_leads"].clone()
+        ),
+        (json!(15), json!(5), json!(2))
+    );
+    assert_eq!(m["conversion_rate"], json!(13.33));
+    // A pipeline's own figures.
+    let sales = r
+        .report(&format!("/api/analytics/leads?{range}&pipeline=vendas"))
+        .await;
+    assert_eq!(sales["metrics"]["total_leads"], 4, "{sales}");
+
+    let report = r
+        .report(&format!("/api/analytics/messages?{range}&group_by=month"))
+        .await;
+    for bucket in report["timeline"].as_array().expect("timeline") {
+        let want = messages
+            .get(bucket["date"].as_str().expect("date"))
+            .copied()
+            .unwrap_or_default();
+        let got = [
+            &bucket["sent"],
+            &bucket["received"],
+            &bucket["ai"],
+            &bucket["human"],
+            &bucket["by_channel"]["whatsapp"]["sent"],
+            &bucket["by_channel"]["whatsapp"]["received"],
+        ];
+        assert_eq!(got.map(|v| v.as_i64().unwrap_or(-1)), want, "{bucket}");
+    }
+    assert_eq!(report["totals"]["received"], 28);
+    assert_eq!(report["totals"]["sent"], 2);
+
+    let overview = r.report(&format!("/api/analytics/overview?{range}")).await;
+    assert_eq!(
+        overview["leads"],
+        json!({"total": 15, "new": 15, "qualified": 5, "converted": 2})
+    );
+    assert_eq!(
+        overview["conversations"],
+        json!({"total": conversation_count, "active": active, "closed": 2})
+    );
+    assert_eq!(
+        overview["messages"],
+        json!({"total": 30, "sent": 2, "received": 28})
+    );
+    assert_eq!(overview["ai"]["requests"], 2);
+    assert_eq!(overview["ai"]["tokens"], 240);
+    let ai = r
+        .report(&format!("/api/analytics/ai?{range}&group_by=month"))
+        .await;
+    assert_eq!(ai["totals"], overview["ai"]);
+    assert_eq!(ai["by_model"][0]["model"], "gpt-4o-mini");
+    assert_eq!(ai["timeline"].as_array().map(Vec::len), Some(15));
+}
+
+#[tokio::test]
+async fn every_figure_equals_the_raw_records_on_sqlite() {
+    every_figure_equals_the_raw_records(sqlite_store()).await;
+}
+
+#[tokio::test]
+async fn every_figure_equals_the_raw_records_on_dynamodb() {
+    every_figure_equals_the_raw_records(dynamo_store().await).await;
+}
+
+#[tokio::test]
+async fn another_companys_figures_never_appear_and_bad_ranges_are_refused() {
+    let r = rig(sqlite_store()).await;
+    r.call(
+        "leads-management",
+        Role::Agent,
+        "POST",
+        "/api/leads",
+        Some(json!({"name": "Ana"})),
+    )
+    .await;
+    events_worker::handle(&r.apps["events-worker"])
+        .await
+        .expect("worker");
+    let mine = r.report("/api/analytics/overview?period=month").await;
+    assert_eq!(mine["leads"]["new"], 1);
+    let elsewhere = wiizo_tests::company();
+    let theirs = send(
+        &r.apps["analytics"],
+        &call_with_query(
+            &elsewhere,
+            Role::Admin,
+            "GET",
+            "/api/analytics/overview?period=month",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(theirs.status, 200, "{}", theirs.text);
+    assert_eq!(theirs.json["data"]["leads"]["new"], 0);
+    assert_eq!(theirs.header("cache-control"), Some("private, max-age=60"));
+    for (query, field) in [
+        ("period=decade", "period"),
+        ("group_by=hour", "group_by"),
+        ("from=2026-03-04&to=2026-03-03", "from"),
+        ("from=2020-01-01&to=2024-01-02", "to"),
+        ("from=ontem", "from"),
+        ("period=week&from=2026-01-01", "period"),
+        ("unknown=1", "unknown"),
+    ] {
+        let refused = send(
+            &r.apps["analytics"],
+            &call_with_query(
+                &r.company,
+                Role::Viewer,
+                "GET",
+                &format!("/api/analytics/leads?{query}"),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(refused.status, 422, "{query}: {}", refused.text);
+        assert!(
+            refused.json["error"]["details"][field].is_array(),
+            "{query}: {}",
+            refused.text
+        );
+    }
+}
