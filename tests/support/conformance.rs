@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             sent_messages_and_their_statuses_write_their_events,
             a_turn_is_claimed_once_and_a_handoff_tells_why,
             turns_wait_until_due_and_are_kept_once,
+            tallies_count_an_event_once_and_stay_in_their_company,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -2085,4 +2086,56 @@ pub async fn turns_wait_until_due_and_are_kept_once(store: &dyn Store) {
         mine(store.due_turns(base + 5000, 100).await.expect("due")),
         vec![]
     );
+}
+
+pub async fn tallies_count_an_event_once_and_stay_in_their_company(store: &dyn Store) {
+    use shared::domain::analytics::Tally;
+    let (c, other) = (company(), company());
+    let tally = |day: &str, metric: &str, delta| Tally {
+        day: day.into(),
+        metric: metric.into(),
+        delta,
+    };
+    let first = [
+        tally("2026-10-31", "leads.new", 1),
+        tally("2026-10-31", "leads.new@vendas", 1),
+        tally("2026-11-01", "messages.received", 2),
+    ];
+    assert_eq!(store.add_tallies(&c, "evt_1", &first).await, Ok(true));
+    // The same event again (a redelivery, a second worker) adds nothing.
+    assert_eq!(store.add_tallies(&c, "evt_1", &first).await, Ok(false));
+    let second = [
+        tally("2026-11-01", "messages.received", 1),
+        tally("2026-11-01", "leads.new", -1),
+    ];
+    assert_eq!(store.add_tallies(&c, "evt_2", &second).await, Ok(true));
+    // Another company's event of the same id is its own.
+    assert_eq!(store.add_tallies(&other, "evt_1", &first).await, Ok(true));
+    let days = store
+        .day_tallies(&c, "2026-10-01", "2026-11-30")
+        .await
+        .expect("tallies");
+    let got: Vec<(String, String, i64)> = days
+        .iter()
+        .flat_map(|(d, t)| t.iter().map(move |(m, n)| (d.clone(), m.clone(), *n)))
+        .collect();
+    let want = [
+        ("2026-10-31", "leads.new", 1),
+        ("2026-10-31", "leads.new@vendas", 1),
+        ("2026-11-01", "leads.new", -1),
+        ("2026-11-01", "messages.received", 3),
+    ]
+    .map(|(d, m, n)| (d.to_string(), m.to_string(), n));
+    assert_eq!(got, want);
+    // A range reads its own days only.
+    let one = store
+        .day_tallies(&c, "2026-11-01", "2026-11-01")
+        .await
+        .expect("day");
+    assert_eq!(one.keys().collect::<Vec<_>>(), ["2026-11-01"]);
+    assert!(store
+        .day_tallies(&company(), "2026-10-01", "2026-11-30")
+        .await
+        .expect("empty")
+        .is_empty());
 }

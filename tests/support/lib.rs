@@ -290,34 +290,7 @@ pub async fn all_messages(
     company: &shared::domain::CompanyId,
     conversation: uuid::Uuid,
 ) -> Result<Vec<shared::domain::conversation::Message>, shared::store::StoreError> {
-    use shared::domain::page::{Cursor, Order, PageRequest};
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = PageRequest {
-            page: 1,
-            limit: 100,
-            order: Order::Asc,
-            cursor: cursor.take(),
-        };
-        let found = store.list_messages(company, conversation, &page).await?;
-        let next = found
-            .items
-            .last()
-            .filter(|_| found.has_more)
-            .map(|m| Cursor {
-                sort: "created_at".into(),
-                order: Order::Asc,
-                value: m.created_at.as_string().into(),
-                id: m.id.to_string(),
-                position: Some((out.len() + found.items.len()) as u64),
-            });
-        out.extend(found.items);
-        match next {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
-        }
-    }
+    shared::usecase::conversations::all_messages(store, company, conversation).await
 }
 
 /// A signed delivery to a custom inbound endpoint, sent `age_secs` ago.

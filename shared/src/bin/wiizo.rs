@@ -4,6 +4,8 @@
 //!   wiizo company create <name>                    create a company, print its id
 //!   wiizo token --company <name> [--role <role>] [--user <id>] [--hours <n>]
 //!                                                  print a JWT for the company (created if needed)
+//!   wiizo analytics rebuild --company <name>       make the company's analytics tallies again
+//!                                                  from its records; print what was corrected
 //!
 //! It reads the same environment as the functions (`WIIZO_STORE`, `JWT_SECRET`, …).
 
@@ -16,7 +18,8 @@ use shared::store::{self, StoreError};
 const USAGE: &str = "usage:
   wiizo migrate
   wiizo company create <name>
-  wiizo token --company <name> [--role owner|admin|agent|viewer] [--user <id>] [--hours <n>]";
+  wiizo token --company <name> [--role owner|admin|agent|viewer] [--user <id>] [--hours <n>]
+  wiizo analytics rebuild --company <name>";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -90,6 +93,23 @@ async fn run(args: &[String]) -> Result<String, String> {
                 .unwrap_or_else(|| format!("{}-{}", role.as_str(), company.id));
             let claims = TokenClaims::new(&user, &company.id, role, hours * 3600);
             mint(&config.jwt.secret, &claims).map_err(|e| e.to_string())
+        }
+        Some("analytics") if args.get(1).map(String::as_str) == Some("rebuild") => {
+            let name = flag(args, "--company").ok_or(USAGE)?;
+            let company = store
+                .find_company_by_name(name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no company named {name:?}"))?;
+            let app = shared::App::new("wiizo", config, store);
+            let corrections = shared::usecase::analytics::rebuild(&app, &company.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = format!("{} tallies corrected", corrections.len());
+            for c in &corrections {
+                out.push_str(&format!("\n{} {}: {} -> {}", c.day, c.metric, c.was, c.now));
+            }
+            Ok(out)
         }
         _ => Err(USAGE.into()),
     }

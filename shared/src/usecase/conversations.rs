@@ -48,3 +48,40 @@ pub async fn close_window(
         Err(e) => Err(e.into()),
     }
 }
+
+/// Every message of a conversation in time order, read page by page (the analytics
+/// rebuild; never a request's path).
+pub async fn all_messages(
+    store: &dyn Store,
+    company: &CompanyId,
+    conversation: Uuid,
+) -> Result<Vec<crate::domain::conversation::Message>, StoreError> {
+    use crate::domain::page::{Cursor, Order, PageRequest};
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = PageRequest {
+            page: 1,
+            limit: 100,
+            order: Order::Asc,
+            cursor: cursor.take(),
+        };
+        let found = store.list_messages(company, conversation, &page).await?;
+        let next = found
+            .items
+            .last()
+            .filter(|_| found.has_more)
+            .map(|m| Cursor {
+                sort: "created_at".into(),
+                order: Order::Asc,
+                value: m.created_at.as_string().into(),
+                id: m.id.to_string(),
+                position: Some((out.len() + found.items.len()) as u64),
+            });
+        out.extend(found.items);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
