@@ -198,7 +198,7 @@ fn lead_events(lead: &Lead, history: &[LeadEvent]) -> Vec<OutboxEvent> {
         .map(|e| {
             moves()
                 .filter(|m| m.at <= e.at)
-                .last()
+                .next_back()
                 .and_then(|m| m.to.clone())
                 .unwrap_or_else(|| at_creation.clone())
         })
