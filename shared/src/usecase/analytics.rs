@@ -197,8 +197,7 @@ fn lead_events(lead: &Lead, history: &[LeadEvent]) -> Vec<OutboxEvent> {
         .iter()
         .map(|e| {
             moves()
-                .filter(|m| m.at <= e.at)
-                .next_back()
+                .rfind(|m| m.at <= e.at)
                 .and_then(|m| m.to.clone())
                 .unwrap_or_else(|| at_creation.clone())
         })
