@@ -158,7 +158,7 @@ async fn raw(
     r: &Rig,
 ) -> (
     BTreeMap<String, [i64; 3]>,
-    BTreeMap<String, [i64; 6]>,
+    BTreeMap<String, [i64; 11]>,
     i64,
     i64,
 ) {
@@ -194,7 +194,7 @@ async fn raw(
             }
         }
     }
-    let mut messages: BTreeMap<String, [i64; 6]> = BTreeMap::new();
+    let mut messages: BTreeMap<String, [i64; 11]> = BTreeMap::new();
     let conversations = store
         .list_conversations(
             &r.company,
@@ -208,6 +208,7 @@ async fn raw(
         if conv.status == shared::domain::conversation::ConversationStatus::Active {
             active += 1;
         }
+        let mut waiting: Option<shared::domain::Timestamp> = None;
         for m in all_messages(store, &r.company, conv.id)
             .await
             .expect("messages")
@@ -217,15 +218,10 @@ async fn raw(
                 MessageRole::User => {
                     slot[1] += 1;
                     slot[5] += 1;
+                    waiting.get_or_insert(m.created_at);
                 }
-                MessageRole::Assistant
-                    if matches!(
-                        m.status,
-                        Some(
-                            DeliveryStatus::Sent | DeliveryStatus::Delivered | DeliveryStatus::Read
-                        )
-                    ) =>
-                {
+                // The channel took it: it has the channel's id, whatever happened after.
+                MessageRole::Assistant if m.external_id.is_some() => {
                     slot[0] += 1;
                     slot[4] += 1;
                     slot[if m.metadata["agent_id"].is_string() {
@@ -233,6 +229,19 @@ async fn raw(
                     } else {
                         3
                     }] += 1;
+                    match m.status {
+                        Some(DeliveryStatus::Delivered) => slot[6] += 1,
+                        Some(DeliveryStatus::Read) => {
+                            slot[6] += 1;
+                            slot[7] += 1;
+                        }
+                        Some(DeliveryStatus::Failed) => slot[8] += 1,
+                        _ => {}
+                    }
+                    if let Some(since) = waiting.take() {
+                        slot[9] += 1;
+                        slot[10] += (m.created_at.inner() - since.inner()).num_seconds();
+                    }
                 }
                 _ => {}
             }
@@ -313,16 +322,60 @@ async fn every_figure_equals_the_raw_records(store: Arc<dyn Store>) {
         .map(|v| v.conversation.id)
         .collect();
     assert_eq!(open.len(), 1, "one customer wrote within the window");
-    for text in ["Olá!", "Temos, sim."] {
-        r.call(
-            "whatsapp-api",
-            Role::Agent,
-            "POST",
-            &format!("/api/conversations/{}/messages", open[0]),
-            Some(json!({"type": "text", "text": text})),
-        )
-        .await;
+    // A person answers (the customer has waited since their first message, six days ago);
+    // the customer writes again and is answered at once.
+    let path = format!("/api/conversations/{}/messages", open[0]);
+    let mut sent_ids = Vec::new();
+    for (text, then) in [("Olá!", Some("e o preço?")), ("Temos, sim.", None)] {
+        let body = json!({"type": "text", "text": text});
+        let m = r
+            .call("whatsapp-api", Role::Agent, "POST", &path, Some(body))
+            .await;
+        sent_ids.push(
+            m["data"]["external_id"]
+                .as_str()
+                .expect("the channel's id")
+                .to_string(),
+        );
+        if let Some(text) = then {
+            // Meta's times are whole seconds: the customer writes in the next one.
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let body = inbound("5511988880007", 0, text);
+            assert_eq!(
+                send(&r.apps["webhooks"], &meta_delivery(&body))
+                    .await
+                    .status,
+                200
+            );
+        }
     }
+    // Meta tells: the first delivered and read, the second failed.
+    let told = [
+        (&sent_ids[0], "delivered", None),
+        (&sent_ids[0], "read", None),
+        (&sent_ids[1], "failed", Some(131026)),
+    ];
+    let statuses: Vec<Value> = told
+        .iter()
+        .map(|(id, status, code)| {
+            let mut s = json!({"id": id, "status": status, "recipient_id": "5511988880007",
+                               "timestamp": Utc::now().timestamp().to_string()});
+            if let Some(code) = code {
+                s["errors"] = json!([{"code": code, "title": "Message undeliverable"}]);
+            }
+            s
+        })
+        .collect();
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp",
+         "metadata": {"phone_number_id": PNID}, "statuses": statuses}}]}]})
+    .to_string();
+    assert_eq!(
+        send(&r.apps["webhooks"], &meta_delivery(&body))
+            .await
+            .status,
+        200
+    );
     // A conversation closed and opened again; another closed.
     let (a, b) = (
         conversations.items[0].conversation.id,
@@ -411,6 +464,8 @@ async fn every_figure_equals_the_raw_records(store: Arc<dyn Store>) {
             .get(bucket["date"].as_str().expect("date"))
             .copied()
             .unwrap_or_default();
+        let first = &bucket["first_response"];
+        let responses = first["responses"].as_i64().unwrap_or(-1);
         let got = [
             &bucket["sent"],
             &bucket["received"],
@@ -418,11 +473,33 @@ async fn every_figure_equals_the_raw_records(store: Arc<dyn Store>) {
             &bucket["human"],
             &bucket["by_channel"]["whatsapp"]["sent"],
             &bucket["by_channel"]["whatsapp"]["received"],
-        ];
-        assert_eq!(got.map(|v| v.as_i64().unwrap_or(-1)), want, "{bucket}");
+            &bucket["delivered"],
+            &bucket["read"],
+            &bucket["failed"],
+            &first["responses"],
+        ]
+        .map(|v| v.as_i64().unwrap_or(-1));
+        assert_eq!(got[..], want[..10], "{bucket}");
+        // The average is whole seconds, rounded down.
+        let avg = (responses > 0).then(|| want[10] / responses);
+        assert_eq!(first["avg_seconds"].as_i64(), avg, "{bucket}");
     }
-    assert_eq!(report["totals"]["received"], 28);
-    assert_eq!(report["totals"]["sent"], 2);
+    let t = &report["totals"];
+    let figures = ["sent", "received", "delivered", "read", "failed"].map(|k| t[k].clone());
+    assert_eq!(figures, [2, 29, 1, 1, 1].map(|n| json!(n)));
+    assert_eq!(
+        (t["delivery_rate"].clone(), t["read_rate"].clone()),
+        (json!(50.0), json!(50.0))
+    );
+    assert_eq!(
+        t["failed_top_codes"],
+        json!([{"code": "131026", "count": 1}])
+    );
+    assert_eq!(t["first_response"]["responses"], 2);
+    // One waited six days, one a moment: the median is within the first bucket.
+    assert_eq!(t["first_response"]["median_within_seconds"], 30);
+    let avg = t["first_response"]["avg_seconds"].as_i64().unwrap_or(0);
+    assert!(avg > 2 * 86_400, "{t}");
 
     let overview = r.report(&format!("/api/analytics/overview?{range}")).await;
     assert_eq!(
@@ -435,8 +512,9 @@ async fn every_figure_equals_the_raw_records(store: Arc<dyn Store>) {
     );
     assert_eq!(
         overview["messages"],
-        json!({"total": 30, "sent": 2, "received": 28})
+        json!({"total": 31, "sent": 2, "received": 29})
     );
+    assert_eq!(overview["trends"]["response_time_avg"], json!(avg));
     assert_eq!(overview["ai"]["requests"], 2);
     assert_eq!(overview["ai"]["tokens"], 240);
     let ai = r

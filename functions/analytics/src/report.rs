@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use shared::domain::ai::{budget_month, nano_to_usd};
-use shared::domain::analytics::{growth, percent, sum, timeline, Bucket, Counting, Range};
+use shared::domain::analytics::{
+    growth, percent, response_bucket, sum, timeline, Bucket, Counting, Range, RESPONSE_BOUNDS,
+};
 use shared::domain::conversation::Channel;
 use shared::domain::CompanyId;
 use shared::http::{Ctx, Reply};
@@ -86,6 +88,8 @@ pub async fn overview(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let new = at(range, "leads.new");
     let converted = at(range, "leads.converted");
     let (sent, received) = (at(range, "messages.sent"), at(range, "messages.received"));
+    let responses = at(range, "responses.count");
+    let response_avg = (responses > 0).then(|| at(range, "responses.seconds") / responses);
     let ai = ai_rows(app, &a.company, range).await?;
     let ai_total = ai.iter().fold(AiUsageRow::default(), add);
     answer(json!({
@@ -109,6 +113,7 @@ pub async fn overview(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
                          "leads_new": at(previous, "leads.new")},
             "leads_growth": growth(new, at(previous, "leads.new")),
             "conversion_rate": percent(converted, new),
+            "response_time_avg": response_avg,
         },
     }))
 }
@@ -146,34 +151,68 @@ pub async fn leads(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
 }
 
 /// `GET /api/analytics/messages?period|from&to&group_by`: messages sent and received, by
-/// channel, and the company's answers by AI agents and by people.
+/// channel; the company's answers by AI agents and by people; where the sent ones stand
+/// (delivered, read, failed with the channel's top error codes); how long customers waited
+/// for a first answer.
 pub async fn messages(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     let a = asked(app, ctx, &["period", "from", "to", "group_by"]).await?;
     let days = read(app, &a.company, a.range).await?;
-    let mut metrics = vec![
-        "messages.sent".to_string(),
-        "messages.received".to_string(),
-        "messages.sent.ai".to_string(),
-        "messages.sent.human".to_string(),
-    ];
+    let mut metrics: Vec<String> = [
+        "messages.sent",
+        "messages.received",
+        "messages.sent.ai",
+        "messages.sent.human",
+        "messages.status.delivered",
+        "messages.status.read",
+        "messages.status.failed",
+        "responses.count",
+        "responses.seconds",
+    ]
+    .map(String::from)
+    .to_vec();
     for c in CHANNELS {
         metrics.push(format!("messages.sent.{}", c.as_str()));
         metrics.push(format!("messages.received.{}", c.as_str()));
     }
+    let histogram: Vec<String> = RESPONSE_BOUNDS
+        .iter()
+        .map(|b| response_bucket(*b))
+        .chain([response_bucket(i64::MAX)])
+        .collect();
+    metrics.extend(histogram.iter().cloned());
     let figures = |s: &[i64]| {
+        let at = |name: &str| metrics.iter().position(|m| m == name).map_or(0, |i| s[i]);
+        let sent = at("messages.sent");
+        let (read, failed) = (at("messages.status.read"), at("messages.status.failed"));
+        let delivered = at("messages.status.delivered") + read;
         let by_channel: serde_json::Map<String, Value> = CHANNELS
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let (sent, received) = (s[4 + 2 * i], s[5 + 2 * i]);
+            .map(|c| {
+                let (sent, received) = (
+                    at(&format!("messages.sent.{}", c.as_str())),
+                    at(&format!("messages.received.{}", c.as_str())),
+                );
                 (
                     c.as_str().to_string(),
                     json!({"sent": sent, "received": received}),
                 )
             })
             .collect();
-        json!({"sent": s[0], "received": s[1], "ai": s[2], "human": s[3],
-               "ai_share": percent(s[2], s[0]), "by_channel": by_channel})
+        let responses = at("responses.count");
+        let counts: Vec<i64> = histogram.iter().map(|h| at(h)).collect();
+        json!({
+            "sent": sent, "received": at("messages.received"),
+            "ai": at("messages.sent.ai"), "human": at("messages.sent.human"),
+            "ai_share": percent(at("messages.sent.ai"), sent),
+            "delivered": delivered, "read": read, "failed": failed,
+            "delivery_rate": percent(delivered, sent), "read_rate": percent(read, sent),
+            "by_channel": by_channel,
+            "first_response": {
+                "responses": responses,
+                "avg_seconds": (responses > 0).then(|| at("responses.seconds") / responses),
+                "median_within_seconds": median_within(&counts),
+            },
+        })
     };
     let totals: Vec<i64> = metrics.iter().map(|m| sum(&days, a.range, m)).collect();
     let timeline: Vec<Value> = timeline(a.bucket, a.range, &days, &metrics)
@@ -184,7 +223,39 @@ pub async fn messages(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
             v
         })
         .collect();
-    answer(json!({"period": a.period(), "totals": figures(&totals), "timeline": timeline}))
+    let mut codes: BTreeMap<&str, i64> = BTreeMap::new();
+    let (from, to) = (a.range.from.to_string(), a.range.to.to_string());
+    for tallies in days.range(from..=to).map(|(_, t)| t) {
+        for (metric, n) in tallies {
+            if let Some(code) = metric.strip_prefix("messages.failed.code.") {
+                *codes.entry(code).or_default() += n;
+            }
+        }
+    }
+    let mut codes: Vec<(&str, i64)> = codes.into_iter().filter(|(_, n)| *n > 0).collect();
+    codes.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    let top: Vec<Value> = codes
+        .iter()
+        .take(5)
+        .map(|(code, n)| json!({"code": code, "count": n}))
+        .collect();
+    let mut totals = figures(&totals);
+    totals["failed_top_codes"] = json!(top);
+    answer(json!({"period": a.period(), "totals": totals, "timeline": timeline}))
+}
+
+/// The bound of the histogram bucket that holds the median wait; none without answers,
+/// or when it is beyond the last bound.
+fn median_within(counts: &[i64]) -> Option<i64> {
+    let total: i64 = counts.iter().sum();
+    let mut seen = 0;
+    for (i, n) in counts.iter().enumerate() {
+        seen += n;
+        if total > 0 && seen * 2 >= total {
+            return RESPONSE_BOUNDS.get(i).copied();
+        }
+    }
+    None
 }
 
 /// `GET /api/analytics/ai?period|from&to&group_by`: requests, tokens and cost by bucket,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde_json::Value;
 
+use super::conversation::{Message, Role};
 use super::event::OutboxEvent;
 use super::{FieldErrors, Timestamp};
 
@@ -71,9 +72,55 @@ fn lead_metrics(name: &str, pipeline: &str) -> [String; 2] {
     [format!("leads.{name}"), format!("leads.{name}@{pipeline}")]
 }
 
-/// What `event` adds to the tallies; `channel` is the channel of a message event's
-/// conversation, when it is still known.
-pub fn tallies(event: &OutboxEvent, counting: &Counting, channel: Option<&str>) -> Vec<Tally> {
+/// What the store knows beside a message event: its conversation's channel (while the
+/// conversation exists), and for a company message that answered the customer, how long
+/// the customer waited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Known<'a> {
+    pub channel: Option<&'a str>,
+    pub response_seconds: Option<i64>,
+}
+
+/// The bounds of the first-response histogram, in seconds; a wait beyond the last falls
+/// in `over`.
+pub const RESPONSE_BOUNDS: &[i64] = &[
+    30, 60, 120, 300, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 86_400, 259_200,
+];
+
+/// The histogram metric a response time falls in.
+pub fn response_bucket(seconds: i64) -> String {
+    match RESPONSE_BOUNDS.iter().find(|b| seconds <= **b) {
+        Some(b) => format!("responses.within.{b}"),
+        None => "responses.within.over".into(),
+    }
+}
+
+/// How long a company message made the customer wait, if it answered them: from the
+/// customer's first message since the company last wrote. `before`: the conversation's
+/// messages before it, oldest first.
+pub fn response_seconds(reply: &Message, before: &[Message]) -> Option<i64> {
+    let waiting = before
+        .iter()
+        .rev()
+        .take_while(|m| m.role != Role::Assistant || !taken(m))
+        .filter(|m| m.role == Role::User)
+        .last()?;
+    Some(
+        (reply.created_at.inner() - waiting.created_at.inner())
+            .num_seconds()
+            .max(0),
+    )
+}
+
+/// Whether the channel took a company message: it gave it its id (whatever happened to
+/// it after, a failure included).
+pub fn taken(m: &Message) -> bool {
+    m.role == Role::Assistant && m.external_id.is_some()
+}
+
+/// What `event` adds to the tallies, with what the store `known` beside it.
+pub fn tallies(event: &OutboxEvent, counting: &Counting, known: &Known) -> Vec<Tally> {
+    let channel = known.channel;
     let d = &event.data;
     let time = |v: &Value| {
         v.as_str()
@@ -82,11 +129,11 @@ pub fn tallies(event: &OutboxEvent, counting: &Counting, channel: Option<&str>) 
             .unwrap_or_else(|| event.at.inner())
     };
     let mut out = Vec::new();
-    let mut add = |at: DateTime<Utc>, metric: String| {
+    let mut add = |at: DateTime<Utc>, metric: String, delta: i64| {
         out.push(Tally {
             day: counting.day(at).to_string(),
             metric,
-            delta: 1,
+            delta,
         })
     };
     let statuses = |status: &str| {
@@ -106,7 +153,7 @@ pub fn tallies(event: &OutboxEvent, counting: &Counting, channel: Option<&str>) 
             let status = d["status"].as_str().unwrap_or_default();
             for name in std::iter::once("new").chain(statuses(status)) {
                 for metric in lead_metrics(name, pipeline) {
-                    add(at, metric);
+                    add(at, metric, 1);
                 }
             }
         }
@@ -118,15 +165,15 @@ pub fn tallies(event: &OutboxEvent, counting: &Counting, channel: Option<&str>) 
                 // Entering the set counts; moving within it does not.
                 if !before.contains(&name) {
                     for metric in lead_metrics(name, pipeline) {
-                        add(at, metric);
+                        add(at, metric, 1);
                     }
                 }
             }
         }
-        "lead.deleted" => add(event.at.inner(), "leads.deleted".into()),
-        "conversation.started" => add(time(&d["created_at"]), "conversations.started".into()),
-        "conversation.closed" => add(time(&d["updated_at"]), "conversations.closed".into()),
-        "conversation.reopened" => add(time(&d["updated_at"]), "conversations.reopened".into()),
+        "lead.deleted" => add(event.at.inner(), "leads.deleted".into(), 1),
+        "conversation.started" => add(time(&d["created_at"]), "conversations.started".into(), 1),
+        "conversation.closed" => add(time(&d["updated_at"]), "conversations.closed".into(), 1),
+        "conversation.reopened" => add(time(&d["updated_at"]), "conversations.reopened".into(), 1),
         "message.received" | "message.sent" => {
             let at = time(&d["message"]["created_at"]);
             let way = if event.kind == "message.sent" {
@@ -134,9 +181,9 @@ pub fn tallies(event: &OutboxEvent, counting: &Counting, channel: Option<&str>) 
             } else {
                 "received"
             };
-            add(at, format!("messages.{way}"));
+            add(at, format!("messages.{way}"), 1);
             if let Some(channel) = channel {
-                add(at, format!("messages.{way}.{channel}"));
+                add(at, format!("messages.{way}.{channel}"), 1);
             }
             if way == "sent" {
                 let by = if d["message"]["metadata"]["agent_id"].is_string() {
@@ -144,7 +191,30 @@ pub fn tallies(event: &OutboxEvent, counting: &Counting, channel: Option<&str>) 
                 } else {
                     "human"
                 };
-                add(at, format!("messages.sent.{by}"));
+                add(at, format!("messages.sent.{by}"), 1);
+                add(at, "messages.status.sent".into(), 1);
+                if let Some(waited) = known.response_seconds {
+                    add(at, "responses.count".into(), 1);
+                    add(at, response_bucket(waited), 1);
+                    add(at, "responses.seconds".into(), waited);
+                }
+            }
+        }
+        "message.status" => {
+            // Counted on the day the message was sent: it leaves its status for the new one.
+            let at = time(&d["created_at"]);
+            let status = d["status"].as_str().unwrap_or_default();
+            if let Some(p @ ("sent" | "delivered" | "read" | "failed")) = d["previous"].as_str() {
+                add(at, format!("messages.status.{p}"), -1);
+            }
+            add(at, format!("messages.status.{status}"), 1);
+            if status == "failed" {
+                let code = match &d["error"]["code"] {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) if s.len() <= 20 => s.clone(),
+                    _ => "unknown".into(),
+                };
+                add(at, format!("messages.failed.code.{code}"), 1);
             }
         }
         _ => {}
@@ -375,14 +445,14 @@ mod tests {
         let t = tallies(
             &created("2026-12-01T02:30:00.000Z", "novo"),
             &counting("America/Sao_Paulo"),
-            None,
+            &Known::default(),
         );
         assert_eq!(t.len(), 2);
         assert!(t.iter().all(|t| t.day == "2026-11-30"));
         let utc = tallies(
             &created("2026-12-01T02:30:00.000Z", "novo"),
             &counting("UTC"),
-            None,
+            &Known::default(),
         );
         assert_eq!(utc[0].day, "2026-12-01");
     }
@@ -391,7 +461,11 @@ mod tests {
     fn lisbon_days_follow_its_summer_time() {
         // Lisbon is UTC+1 in summer, UTC in winter (the change: 2026-10-25 at 01:00 UTC).
         let lisbon = counting("Europe/Lisbon");
-        let at = |s: &str| tallies(&created(s, "novo"), &lisbon, None)[0].day.clone();
+        let at = |s: &str| {
+            tallies(&created(s, "novo"), &lisbon, &Known::default())[0]
+                .day
+                .clone()
+        };
         assert_eq!(at("2026-10-24T23:30:00.000Z"), "2026-10-25");
         assert_eq!(at("2026-10-25T23:30:00.000Z"), "2026-10-25");
         assert_eq!(at("2026-03-29T00:30:00.000Z"), "2026-03-29");
@@ -407,7 +481,7 @@ mod tests {
                 None,
                 json!({"from": from, "to": to, "lead": {"updated_at": "2026-11-02T10:00:00.000Z", "pipeline": "p"}}),
             );
-            tallies(&e, &c, None)
+            tallies(&e, &c, &Known::default())
                 .into_iter()
                 .map(|t| t.metric)
                 .collect::<Vec<_>>()

@@ -145,24 +145,36 @@ impl OutboxEvent {
         )
     }
 
-    /// A sent message delivered, read, or failed (with the channel's error).
-    pub fn message_status(company: &CompanyId, lead: LeadId, m: &Message) -> OutboxEvent {
+    /// A sent message delivered, read, or failed (with the channel's error), from the
+    /// status it had.
+    pub fn message_status(
+        company: &CompanyId,
+        lead: LeadId,
+        m: &Message,
+        previous: Option<DeliveryStatus>,
+    ) -> OutboxEvent {
         OutboxEvent::new(
             company,
             "message.status",
             Some(lead),
             json!({"lead_id": lead, "conversation_id": m.conversation_id, "message_id": m.id,
-                   "external_id": m.external_id, "status": m.status, "error": m.error}),
+                   "external_id": m.external_id, "status": m.status, "previous": previous,
+                   "created_at": m.created_at, "error": m.error}),
         )
     }
 
     /// The event a message's new delivery status tells, if any: `message.sent` once the
     /// channel took it, `message.status` when it is delivered, read or failed.
-    pub fn of_delivery(company: &CompanyId, lead: LeadId, m: &Message) -> Option<OutboxEvent> {
+    pub fn of_delivery(
+        company: &CompanyId,
+        lead: LeadId,
+        m: &Message,
+        previous: Option<DeliveryStatus>,
+    ) -> Option<OutboxEvent> {
         match m.status? {
             DeliveryStatus::Sent => Some(OutboxEvent::message_sent(company, lead, m)),
             DeliveryStatus::Delivered | DeliveryStatus::Read | DeliveryStatus::Failed => {
-                Some(OutboxEvent::message_status(company, lead, m))
+                Some(OutboxEvent::message_status(company, lead, m, previous))
             }
             DeliveryStatus::Pending => None,
         }

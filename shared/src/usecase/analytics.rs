@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::domain::analytics::{tallies, Counting, DayTallies, Range, Tally};
+use crate::domain::analytics::{
+    response_seconds, taken, tallies, Counting, DayTallies, Known, Range, Tally,
+};
 use crate::domain::conversation::{Conversation, Message, Role};
 use crate::domain::event::OutboxEvent;
 use crate::domain::inbound::DeliveryStatus;
@@ -20,32 +22,61 @@ use crate::App;
 pub async fn count(app: &App, event: &OutboxEvent) -> Result<(), ApiError> {
     let company = &event.company_id;
     let counting = Counting::of(&app.company_settings(company).await?);
-    let channel = if event.kind.starts_with("message.") {
-        conversation_channel(app, company, &event.data["conversation_id"]).await?
+    let conversation = if event.kind.starts_with("message.") {
+        conversation_of(app, company, &event.data["conversation_id"]).await?
     } else {
         None
     };
-    let list = tallies(event, &counting, channel.as_deref());
+    let response_seconds = match (&conversation, event.kind.as_str()) {
+        (Some(conv), "message.sent") => waited(app, conv, &event.data["message"]["id"]).await?,
+        _ => None,
+    };
+    let known = Known {
+        channel: conversation.as_ref().map(|c| c.channel.as_str()),
+        response_seconds,
+    };
+    let list = tallies(event, &counting, &known);
     if !list.is_empty() {
         app.store.add_tallies(company, &event.id, &list).await?;
     }
     Ok(())
 }
 
-async fn conversation_channel(
+async fn conversation_of(
     app: &App,
     company: &CompanyId,
     id: &serde_json::Value,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<Conversation>, ApiError> {
     let Some(id) = id.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok()) else {
         return Ok(None);
     };
     match app.store.get_conversation(company, id).await {
-        Ok(c) => Ok(Some(c.channel.as_str().to_string())),
+        Ok(c) => Ok(Some(c)),
         // Erased since: its messages still count, on no channel.
         Err(StoreError::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// How long the company message `id` made the customer wait, read from the conversation's
+/// newest messages.
+async fn waited(
+    app: &App,
+    conv: &Conversation,
+    id: &serde_json::Value,
+) -> Result<Option<i64>, ApiError> {
+    let recent = app
+        .store
+        .recent_messages(&conv.company_id, conv.id, 100)
+        .await?;
+    let Some(at) = recent
+        .iter()
+        .position(|m| id.as_str() == Some(&m.id.to_string()))
+    else {
+        return Ok(None);
+    };
+    let before: Vec<Message> = recent[at + 1..].iter().rev().cloned().collect();
+    Ok(response_seconds(&recent[at], &before))
 }
 
 /// The tallies of `range`, by day.
@@ -96,9 +127,13 @@ pub async fn rebuild(app: &App, company: &CompanyId) -> Result<Vec<Correction>, 
     let store = app.store.as_ref();
     let counting = Counting::of(&app.company_settings(company).await?);
     let mut want: BTreeMap<(String, String), i64> = BTreeMap::new();
-    let mut count = |events: Vec<OutboxEvent>, channel: Option<&str>| {
-        for e in &events {
-            for t in tallies(e, &counting, channel) {
+    let mut count = |events: Vec<(OutboxEvent, Option<i64>)>, channel: Option<&str>| {
+        for (e, response_seconds) in &events {
+            let known = Known {
+                channel,
+                response_seconds: *response_seconds,
+            };
+            for t in tallies(e, &counting, &known) {
                 *want.entry((t.day, t.metric)).or_default() += t.delta;
             }
         }
@@ -112,7 +147,8 @@ pub async fn rebuild(app: &App, company: &CompanyId) -> Result<Vec<Correction>, 
         let found = store.list_leads(company, &query).await?;
         for lead in &found.items {
             let history = store.lead_history(company, lead.id).await?;
-            count(lead_events(lead, &history), None);
+            let events = lead_events(lead, &history).into_iter().map(|e| (e, None));
+            count(events.collect(), None);
         }
         if !found.has_more {
             break;
@@ -224,24 +260,36 @@ fn lead_events(lead: &Lead, history: &[LeadEvent]) -> Vec<OutboxEvent> {
 }
 
 /// The events a conversation's records tell again: its start, its customer's messages,
-/// and the company's messages the channel took.
-fn conversation_events(conv: &Conversation, messages: &[Message]) -> Vec<OutboxEvent> {
-    let mut events = vec![OutboxEvent::conversation_started(conv)];
-    for m in messages {
-        let taken = matches!(
-            m.status,
-            Some(DeliveryStatus::Sent | DeliveryStatus::Delivered | DeliveryStatus::Read)
-        );
-        match m.role {
-            Role::User => events.push(OutboxEvent::message_received(
-                &conv.company_id,
-                conv.lead_id,
-                m,
-            )),
-            Role::Assistant if taken => {
-                events.push(OutboxEvent::message_sent(&conv.company_id, conv.lead_id, m))
-            }
-            _ => {}
+/// the company's messages the channel took (with the customer's wait they ended), and
+/// where their statuses stand now.
+fn conversation_events(
+    conv: &Conversation,
+    messages: &[Message],
+) -> Vec<(OutboxEvent, Option<i64>)> {
+    let (company, lead) = (&conv.company_id, conv.lead_id);
+    let mut events = vec![(OutboxEvent::conversation_started(conv), None)];
+    for (i, m) in messages.iter().enumerate() {
+        if m.role == Role::User {
+            events.push((OutboxEvent::message_received(company, lead, m), None));
+            continue;
+        }
+        let was = if taken(m) {
+            let waited = response_seconds(m, &messages[..i]);
+            events.push((OutboxEvent::message_sent(company, lead, m), waited));
+            Some(DeliveryStatus::Sent)
+        } else {
+            None
+        };
+        if let Some(
+            status @ (DeliveryStatus::Delivered | DeliveryStatus::Read | DeliveryStatus::Failed),
+        ) = m.status
+        {
+            let mut moved = m.clone();
+            moved.status = Some(status);
+            events.push((
+                OutboxEvent::message_status(company, lead, &moved, was),
+                None,
+            ));
         }
     }
     events

@@ -876,9 +876,10 @@ fn analytics_schemas(s: &mut Map<String, Value>) {
                 "conversations": counts(&["total", "active", "closed"]),
                 "messages": counts(&["total", "sent", "received"]),
                 "ai": ai,
-                "trends": object(&["previous", "leads_growth", "conversion_rate"], json!({
+                "trends": object(&["previous", "leads_growth", "conversion_rate", "response_time_avg"], json!({
                     "previous": object(&["from", "to", "leads_new"], json!({"from": day, "to": day, "leads_new": count})),
-                    "leads_growth": rate, "conversion_rate": rate
+                    "leads_growth": rate, "conversion_rate": rate,
+                    "response_time_avg": {"type": ["integer", "null"], "description": "Seconds customers waited for a first answer, on average"}
                 }))
             }),
         ),
@@ -906,19 +907,45 @@ fn analytics_schemas(s: &mut Map<String, Value>) {
         .map(|c| (c.to_string(), channel.clone()))
         .collect();
     let by_channel = object(CHANNELS, Value::Object(by_channel));
-    let mut message_props = json!({"sent": count, "received": count, "ai": count, "human": count,
-                                   "ai_share": rate, "by_channel": by_channel});
-    let figures = object(
-        &["sent", "received", "ai", "human", "ai_share", "by_channel"],
-        message_props.clone(),
+    let first_response = object(
+        &["responses", "avg_seconds", "median_within_seconds"],
+        json!({"responses": count, "avg_seconds": {"type": ["integer", "null"]},
+               "median_within_seconds": {"type": ["integer", "null"],
+                   "description": "The bound of the histogram bucket (30 s … 3 days) that holds the median wait; null beyond 3 days or without answers"}}),
     );
+    let message_fields = [
+        "sent",
+        "received",
+        "ai",
+        "human",
+        "ai_share",
+        "delivered",
+        "read",
+        "failed",
+        "delivery_rate",
+        "read_rate",
+        "by_channel",
+        "first_response",
+    ];
+    let mut message_props = json!({"sent": count, "received": count, "ai": count, "human": count,
+                                   "ai_share": rate, "delivered": count, "read": count, "failed": count,
+                                   "delivery_rate": rate, "read_rate": rate, "by_channel": by_channel,
+                                   "first_response": first_response});
+    let mut totals_props = message_props.clone();
+    totals_props["failed_top_codes"] = json!({"type": "array", "items": object(&["code", "count"],
+        json!({"code": {"type": "string"}, "count": count}))});
+    let mut totals_fields = message_fields.to_vec();
+    totals_fields.push("failed_top_codes");
+    let figures = object(&totals_fields, totals_props);
     message_props["date"] = day.clone();
+    let mut bucket_fields = message_fields.to_vec();
+    bucket_fields.push("date");
     s.insert(
         "AnalyticsMessages".into(),
         object(
             &["period", "totals", "timeline"],
             json!({"period": period, "totals": figures, "timeline": {"type": "array", "items": object(
-                &["date", "sent", "received", "ai", "human", "ai_share", "by_channel"], message_props)}}),
+                &bucket_fields, message_props)}}),
         ),
     );
     let keyed = |key: &str, schema: Value| {

@@ -315,7 +315,7 @@ impl MessageStore for DynamoStore {
             .get_conversation(company, message.conversation_id)
             .await?
             .lead_id;
-        if let Some(event) = OutboxEvent::of_delivery(company, lead, &next) {
+        if let Some(event) = OutboxEvent::of_delivery(company, lead, &next, message.status) {
             items.push(self.enqueue(&event)?);
         }
         match self.transact(items).await {
@@ -382,50 +382,64 @@ impl MessageStore for DynamoStore {
             };
         };
         let message_key = key(pk.clone(), get_s(&claim, "message_sk")?);
-        let Some(stored) = self.get(pk, get_s(&claim, "message_sk")?).await? else {
-            return Ok(StatusOutcome::Unchanged);
-        };
-        let mut next = message_from(&stored)?;
-        next.status = Some(status);
-        if let Some(e) = &error {
-            next.error = serde_json::from_str(e).ok();
+        // Read, then written only if no other status came meanwhile: the event says which
+        // status the message left (a race reads again).
+        for _ in 0..3 {
+            let Some(stored) = self.get(pk.clone(), get_s(&claim, "message_sk")?).await? else {
+                return Ok(StatusOutcome::Unchanged);
+            };
+            let mut next = message_from(&stored)?;
+            let previous = next.status;
+            let seen = get_n(&stored, "status_rank").ok();
+            if seen.is_some_and(|r| r >= status.rank() || r == DeliveryStatus::Failed.rank()) {
+                return Ok(StatusOutcome::Unchanged);
+            }
+            next.status = Some(status);
+            if let Some(e) = &error {
+                next.error = serde_json::from_str(e).ok();
+            }
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(message_key.clone()))
+                .update_expression(if error.is_some() {
+                    "SET #status = :status, status_rank = :rank, #error = :error"
+                } else {
+                    "SET #status = :status, status_rank = :rank"
+                })
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .expression_attribute_values(":rank", n(status.rank()));
+            update = match seen {
+                Some(rank) => update
+                    .condition_expression("attribute_exists(pk) AND status_rank = :seen")
+                    .expression_attribute_values(":seen", n(rank)),
+                None => update.condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(status_rank)",
+                ),
+            };
+            if let Some(e) = &error {
+                update = update
+                    .expression_attribute_names("#error", "error")
+                    .expression_attribute_values(":error", s(e));
+            }
+            let mut items = vec![TransactWriteItem::builder()
+                .update(update.build().map_err(built)?)
+                .build()];
+            let lead = self
+                .get_conversation(company, next.conversation_id)
+                .await?
+                .lead_id;
+            if let Some(event) = OutboxEvent::of_delivery(company, lead, &next, previous) {
+                items.push(self.enqueue(&event)?);
+            }
+            // The status and the event it tells, together.
+            match self.transact(items).await {
+                Ok(()) => return Ok(StatusOutcome::Applied),
+                Err(TxError::Conditions(_)) => continue,
+                Err(TxError::Store(e)) => return Err(e),
+            }
         }
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(message_key))
-            .update_expression(if error.is_some() {
-                "SET #status = :status, status_rank = :rank, #error = :error"
-            } else {
-                "SET #status = :status, status_rank = :rank"
-            })
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(status_rank) OR (status_rank < :rank AND status_rank <> :failed))",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":rank", n(status.rank()))
-            .expression_attribute_values(":failed", n(DeliveryStatus::Failed.rank()));
-        if let Some(e) = error {
-            update = update
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":error", s(e));
-        }
-        let mut items = vec![TransactWriteItem::builder()
-            .update(update.build().map_err(built)?)
-            .build()];
-        let lead = self
-            .get_conversation(company, next.conversation_id)
-            .await?
-            .lead_id;
-        if let Some(event) = OutboxEvent::of_delivery(company, lead, &next) {
-            items.push(self.enqueue(&event)?);
-        }
-        // The status and the event it tells, together; a status already as far is neither.
-        match self.transact(items).await {
-            Ok(()) => Ok(StatusOutcome::Applied),
-            Err(TxError::Conditions(_)) => Ok(StatusOutcome::Unchanged),
-            Err(TxError::Store(e)) => Err(e),
-        }
+        Ok(StatusOutcome::Unchanged)
     }
 
     async fn conversation_of_message(

@@ -26,20 +26,21 @@ pub(super) fn apply_status(
     status: DeliveryStatus,
     error: Option<&Value>,
 ) -> StoreResult<StatusOutcome> {
-    let current: Option<i64> = tx
+    let current: Option<(i64, Option<String>)> = tx
         .query_row(
-            "SELECT status_rank FROM messages WHERE company_id = ?1 AND external_id = ?2",
+            "SELECT status_rank, status FROM messages WHERE company_id = ?1 AND external_id = ?2",
             params![company.as_str(), external_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
         .map_err(map_err)?;
     let error = error.map(Value::to_string);
     match current {
-        Some(rank) if rank >= status.rank() || rank == DeliveryStatus::Failed.rank() => {
+        Some((rank, _)) if rank >= status.rank() || rank == DeliveryStatus::Failed.rank() => {
             Ok(StatusOutcome::Unchanged)
         }
-        Some(_) => {
+        Some((_, previous)) => {
+            let previous = previous.as_deref().and_then(DeliveryStatus::parse);
             tx.execute(
                 "UPDATE messages SET status = ?3, status_rank = ?4, error = COALESCE(?5, error) \
                  WHERE company_id = ?1 AND external_id = ?2",
@@ -59,7 +60,7 @@ pub(super) fn apply_status(
                     |r| r.get(0),
                 )
                 .map_err(map_err)?;
-            tell_delivery(tx, company, &read_message(tx, company, &id)?)?;
+            tell_delivery(tx, company, &read_message(tx, company, &id)?, previous)?;
             Ok(StatusOutcome::Applied)
         }
         None => {
@@ -135,10 +136,16 @@ fn read_message(tx: &Transaction<'_>, company: &CompanyId, id: &str) -> StoreRes
     message_from(row)
 }
 
-/// Writes the event a message's new delivery status tells, in the same transaction.
-fn tell_delivery(tx: &Transaction<'_>, company: &CompanyId, m: &Message) -> StoreResult<()> {
+/// Writes the event a message's new delivery status (from `previous`) tells, in the same
+/// transaction.
+fn tell_delivery(
+    tx: &Transaction<'_>,
+    company: &CompanyId,
+    m: &Message,
+    previous: Option<DeliveryStatus>,
+) -> StoreResult<()> {
     let lead = read_conversation(tx, company, m.conversation_id)?.lead_id;
-    match OutboxEvent::of_delivery(company, lead, m) {
+    match OutboxEvent::of_delivery(company, lead, m, previous) {
         Some(event) => enqueue(tx, &event),
         None => Ok(()),
     }
@@ -321,6 +328,18 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Message> {
         let id = message.id.to_string();
         self.write(|tx| {
+            let previous: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT status FROM messages WHERE company_id = ?1 AND id = ?2",
+                    params![company.as_str(), id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            let previous = previous
+                .ok_or(StoreError::NotFound)?
+                .as_deref()
+                .and_then(DeliveryStatus::parse);
             let changed = tx
                 .execute(
                     "UPDATE messages SET external_id = COALESCE(?3, external_id), status = ?4, status_rank = ?5, \
@@ -331,7 +350,7 @@ impl MessageStore for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::NotFound);
             }
-            tell_delivery(tx, company, &read_message(tx, company, &id)?)?;
+            tell_delivery(tx, company, &read_message(tx, company, &id)?, previous)?;
             if let Some(external) = external_id {
                 apply_pending(tx, company, external)?;
             }
