@@ -33,6 +33,11 @@ struct Rig {
 }
 
 async fn rig(store: Arc<dyn Store>) -> Rig {
+    rig_with(store, PNID).await
+}
+
+/// A company whose WhatsApp number is `number`.
+async fn rig_with(store: Arc<dyn Store>, number: &str) -> Rig {
     let (graph, openai) = (MockServer::start().await, MockServer::start().await);
     Mock::given(method("POST"))
         .and(path_regex(r"^/\d+/messages$"))
@@ -78,7 +83,7 @@ async fn rig(store: Arc<dyn Store>) -> Rig {
             &company,
             NewChannelAccount {
                 channel: Channel::Whatsapp,
-                external_id: PNID.into(),
+                external_id: number.into(),
                 name: "Vendas".into(),
                 token: AccessToken::new("EAAG-token".into()),
             },
@@ -593,4 +598,105 @@ async fn another_companys_figures_never_appear_and_bad_ranges_are_refused() {
             refused.text
         );
     }
+}
+
+/// Counts the DynamoDB operations a client makes.
+#[derive(Debug, Clone, Default)]
+struct Calls(Arc<std::sync::atomic::AtomicUsize>);
+
+impl aws_sdk_dynamodb::config::Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "Calls"
+    }
+
+    fn read_before_execution(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_year_of_analytics_costs_the_same_few_store_calls_whatever_the_companys_size() {
+    use shared::domain::analytics::Tally;
+    let calls = Calls::default();
+    let config = wiizo_tests::dynamo_config(&wiizo_tests::dynamodb_endpoint())
+        .await
+        .interceptor(calls.clone());
+    let store: Arc<dyn Store> = Arc::new(wiizo_tests::dynamo_store_with(config).await);
+    // Two companies with a year of days counted: one small, one with 100 000 leads and
+    // 1 000 000 messages a year, as the worker writes them (a write per event; here a day's
+    // worth at once).
+    let today = Utc::now().with_timezone(&TZ).date_naive();
+    let mut costs = Vec::new();
+    for (leads, messages, number) in [(1, 3, "100000000000001"), (274, 2_740, "100000000000002")] {
+        let r = rig_with(store.clone(), number).await;
+        let year: Vec<Tally> = (0..366)
+            .flat_map(|d| {
+                let day = (today - Duration::days(d)).to_string();
+                [
+                    ("leads.new", leads),
+                    ("leads.new@vendas", leads),
+                    ("leads.qualified", leads / 2),
+                    ("messages.received", messages),
+                    ("messages.received.whatsapp", messages),
+                    ("messages.sent", messages / 2),
+                    ("messages.status.read", messages / 3),
+                    ("responses.count", 10),
+                    ("responses.seconds", 1_200),
+                ]
+                .map(|(metric, delta)| Tally {
+                    day: day.clone(),
+                    metric: metric.into(),
+                    delta,
+                })
+            })
+            .collect();
+        // 90 days a write: a DynamoDB transaction takes 100 items.
+        for (i, days) in year.chunks(9 * 90).enumerate() {
+            let id = format!("evt_{i}");
+            store
+                .add_tallies(&r.company, &id, days)
+                .await
+                .expect("tallies");
+        }
+        let mut cost = Vec::new();
+        for report in ["overview", "leads", "messages", "ai"] {
+            // The company's settings are read once and kept a few seconds: read them first.
+            r.report(&format!("/api/analytics/{report}?period=year"))
+                .await;
+            let before = calls.0.load(std::sync::atomic::Ordering::SeqCst);
+            let started = std::time::Instant::now();
+            let buckets = if report == "overview" {
+                ""
+            } else {
+                "&group_by=day"
+            };
+            let from = today - Duration::days(365);
+            let answer = r
+                .report(&format!(
+                    "/api/analytics/{report}?from={from}&to={today}{buckets}"
+                ))
+                .await;
+            cost.push((
+                calls.0.load(std::sync::atomic::Ordering::SeqCst) - before,
+                started.elapsed(),
+            ));
+            if report == "leads" {
+                assert_eq!(answer["metrics"]["total_leads"], leads * 366);
+                assert_eq!(answer["timeline"].as_array().map(Vec::len), Some(366));
+            }
+        }
+        costs.push(cost);
+    }
+    let calls_of =
+        |c: &Vec<(usize, std::time::Duration)>| c.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+    assert_eq!(calls_of(&costs[0]), calls_of(&costs[1]), "{costs:?}");
+    // A rate-limit token, the year's days in one query, and the AI usage (and the month's
+    // spend) where the report has AI figures.
+    assert!(calls_of(&costs[1]).iter().all(|n| *n <= 4), "{costs:?}");
+    println!("a year of daily analytics on DynamoDB (moto): {costs:?}");
 }
