@@ -79,7 +79,7 @@ deploy:
 ## bench: the release binaries through a local Lambda Runtime API beside a hello-world floor
 ## (STORE=sqlite|dynamodb); prints a table and writes $(TARGET_DIR)/bench/latest.json
 bench:
-	cargo build --release -p leads-management -p accounts -p webhooks -p openai-proxy -p wiizo-bench
+	cargo build --release -p leads-management -p accounts -p webhooks -p openai-proxy -p analytics -p wiizo-bench
 	$(if $(filter dynamodb,$(STORE)),scripts/with-moto.sh) "$(TARGET_DIR)/release/wiizo-bench" \
 	  --bin-dir "$(TARGET_DIR)/release" --events events --out "$(TARGET_DIR)/bench/latest.json" --store $(STORE)
 

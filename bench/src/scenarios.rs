@@ -155,7 +155,8 @@ async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String
         .id;
     // The most a setting allows: 1 000 000 a minute, a burst of 100 000.
     let unlimited = json!({"per_minute": 1_000_000, "burst": 100_000});
-    let settings = json!({"rate_limits": {"leads": unlimited, "api": unlimited, "ai": unlimited}});
+    let settings = json!({"rate_limits": {"leads": unlimited, "api": unlimited, "ai": unlimited,
+                                          "analytics": unlimited}});
     store
         .update_company(
             &company,
@@ -196,8 +197,31 @@ async fn seed(opts: &Options, config: &StoreConfig) -> Result<(CompanyId, String
             some_id = lead.id.to_string();
         }
     }
+    // A year of analytics: each day's tallies, as the events worker writes them.
+    let today = chrono::Utc::now().date_naive();
+    for d in 0..366 {
+        let day = (today - chrono::Duration::days(d)).to_string();
+        let tallies: Vec<shared::domain::analytics::Tally> = [
+            ("leads.new", 27),
+            ("leads.qualified", 9),
+            ("leads.converted", 3),
+            ("messages.received", 270),
+            ("messages.sent", 240),
+            ("messages.status.read", 200),
+        ]
+        .map(|(metric, delta)| shared::domain::analytics::Tally {
+            day: day.clone(),
+            metric: metric.into(),
+            delta,
+        })
+        .to_vec();
+        store
+            .add_tallies(&company, &format!("evt_bench_{d}"), &tallies)
+            .await
+            .map_err(|e| format!("tallies: {e}"))?;
+    }
     eprintln!(
-        "seeded {} leads in {:.1}s",
+        "seeded {} leads and a year of analytics in {:.1}s",
         opts.leads,
         started.elapsed().as_secs_f64()
     );
@@ -237,6 +261,13 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
             })
         })
         .collect::<Result<_, _>>()?;
+    // The year the seed counted, to the day (the company's days are São Paulo's; the seed's
+    // UTC days cover them).
+    let today = chrono::Utc::now().date_naive();
+    let (year_ago, today) = (
+        (today - chrono::Duration::days(364)).to_string(),
+        today.to_string(),
+    );
     let scenarios = [
         Scenario {
             name: "floor: hello-world lambda_http",
@@ -284,6 +315,14 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
             name: "webhooks: ingest signed 10-message batch",
             function: "webhooks",
             events: batches,
+            expect: 200,
+        },
+        Scenario {
+            name: "analytics: a year of daily leads",
+            function: "analytics",
+            events: vec![ev("analytics/leads.json")?
+                .query(&[("from", &year_ago), ("to", &today), ("group_by", "day")])
+                .bytes()],
             expect: 200,
         },
         Scenario {
