@@ -294,6 +294,17 @@ async fn every_figure_equals_the_raw_records(store: Arc<dyn Store>) {
             .await;
         }
     }
+    // Scores: set, moved twice, set together with a new pipeline.
+    for (i, patch) in [
+        (0, json!({"score": 40})),
+        (2, json!({"score": 90})),
+        (2, json!({"score": 70})),
+        (6, json!({"score": 55, "pipeline": "suporte"})),
+    ] {
+        let path = format!("/api/leads/{}", ids[i]);
+        r.call("leads-management", Role::Agent, "PATCH", &path, Some(patch))
+            .await;
+    }
     // Customers on WhatsApp over 14 months, and the company's answers today.
     for (n, days_ago) in [
         (1, 420),
@@ -455,11 +466,27 @@ async fn every_figure_equals_the_raw_records(store: Arc<dyn Store>) {
         (json!(15), json!(5), json!(2))
     );
     assert_eq!(m["conversion_rate"], json!(13.33));
-    // A pipeline's own figures.
+    // The average score is the leads' scores as they are now (40 + 70 + 55 over 15).
+    let all = LeadQuery::parse(&[("limit".into(), "100".into())]).expect("query");
+    let scores: Vec<i64> = r
+        .store
+        .list_leads(&r.company, &all)
+        .await
+        .expect("leads")
+        .items
+        .iter()
+        .map(|l| l.fields.score)
+        .collect();
+    let average = (scores.iter().sum::<i64>() as f64 * 100.0 / scores.len() as f64).round() / 100.0;
+    assert_eq!(m["avg_score"], json!(average));
+    assert_eq!(average, 11.0);
+    // A pipeline's own figures: what happened in it — its leads created there, and the score
+    // they gained while there (the last lead moved to `suporte` with its new score).
     let sales = r
         .report(&format!("/api/analytics/leads?{range}&pipeline=vendas"))
         .await;
     assert_eq!(sales["metrics"]["total_leads"], 4, "{sales}");
+    assert_eq!(sales["metrics"]["avg_score"], json!(27.5), "{sales}");
 
     let report = r
         .report(&format!("/api/analytics/messages?{range}&group_by=month"))

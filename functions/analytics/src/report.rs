@@ -129,6 +129,7 @@ pub async fn leads(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
     };
     let metrics = [metric("new"), metric("qualified"), metric("converted")];
     let total = sum(&days, a.range, &metrics[0]);
+    let score = sum(&days, a.range, &metric("score"));
     let qualified = sum(&days, a.range, &metrics[1]);
     let converted = sum(&days, a.range, &metrics[2]);
     let timeline: Vec<Value> = timeline(a.bucket, a.range, &days, &metrics)
@@ -144,6 +145,7 @@ pub async fn leads(app: &App, ctx: &Ctx) -> Result<Reply, ApiError> {
             "converted_leads": converted,
             "conversion_rate": percent(converted, total),
             "qualification_rate": percent(qualified, total),
+            "avg_score": (total > 0).then(|| ((score as f64) * 100.0 / (total as f64)).round() / 100.0),
         },
         "statuses": {"qualified": a.settings["qualified_statuses"], "converted": a.settings["converted_statuses"]},
         "timeline": timeline,

@@ -156,6 +156,20 @@ pub fn tallies(event: &OutboxEvent, counting: &Counting, known: &Known) -> Vec<T
                     add(at, metric, 1);
                 }
             }
+            let score = d["score"].as_i64().unwrap_or(0);
+            for metric in lead_metrics("score", pipeline) {
+                add(at, metric, score);
+            }
+        }
+        // A lead's score counts on its creation day: the figure is the score of the
+        // leads created then, as it is now.
+        "lead.score_changed" => {
+            let at = time(&d["lead"]["created_at"]);
+            let pipeline = d["lead"]["pipeline"].as_str().unwrap_or_default();
+            let moved = d["to"].as_i64().unwrap_or(0) - d["from"].as_i64().unwrap_or(0);
+            for metric in lead_metrics("score", pipeline) {
+                add(at, metric, moved);
+            }
         }
         "lead.status_changed" => {
             let at = time(&d["lead"]["updated_at"]);
@@ -447,7 +461,11 @@ mod tests {
             &counting("America/Sao_Paulo"),
             &Known::default(),
         );
-        assert_eq!(t.len(), 2);
+        assert_eq!(
+            t.len(),
+            4,
+            "new and score, the company's and the pipeline's"
+        );
         assert!(t.iter().all(|t| t.day == "2026-11-30"));
         let utc = tallies(
             &created("2026-12-01T02:30:00.000Z", "novo"),

@@ -44,7 +44,8 @@ impl OutboxEvent {
         OutboxEvent::new(&lead.company_id, "lead.created", Some(lead.id), json!(lead))
     }
 
-    /// `lead.updated`, and `lead.status_changed` when its status moved.
+    /// `lead.updated`, and `lead.status_changed` or `lead.score_changed` when its status or
+    /// score moved.
     pub fn lead_updated(lead: &Lead, changes: &[LeadChange]) -> Vec<OutboxEvent> {
         let mut events = vec![OutboxEvent::new(
             &lead.company_id,
@@ -52,15 +53,24 @@ impl OutboxEvent {
             Some(lead.id),
             json!(lead),
         )];
-        for c in changes
-            .iter()
-            .filter(|c| c.kind == LeadEventKind::StatusChanged)
-        {
+        for c in changes {
+            let kind = match c.kind {
+                LeadEventKind::StatusChanged => "lead.status_changed",
+                LeadEventKind::ScoreChanged => "lead.score_changed",
+                _ => continue,
+            };
+            let (from, to) = if c.kind == LeadEventKind::ScoreChanged {
+                let n =
+                    |v: &Option<String>| json!(v.as_deref().and_then(|s| s.parse::<i64>().ok()));
+                (n(&c.from), n(&c.to))
+            } else {
+                (json!(c.from), json!(c.to))
+            };
             events.push(OutboxEvent::new(
                 &lead.company_id,
-                "lead.status_changed",
+                kind,
                 Some(lead.id),
-                json!({"lead_id": lead.id, "from": c.from, "to": c.to, "lead": lead}),
+                json!({"lead_id": lead.id, "from": from, "to": to, "lead": lead}),
             ));
         }
         events

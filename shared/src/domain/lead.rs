@@ -190,6 +190,13 @@ impl LeadFields {
                 to: Some(new.pipeline.clone()),
             });
         }
+        if self.score != new.score {
+            changes.push(LeadChange {
+                kind: LeadEventKind::ScoreChanged,
+                from: Some(self.score.to_string()),
+                to: Some(new.score.to_string()),
+            });
+        }
         changes
     }
 
@@ -315,6 +322,7 @@ pub enum LeadEventKind {
     Created,
     StatusChanged,
     PipelineChanged,
+    ScoreChanged,
     /// An AI agent called a tool on the lead (`to` says which, with its arguments).
     ToolCall,
 }
@@ -325,6 +333,7 @@ impl LeadEventKind {
             LeadEventKind::Created => "created",
             LeadEventKind::StatusChanged => "status_changed",
             LeadEventKind::PipelineChanged => "pipeline_changed",
+            LeadEventKind::ScoreChanged => "score_changed",
             LeadEventKind::ToolCall => "tool_call",
         }
     }
@@ -334,6 +343,7 @@ impl LeadEventKind {
             "created" => Some(LeadEventKind::Created),
             "status_changed" => Some(LeadEventKind::StatusChanged),
             "pipeline_changed" => Some(LeadEventKind::PipelineChanged),
+            "score_changed" => Some(LeadEventKind::ScoreChanged),
             "tool_call" => Some(LeadEventKind::ToolCall),
             _ => None,
         }

@@ -20,6 +20,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "lead.created",
     "lead.updated",
     "lead.status_changed",
+    "lead.score_changed",
     "lead.deleted",
     "conversation.started",
     "conversation.closed",

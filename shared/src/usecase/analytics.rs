@@ -107,6 +107,7 @@ fn rebuilt(metric: &str) -> bool {
         "leads.new",
         "leads.qualified",
         "leads.converted",
+        "leads.score",
         "messages.",
     ]
     .iter()
@@ -238,21 +239,41 @@ fn lead_events(lead: &Lead, history: &[LeadEvent]) -> Vec<OutboxEvent> {
                 .unwrap_or_else(|| at_creation.clone())
         })
         .collect();
+    // The score at creation: the score now, less every change the history keeps.
+    let score_moves = |e: &LeadEvent| {
+        let n = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i64>().ok());
+        (n(&e.from).unwrap_or(0), n(&e.to).unwrap_or(0))
+    };
+    let moved: i64 = history
+        .iter()
+        .filter(|e| e.kind == LeadEventKind::ScoreChanged)
+        .map(|e| {
+            let (from, to) = score_moves(e);
+            to - from
+        })
+        .sum();
     let mut events = Vec::new();
     for (e, pipeline) in history.iter().zip(pipelines) {
-        let data = match e.kind {
-            LeadEventKind::Created => {
-                json!({"created_at": lead.created_at, "pipeline": at_creation,
-                                             "status": e.to})
+        let (kind, data) = match e.kind {
+            LeadEventKind::Created => (
+                "lead.created",
+                json!({"created_at": lead.created_at, "pipeline": at_creation, "status": e.to,
+                       "score": lead.fields.score - moved}),
+            ),
+            LeadEventKind::StatusChanged => (
+                "lead.status_changed",
+                json!({"from": e.from, "to": e.to,
+                       "lead": {"updated_at": e.at, "pipeline": pipeline}}),
+            ),
+            LeadEventKind::ScoreChanged => {
+                let (from, to) = score_moves(e);
+                (
+                    "lead.score_changed",
+                    json!({"from": from, "to": to,
+                           "lead": {"created_at": lead.created_at, "pipeline": pipeline}}),
+                )
             }
-            LeadEventKind::StatusChanged => json!({"from": e.from, "to": e.to,
-                                                   "lead": {"updated_at": e.at, "pipeline": pipeline}}),
             _ => continue,
-        };
-        let kind = if e.kind == LeadEventKind::Created {
-            "lead.created"
-        } else {
-            "lead.status_changed"
         };
         events.push(OutboxEvent::new(company, kind, Some(lead.id), data));
     }

@@ -171,7 +171,7 @@ pub fn named() -> Map<String, Value> {
             &["id", "lead_id", "type", "from", "to", "at", "by"],
             json!({
                 "id": uuid(), "lead_id": uuid(),
-                "type": enumeration(&["created", "status_changed", "pipeline_changed", "tool_call"]),
+                "type": enumeration(&["created", "status_changed", "pipeline_changed", "score_changed", "tool_call"]),
                 "from": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]},
                 "at": time(), "by": {"type": ["string", "null"]}
             }),
@@ -892,9 +892,10 @@ fn analytics_schemas(s: &mut Map<String, Value>) {
                 "period": period,
                 "pipeline": {"type": ["string", "null"]},
                 "metrics": object(
-                    &["total_leads", "qualified_leads", "converted_leads", "conversion_rate", "qualification_rate"],
+                    &["total_leads", "qualified_leads", "converted_leads", "conversion_rate", "qualification_rate", "avg_score"],
                     json!({"total_leads": count, "qualified_leads": count, "converted_leads": count,
-                           "conversion_rate": rate, "qualification_rate": rate})),
+                           "conversion_rate": rate, "qualification_rate": rate,
+                           "avg_score": {"type": ["number", "null"], "description": "The leads' scores now, on average; two decimals"}})),
                 "statuses": {"type": "object", "description": "The statuses that counted as qualified and converted"},
                 "timeline": {"type": "array", "items": object(&["date", "leads", "qualified", "converted"], json!({
                     "date": day, "leads": count, "qualified": count, "converted": count}))}
