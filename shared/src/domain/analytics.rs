@@ -34,16 +34,8 @@ pub struct Counting {
 
 impl Counting {
     pub fn of(settings: &Value) -> Counting {
-        let list = |key: &str, default: &str| -> Vec<String> {
-            settings[key]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_else(|| vec![default.to_string()])
+        let list = |key: &str, default: &str| {
+            super::company::text_list(settings, key).unwrap_or_else(|| vec![default.to_string()])
         };
         Counting {
             timezone: settings["timezone"]

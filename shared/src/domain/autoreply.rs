@@ -258,17 +258,7 @@ fn words(text: &str) -> String {
 /// The lead statuses a company knows: its own list (`lead_statuses`), else the CRM's
 /// usual ones, with its qualified and converted statuses always among them.
 pub fn known_statuses(settings: &Value) -> Vec<String> {
-    let list = |key: &str| -> Vec<String> {
-        settings[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let list = |key: &str| super::company::text_list(settings, key).unwrap_or_default();
     let mut known = list("lead_statuses");
     if known.is_empty() {
         known = [

@@ -53,6 +53,16 @@ pub fn default_settings() -> Value {
     })
 }
 
+/// A setting that is a list of texts (`qualified_statuses`, …); none when it is unset.
+pub fn text_list(settings: &Value, key: &str) -> Option<Vec<String>> {
+    settings[key].as_array().map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect()
+    })
+}
+
 /// The key company names are unique by: "Acme", " acme " and "ACME" are one company.
 pub fn name_key(name: &str) -> String {
     super::text::fold(name.trim())
