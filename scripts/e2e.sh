@@ -164,5 +164,23 @@ done
 [ "$(grep -c '^ok lead.created' "$receivers")" = 2 ] || fail "lead.created did not arrive within 4 s: $(cat "$receivers")"
 passed=$((passed + 1))
 
+# The dashboard: the events worker has counted this walkthrough's leads and messages.
+for _ in $(seq 1 40); do
+  out="$(curl -s -w '\n%{http_code}' "$base/analytics/api/analytics/overview?period=month" -H "Authorization: Bearer $token")"
+  grep -q '"received":[1-9]' <<< "$out" && break
+  sleep 0.25
+done
+check "the month's overview" 200 "$(tail -n1 <<< "$out")" "$out"
+python3 - "$(head -n1 <<< "$out")" <<'PY' || fail "the overview does not count the walkthrough: $out"
+import json, sys
+d = json.loads(sys.argv[1])["data"]
+# Leads made here: by the API (one deleted, one kept), by Meta's deliveries; messages both ways.
+assert d["leads"]["new"] >= 4 and d["leads"]["total"] == d["leads"]["new"] - 1, d["leads"]
+assert d["messages"]["received"] >= 6 and d["messages"]["sent"] >= 1, d["messages"]
+assert d["ai"]["requests"] >= 1, d["ai"]
+PY
+out="$(curl -s -w '\n%{http_code}' "$base/analytics/api/analytics/leads?from=2026-13-01" -H "Authorization: Bearer $token")"
+check "a month that does not exist" 422 "$(tail -n1 <<< "$out")" "$out"
+
 grep -q '"message":"request".*"service":"leads-management"' "$work/dev.log" || fail "no JSON request log line"
 echo "e2e: $passed passed, 0 failed"
