@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs a command with a PostgreSQL database for it: `DATABASE_URL` as given, or else a
+# throw-away cluster made with the distribution's `initdb`/`pg_ctl` (run as the `postgres`
+# user when the caller is root, as PostgreSQL refuses to run as root) on a free port of
+# its own, stopped and removed afterwards. The command sees `DATABASE_URL`.
+set -euo pipefail
+if [ -n "${DATABASE_URL:-}" ]; then
+  exec "$@"
+fi
+for tool in initdb pg_ctl; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "with-postgres: $tool is missing; install PostgreSQL's server binaries (Debian: apt-get install postgresql), or set DATABASE_URL" >&2
+    exit 1
+  }
+done
+port="${PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+dir="$(mktemp -d)"
+as_owner=()
+if [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+  chown postgres "$dir"
+  as_owner=(runuser -u postgres --)
+fi
+stop() {
+  "${as_owner[@]}" pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap stop EXIT
+"${as_owner[@]}" initdb -D "$dir/data" -U wiizo --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+  || { cat "$dir/initdb.log" >&2; echo "with-postgres: initdb failed" >&2; exit 1; }
+"${as_owner[@]}" pg_ctl -D "$dir/data" -l "$dir/server.log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off -c synchronous_commit=off" start >/dev/null \
+  || { cat "$dir/server.log" >&2; echo "with-postgres: the cluster did not start" >&2; exit 1; }
+export DATABASE_URL="postgres://wiizo@127.0.0.1:$port/postgres"
+"$@"
