@@ -48,7 +48,7 @@ template:
 ## unit: the in-process, store conformance (SQLite and DynamoDB on moto) and multi-process suites
 unit:
 	@rm -rf "$${TMPDIR:-/tmp}/wiizo-tests"
-	scripts/with-moto.sh cargo nextest run --workspace --no-fail-fast
+	scripts/with-moto.sh scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
 
 ## e2e: `make dev` for real: cargo lambda watch, curl, the README's walkthrough
 e2e:

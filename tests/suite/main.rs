@@ -15,6 +15,7 @@ mod http_layer;
 mod leads;
 mod multiprocess;
 mod outbound;
+mod postgres;
 mod routes;
 mod sending;
 mod webhooks;

@@ -47,6 +47,27 @@ pub fn dynamodb_endpoint() -> String {
     })
 }
 
+/// A new, empty database on the PostgreSQL cluster of `DATABASE_URL` (a throw-away one:
+/// `scripts/with-postgres.sh`), and its URL.
+pub async fn pg_database() -> String {
+    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        panic!("PostgreSQL tests need a cluster: run them with `make test` or `scripts/with-postgres.sh cargo nextest run`")
+    });
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("the test cluster answers");
+    tokio::spawn(connection);
+    let name = format!("wiizo_test_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("a test database");
+    match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("DATABASE_URL names no database: {base}"),
+    }
+}
+
 /// A store on a new, empty table of the local DynamoDB server.
 pub async fn dynamo_store() -> Arc<dyn Store> {
     Arc::new(dynamo_store_on(&dynamodb_endpoint()).await)

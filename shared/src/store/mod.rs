@@ -3,6 +3,8 @@
 //! only these traits; `use shared::store::prelude::*` brings them all into scope.
 
 pub mod dynamodb;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
