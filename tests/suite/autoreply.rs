@@ -813,30 +813,15 @@ async fn only_the_companys_own_agents_can_be_assigned() {
     r.deliver(&whatsapp("5511987654321", &[("oi", 2)])).await;
     let conv = r.conversation(Channel::Whatsapp).await;
     let path = format!("/api/conversations/{}", conv.id);
-    let refused = send(
-        &r.whatsapp,
-        &call(
-            &r.company,
-            Role::Agent,
-            "PATCH",
-            &path,
-            Some(json!({"agent_id": theirs})),
-        ),
-    )
-    .await;
+    let whatsapp = &r.whatsapp;
+    let patch = |body: Value| {
+        let event = call(&r.company, Role::Agent, "PATCH", &path, Some(body));
+        async move { send(whatsapp, &event).await }
+    };
+    let refused = patch(json!({"agent_id": theirs})).await;
     assert_eq!(refused.status, 404, "{}", refused.text);
     // Turned off for this conversation, it is not answered.
-    let off = send(
-        &r.whatsapp,
-        &call(
-            &r.company,
-            Role::Agent,
-            "PATCH",
-            &path,
-            Some(json!({"auto_reply": false})),
-        ),
-    )
-    .await;
+    let off = patch(json!({"auto_reply": false})).await;
     assert_eq!(off.json["data"]["auto_reply"], false, "{}", off.text);
     r.work().await;
     assert!(r.model_requests().await.is_empty());
