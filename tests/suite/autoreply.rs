@@ -234,6 +234,17 @@ fn whatsapp(from: &str, texts: &[(&str, i64)]) -> String {
     .to_string()
 }
 
+/// The JSON bodies a fake server received, in order.
+async fn bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .collect()
+}
+
 impl Rig {
     async fn deliver(&self, body: &str) {
         let answer = send(&self.webhooks, &meta_delivery(body)).await;
@@ -246,13 +257,7 @@ impl Rig {
     }
 
     async fn model_requests(&self) -> Vec<Value> {
-        self.openai
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|r| serde_json::from_slice(&r.body).expect("json"))
-            .collect()
+        bodies(&self.openai).await
     }
 
     /// The messages sent to Graph: path and body.
@@ -281,13 +286,7 @@ impl Rig {
     }
 
     async fn told(&self) -> Vec<Value> {
-        self.receiver
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|r| serde_json::from_slice(&r.body).expect("json"))
-            .collect()
+        bodies(&self.receiver).await
     }
 
     async fn conversation(&self, channel: Channel) -> Conversation {
