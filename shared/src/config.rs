@@ -40,6 +40,10 @@ pub enum StoreConfig {
     Dynamodb {
         table: String,
     },
+    /// A PostgreSQL database (`DATABASE_URL`), possibly the seed's own.
+    Postgres {
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -127,10 +131,15 @@ impl Config {
                     ConfigError::new("WIIZO_TABLE", "is required when WIIZO_STORE=dynamodb")
                 })?,
             },
+            Some("postgres") => StoreConfig::Postgres {
+                url: var("DATABASE_URL").ok_or_else(|| {
+                    ConfigError::new("DATABASE_URL", "is required when WIIZO_STORE=postgres")
+                })?,
+            },
             Some(other) => {
                 return Err(ConfigError::new(
                     "WIIZO_STORE",
-                    format!("`{other}` is not one of: sqlite, dynamodb"),
+                    format!("`{other}` is not one of: sqlite, dynamodb, postgres"),
                 ))
             }
         };

@@ -7,3 +7,7 @@ mod sqlite {
 mod dynamodb {
     wiizo_tests::conformance_tests!(wiizo_tests::dynamo_store());
 }
+
+mod postgres {
+    wiizo_tests::conformance_tests!(wiizo_tests::pg_store());
+}

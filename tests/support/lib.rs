@@ -68,6 +68,12 @@ pub async fn pg_database() -> String {
     }
 }
 
+/// A store on a new, empty PostgreSQL database (migrated on its first connection).
+pub async fn pg_store() -> Arc<dyn Store> {
+    let url = pg_database().await;
+    Arc::new(shared::store::postgres::PgStore::open(&url).expect("a PostgreSQL store"))
+}
+
 /// A store on a new, empty table of the local DynamoDB server.
 pub async fn dynamo_store() -> Arc<dyn Store> {
     Arc::new(dynamo_store_on(&dynamodb_endpoint()).await)

@@ -39,6 +39,12 @@ impl Timestamp {
         self.0
     }
 
+    /// An instant a database returned (PostgreSQL keeps microseconds; only milliseconds
+    /// are shown).
+    pub fn from_datetime(d: DateTime<Utc>) -> Self {
+        Timestamp(d)
+    }
+
     pub fn from_unix_seconds(secs: i64) -> Option<Self> {
         DateTime::from_timestamp(secs, 0).map(Timestamp)
     }

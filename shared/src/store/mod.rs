@@ -312,6 +312,11 @@ pub trait AccountStore: Send + Sync {
         &self,
         client_id: &str,
     ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>>;
+    /// The company of a user of the seed's `users` table, for a token that names its user
+    /// but no company (Supabase's). Only a store on the seed's schema has users.
+    async fn user_company(&self, _user: &str) -> StoreResult<Option<CompanyId>> {
+        Ok(None)
+    }
 }
 
 /// What guards a request before its route runs: rate-limit buckets and
@@ -358,9 +363,9 @@ pub trait GuardStore: Send + Sync {
     async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()>;
 }
 
-/// Prepares the configured backend for use: applies SQLite's migrations, or creates the
-/// DynamoDB table when it does not exist (local development; production's table comes
-/// from `template.yaml`).
+/// Prepares the configured backend for use: applies SQLite's or PostgreSQL's migrations,
+/// or creates the DynamoDB table when it does not exist (local development; production's
+/// table comes from `template.yaml`).
 pub async fn migrate(config: &StoreConfig) -> StoreResult<()> {
     match config {
         StoreConfig::Sqlite { path } => SqliteStore::open(path).map(|_| ()),
@@ -369,10 +374,15 @@ pub async fn migrate(config: &StoreConfig) -> StoreResult<()> {
                 .create_table()
                 .await
         }
+        #[cfg(feature = "postgres")]
+        StoreConfig::Postgres { url } => postgres::PgStore::new(url)?.migrate().await.map(|_| ()),
+        #[cfg(not(feature = "postgres"))]
+        StoreConfig::Postgres { .. } => Err(without_postgres()),
     }
 }
 
-/// Opens the configured backend (SQLite applies its migrations as it opens).
+/// Opens the configured backend (SQLite applies its migrations as it opens, PostgreSQL on
+/// its first connection).
 pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config {
         StoreConfig::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path)?)),
@@ -380,7 +390,16 @@ pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
             let sdk = dynamodb::sdk_config().await;
             Ok(Arc::new(DynamoStore::new(&sdk, table.clone())))
         }
+        #[cfg(feature = "postgres")]
+        StoreConfig::Postgres { url } => Ok(Arc::new(postgres::PgStore::open(url)?)),
+        #[cfg(not(feature = "postgres"))]
+        StoreConfig::Postgres { .. } => Err(without_postgres()),
     }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn without_postgres() -> StoreError {
+    StoreError::Unavailable("this build has no PostgreSQL store (cargo feature `postgres`)".into())
 }
 
 /// A company's AI agents.
