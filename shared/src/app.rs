@@ -107,6 +107,7 @@ impl App {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let key = match self.auth.credential(headers)? {
             Credential::Jwt(principal) => return Ok(principal),
+            Credential::UserJwt(principal) => return self.company_of_user(principal).await,
             Credential::ApiKey(key) => key,
         };
         // Keys are found by their SHA-256: how long the lookup takes says nothing about
@@ -131,6 +132,17 @@ impl App {
             }
         }
         Ok(Principal::from_api_key(&found))
+    }
+
+    /// Completes the principal of a token without a company with its user's company, as
+    /// the seed's policies find it (`users.company_id`).
+    async fn company_of_user(&self, mut principal: Principal) -> Result<Principal, ApiError> {
+        principal.company_id = self
+            .store
+            .user_company(&principal.user_id)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("The token names no company".into()))?;
+        Ok(principal)
     }
 
     /// A company's settings, cached for a few seconds; defaults for a company the store

@@ -68,6 +68,9 @@ struct AppMetadata {
 /// What a request authenticates with.
 pub enum Credential {
     Jwt(Principal),
+    /// A verified JWT that names its user but no company, as Supabase's do: the company is
+    /// the user's (`users.company_id` of the seed's schema); `company_id` is still empty.
+    UserJwt(Principal),
     /// A key as sent; [`crate::App::authenticate`] looks it up.
     ApiKey(String),
 }
@@ -141,7 +144,7 @@ impl Authenticator {
                     )
                 })?;
             return if looks_like_jwt(token) {
-                self.verify(token).map(Credential::Jwt)
+                self.verify(token)
             } else {
                 Ok(Credential::ApiKey(token.to_string()))
             };
@@ -154,7 +157,7 @@ impl Authenticator {
         ))
     }
 
-    fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+    fn verify(&self, token: &str) -> Result<Credential, ApiError> {
         let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
             ApiError::Unauthorized(
                 match e.kind() {
@@ -174,11 +177,10 @@ impl Authenticator {
             .company_id
             .clone()
             .or_else(|| meta.and_then(|m| m.company_id.clone()))
-            .filter(|c| !c.trim().is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("The token names no company".into()))?;
+            .filter(|c| !c.trim().is_empty());
         // Ids become parts of store keys, whose size is bounded.
         let sane = |id: &str, max: usize| id.len() <= max && !id.chars().any(char::is_control);
-        if !sane(&company_id, 128) || !sane(&claims.sub, 255) {
+        if !company_id.as_deref().is_none_or(|c| sane(c, 128)) || !sane(&claims.sub, 255) {
             return Err(ApiError::Unauthorized(
                 "The token's subject or company id is malformed".into(),
             ));
@@ -188,11 +190,15 @@ impl Authenticator {
             .or(claims.role.as_deref())
             .map(Role::parse)
             .unwrap_or(Role::Agent);
-        Ok(Principal {
-            user_id: claims.sub,
-            company_id: CompanyId::new(company_id),
+        let principal = |company_id| Principal {
+            user_id: claims.sub.clone(),
+            company_id,
             role,
-            email: claims.email,
+            email: claims.email.clone(),
+        };
+        Ok(match company_id {
+            Some(c) => Credential::Jwt(principal(CompanyId::new(c))),
+            None => Credential::UserJwt(principal(CompanyId::new(""))),
         })
     }
 }

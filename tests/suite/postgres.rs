@@ -1,9 +1,17 @@
-//! The PostgreSQL store as far as it is built (issue 17): its migrations on the seed's own
-//! database, against a real cluster (`scripts/with-postgres.sh`).
+//! The PostgreSQL store on the seed's own database, against a real cluster
+//! (`scripts/with-postgres.sh`): its migrations keep the seed's rows and the API serves
+//! them, row-level security holds when a query forgets its company, and Supabase's tokens
+//! (a user, no company) find their company. The store's operations themselves are in the
+//! conformance suite.
 
+use std::sync::Arc;
+
+use serde_json::json;
+use shared::auth::Role;
+use shared::domain::CompanyId;
 use shared::store::postgres::PgStore;
 use tokio_postgres::{Client, NoTls};
-use wiizo_tests::{join_all, pg_database};
+use wiizo_tests::{app_on, call, join_all, pg_database, send, Event, TEST_JWT_SECRET};
 
 async fn connect(url: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
@@ -22,8 +30,14 @@ async fn one(client: &Client, sql: &str) -> String {
         .get(0)
 }
 
-#[tokio::test]
-async fn a_database_of_the_seed_keeps_every_row_through_the_migrations_run_twice() {
+const SEED_COMPANY: &str = "11111111-1111-4111-8111-111111111111";
+const SEED_USER: &str = "22222222-2222-4222-8222-222222222222";
+const SEED_LEAD: &str = "33333333-3333-4333-8333-333333333333";
+const SEED_CONVERSATION: &str = "44444444-4444-4444-8444-444444444444";
+
+/// A database holding the seed's schema and the rows its web app wrote (before any
+/// migration of this service), and a connection to it.
+async fn seed_database() -> (String, Client) {
     let url = pg_database().await;
     let seed = connect(&url).await;
     // The seed's schema, and rows the way the seed's web app wrote them.
@@ -40,14 +54,20 @@ async fn a_database_of_the_seed_keeps_every_row_through_the_migrations_run_twice
             '22222222-2222-4222-8222-222222222222', 'João da Conceição', '+5511987654321', 'qualificado', '{\"origem\": \"site\"}');
          INSERT INTO conversations (id, lead_id, channel) VALUES
            ('44444444-4444-4444-8444-444444444444', '33333333-3333-4333-8333-333333333333', 'whatsapp');
-         INSERT INTO messages (conversation_id, role, content) VALUES
-           ('44444444-4444-4444-8444-444444444444', 'user', 'Oi, vocês entregam?'),
-           ('44444444-4444-4444-8444-444444444444', 'assistant', 'Entregamos, sim!');
+         INSERT INTO messages (conversation_id, role, content, created_at) VALUES
+           ('44444444-4444-4444-8444-444444444444', 'user', 'Oi, vocês entregam?', now() - interval '1 minute'),
+           ('44444444-4444-4444-8444-444444444444', 'assistant', 'Entregamos, sim!', now());
          INSERT INTO ai_agents (company_id, name, type, temperature) VALUES
            ('11111111-1111-4111-8111-111111111111', 'Vendas', 'sales', 0.4);",
     )
     .await
     .expect("the seed's rows");
+    (url, seed)
+}
+
+#[tokio::test]
+async fn a_database_of_the_seed_keeps_every_row_through_the_migrations_run_twice() {
+    let (url, seed) = seed_database().await;
     let store = PgStore::new(&url).expect("a store");
     assert_eq!(
         store.migrate().await.expect("migrate"),
@@ -116,4 +136,223 @@ async fn an_empty_database_gets_the_seed_tables_once_from_two_processes_at_once(
         .await,
         "novos-leads/novo/0"
     );
+}
+
+#[tokio::test]
+async fn the_api_serves_the_seeds_rows_and_keeps_them_to_their_company() {
+    let (url, seed) = seed_database().await;
+    let store: Arc<dyn shared::store::Store> = Arc::new(PgStore::open(&url).expect("a store"));
+    let company = CompanyId::new(SEED_COMPANY);
+    let leads = app_on("leads-management", store.clone());
+    let chats = app_on("whatsapp-api", store.clone());
+    let agents = app_on("openai-proxy", store.clone());
+
+    let listed = send(
+        &leads,
+        &call(&company, Role::Agent, "GET", "/api/leads", None),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json["pagination"]["total"], 1);
+    let lead = &listed.json["data"][0];
+    assert_eq!(
+        (
+            lead["id"].as_str(),
+            lead["name"].as_str(),
+            lead["status"].as_str()
+        ),
+        (
+            Some(SEED_LEAD),
+            Some("João da Conceição"),
+            Some("qualificado")
+        )
+    );
+    assert_eq!(lead["custom_fields"]["origem"], "site");
+    assert_eq!(lead["user_id"], SEED_USER);
+    // Found by the folded search text the migration gave the seed's row.
+    let found = send(
+        &leads,
+        &call(&company, Role::Agent, "GET", "/api/leads", None).query(&[("search", "joao")]),
+    )
+    .await;
+    assert_eq!(found.json["pagination"]["total"], 1, "{}", found.text);
+
+    let conversations = send(
+        &chats,
+        &call(&company, Role::Agent, "GET", "/api/conversations", None),
+    )
+    .await;
+    assert_eq!(conversations.status, 200, "{}", conversations.text);
+    assert_eq!(conversations.json["data"][0]["id"], SEED_CONVERSATION);
+    assert_eq!(
+        conversations.json["data"][0]["last_message"]["content"],
+        "Entregamos, sim!"
+    );
+    let messages = send(
+        &chats,
+        &call(
+            &company,
+            Role::Agent,
+            "GET",
+            &format!("/api/conversations/{SEED_CONVERSATION}/messages"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(messages.status, 200, "{}", messages.text);
+    let contents: Vec<&str> = messages.json["data"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(contents.len(), 2, "{}", messages.text);
+    assert!(contents.contains(&"Oi, vocês entregam?"));
+
+    let listed = send(
+        &agents,
+        &call(&company, Role::Agent, "GET", "/api/agents", None),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json["data"][0]["name"], "Vendas");
+    assert_eq!(listed.json["data"][0]["temperature"], 0.4);
+
+    // The API writes beside the seed's rows: a lead changed through it keeps its place.
+    let patched = send(
+        &leads,
+        &call(
+            &company,
+            Role::Agent,
+            "PATCH",
+            &format!("/api/leads/{SEED_LEAD}"),
+            Some(json!({"score": 70})),
+        ),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(
+        one(
+            &seed,
+            &format!("SELECT score FROM leads WHERE id = '{SEED_LEAD}'")
+        )
+        .await,
+        "70"
+    );
+
+    // Another company sees none of it.
+    let other = wiizo_tests::company();
+    let lead_of_other = send(
+        &leads,
+        &call(
+            &other,
+            Role::Agent,
+            "GET",
+            &format!("/api/leads/{SEED_LEAD}"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(lead_of_other.status, 404);
+    let chat_of_other = send(
+        &chats,
+        &call(
+            &other,
+            Role::Agent,
+            "GET",
+            &format!("/api/conversations/{SEED_CONVERSATION}/messages"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(chat_of_other.status, 404);
+    let none = send(
+        &leads,
+        &call(&other, Role::Agent, "GET", "/api/leads", None),
+    )
+    .await;
+    assert_eq!(none.json["pagination"]["total"], 0);
+}
+
+#[tokio::test]
+async fn row_level_security_refuses_a_query_that_forgot_its_company() {
+    let (url, seed) = seed_database().await;
+    let store = PgStore::open(&url).expect("a store");
+    let ours = wiizo_tests::company();
+    let lead = shared::domain::lead::LeadFields::parse(json!({"name": "Nossa"})).expect("fields");
+    use shared::store::prelude::*;
+    store
+        .create_lead(&ours, lead, "test")
+        .await
+        .expect("a lead of ours");
+    // The seed's company has a lead, a conversation and two messages; ours has one lead.
+    for (table, everyone) in [("leads", "2"), ("conversations", "1"), ("messages", "2")] {
+        let unscoped = format!("SELECT count(*) FROM {table}");
+        assert_eq!(
+            one(&seed, &unscoped).await,
+            everyone,
+            "{table} as its owner sees it"
+        );
+        let seen = store
+            .count_as_company(&ours, &unscoped)
+            .await
+            .expect("the query runs");
+        let mine = if table == "leads" { 1 } else { 0 };
+        assert_eq!(
+            seen, mine,
+            "{table}: the wall let another company's rows through"
+        );
+    }
+    let theirs = CompanyId::new(SEED_COMPANY);
+    let seen = store
+        .count_as_company(&theirs, "SELECT count(*) FROM messages")
+        .await
+        .expect("the query runs");
+    assert_eq!(seen, 2, "the company's own rows are visible");
+}
+
+/// A token as Supabase signs it: the user's id, `role: authenticated`, no company.
+fn supabase_token(user: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "aud": "authenticated",
+        "exp": now + 3600,
+        "iat": now,
+        "sub": user,
+        "email": "ana@paoquente.com.br",
+        "role": "authenticated",
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": {},
+        "aal": "aal1",
+        "session_id": "9b1c1bde-8a4e-4e0a-9c36-7a2f0c5b1f10",
+        "is_anonymous": false
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .expect("a token")
+}
+
+#[tokio::test]
+async fn a_supabase_token_reads_its_users_company() {
+    let (url, _seed) = seed_database().await;
+    let store: Arc<dyn shared::store::Store> = Arc::new(PgStore::open(&url).expect("a store"));
+    let leads = app_on("leads-management", store);
+    let listed = send(
+        &leads,
+        &Event::load("leads-management/list.json").bearer(&supabase_token(SEED_USER)),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json["data"][0]["id"], SEED_LEAD);
+    // A user the database does not know has no company.
+    let stranger = send(
+        &leads,
+        &Event::load("leads-management/list.json")
+            .bearer(&supabase_token("99999999-9999-4999-8999-999999999999")),
+    )
+    .await;
+    assert_eq!(stranger.status, 401, "{}", stranger.text);
 }
