@@ -529,6 +529,20 @@ async fn four_processes_share_one_bucket_on_dynamodb() {
 }
 
 #[tokio::test]
+async fn four_processes_share_one_bucket_on_postgres() {
+    let url = wiizo_tests::pg_database().await;
+    let store = wiizo_tests::store_at(&url);
+    let c = CompanyId::new(uuid::Uuid::now_v7().to_string());
+    check_burst(&burst("postgres", &url, &c));
+    let app = app_on("leads-management", store);
+    let mine = send(&app, &leads().as_user(&c, Role::Agent)).await;
+    assert_eq!(
+        (mine.status, mine.error_code()),
+        (429, "RATE_LIMIT_EXCEEDED")
+    );
+}
+
+#[tokio::test]
 async fn a_company_override_changes_its_limit_without_a_deploy() {
     let (accounts, leads_fn, c) = setup().await;
     let tight = json!({"settings": {"rate_limits": {"leads": {"per_minute": 600, "burst": 3}}}});

@@ -1,11 +1,18 @@
-//! Several function processes share one SQLite file (WAL) and lose nothing.
+//! Several function processes share one store and lose nothing: one SQLite file (WAL),
+//! or one PostgreSQL database. Each case runs on both, given the store as the helper
+//! processes take it (a path or a `postgres://` URL).
 
 use std::process::Command;
 
 use serde_json::json;
 use shared::domain::company::CompanyChange;
 use shared::domain::lead::LeadQuery;
-use wiizo_tests::{sqlite_store_at, temp_db_path};
+use wiizo_tests::{pg_database, store_at, temp_db_path};
+
+/// A SQLite file's path, as the helper processes take it.
+fn sqlite_file() -> String {
+    temp_db_path().to_string_lossy().into_owned()
+}
 
 /// A new company named `name` with these `settings`.
 async fn company_with(
@@ -23,19 +30,27 @@ async fn company_with(
 }
 
 #[tokio::test]
-async fn four_processes_writing_one_file_lose_nothing() {
-    // GIVEN one SQLite file and four writer processes started together
-    let db = temp_db_path();
-    let store = sqlite_store_at(&db);
+async fn four_processes_writing_one_sqlite_file_lose_nothing() {
+    four_processes_writing_lose_nothing(sqlite_file()).await;
+}
+
+#[tokio::test]
+async fn four_processes_writing_one_postgres_database_lose_nothing() {
+    four_processes_writing_lose_nothing(pg_database().await).await;
+}
+
+async fn four_processes_writing_lose_nothing(db: String) {
+    // GIVEN one store and four writer processes started together
+    let store = store_at(&db);
     // A company whose leads limit is far above what the writers send.
     let settings = json!({"rate_limits": {"leads": {"per_minute": 100000, "burst": 100000}}});
     let c = company_with(store.as_ref(), "Muitos Processos", settings).await;
     let (writers, per_writer) = (4, 60);
     let children: Vec<_> = (0..writers)
         .map(|w| {
-            Command::new(env!("CARGO_BIN_EXE_sqlite-writer"))
+            Command::new(env!("CARGO_BIN_EXE_store-writer"))
                 .args([
-                    db.to_str().expect("utf-8 path"),
+                    db.as_str(),
                     c.as_str(),
                     &per_writer.to_string(),
                     &format!("w{w}"),
@@ -73,7 +88,16 @@ async fn four_processes_writing_one_file_lose_nothing() {
 /// Two processes, twenty calls at once, a budget that fits five: at most five reach
 /// OpenAI, and the rest are refused before any request.
 #[tokio::test]
-async fn an_ai_budget_holds_across_processes() {
+async fn an_ai_budget_holds_across_processes_on_sqlite() {
+    an_ai_budget_holds_across_processes(sqlite_file()).await;
+}
+
+#[tokio::test]
+async fn an_ai_budget_holds_across_processes_on_postgres() {
+    an_ai_budget_holds_across_processes(pg_database().await).await;
+}
+
+async fn an_ai_budget_holds_across_processes(db: String) {
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let upstream = MockServer::start().await;
@@ -88,8 +112,7 @@ async fn an_ai_budget_holds_across_processes() {
         )
         .mount(&upstream)
         .await;
-    let db = temp_db_path();
-    let store = sqlite_store_at(&db);
+    let store = store_at(&db);
     // Each call's worst case: gpt-4o, 1000 tokens at $10 per million, and a short prompt.
     let c = company_with(
         store.as_ref(),
@@ -101,7 +124,7 @@ async fn an_ai_budget_holds_across_processes() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_ai-caller"))
-                .args([db.to_str().expect("utf-8 path"), c.as_str(), &base, "10"])
+                .args([db.as_str(), c.as_str(), &base, "10"])
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("the caller starts")
@@ -134,7 +157,16 @@ async fn an_ai_budget_holds_across_processes() {
 /// A worker killed while it delivers, and started again, loses no event: every one of a
 /// thousand reaches the receiver at least once.
 #[tokio::test]
-async fn a_worker_killed_midway_loses_no_event() {
+async fn a_worker_killed_midway_loses_no_event_on_sqlite() {
+    a_worker_killed_midway_loses_no_event(sqlite_file()).await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_midway_loses_no_event_on_postgres() {
+    a_worker_killed_midway_loses_no_event(pg_database().await).await;
+}
+
+async fn a_worker_killed_midway_loses_no_event(db: String) {
     use shared::domain::account::AccessToken;
     use shared::domain::lead::LeadFields;
     use shared::domain::webhook::EndpointFields;
@@ -145,8 +177,7 @@ async fn a_worker_killed_midway_loses_no_event() {
         .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_millis(2)))
         .mount(&receiver)
         .await;
-    let db = temp_db_path();
-    let store = sqlite_store_at(&db);
+    let store = store_at(&db);
     let c = store
         .create_company("Mil Eventos")
         .await
@@ -177,7 +208,7 @@ async fn a_worker_killed_midway_loses_no_event() {
     }
     let start = || {
         Command::new(env!("CARGO_BIN_EXE_events-worker-loop"))
-            .arg(db.to_str().expect("utf-8 path"))
+            .arg(db.as_str())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("the worker starts")

@@ -1,4 +1,4 @@
-//! burst-client <sqlite|dynamodb> <db path or table> <company-id> <count>
+//! burst-client <sqlite|dynamodb|postgres> <db path, table or URL> <company-id> <count>
 //!
 //! One "function process" of the rate-limit test: sends `count` `GET /api/leads` as fast
 //! as it can through the leads-management handler on the shared store, and prints one
@@ -10,13 +10,15 @@ use std::sync::Arc;
 use shared::auth::Role;
 use shared::domain::CompanyId;
 use shared::store::{DynamoStore, Store};
-use wiizo_tests::{app_on, send, sqlite_store_at, Event};
+use wiizo_tests::{app_on, send, store_at, Event};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [kind, place, company, count] = args.as_slice() else {
-        eprintln!("usage: burst-client <sqlite|dynamodb> <db path or table> <company-id> <count>");
+        eprintln!(
+            "usage: burst-client <sqlite|dynamodb|postgres> <db path, table or URL> <company-id> <count>"
+        );
         return ExitCode::FAILURE;
     };
     let Ok(count) = count.parse::<u32>() else {
@@ -26,7 +28,7 @@ async fn main() -> ExitCode {
         let sdk = shared::store::dynamodb::sdk_config().await;
         Arc::new(DynamoStore::new(&sdk, place.clone()))
     } else {
-        sqlite_store_at(std::path::Path::new(place))
+        store_at(place)
     };
     let app = app_on("leads-management", store);
     let list = Event::load("leads-management/list.json")

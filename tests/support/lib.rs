@@ -70,8 +70,16 @@ pub async fn pg_database() -> String {
 
 /// A store on a new, empty PostgreSQL database (migrated on its first connection).
 pub async fn pg_store() -> Arc<dyn Store> {
-    let url = pg_database().await;
-    Arc::new(shared::store::postgres::PgStore::open(&url).expect("a PostgreSQL store"))
+    store_at(&pg_database().await)
+}
+
+/// The store a helper process is given: a `postgres://` URL, or a SQLite file's path.
+pub fn store_at(spec: &str) -> Arc<dyn Store> {
+    if spec.starts_with("postgres://") {
+        Arc::new(shared::store::postgres::PgStore::open(spec).expect("a PostgreSQL store"))
+    } else {
+        sqlite_store_at(std::path::Path::new(spec))
+    }
 }
 
 /// A store on a new, empty table of the local DynamoDB server.

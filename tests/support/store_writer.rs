@@ -1,7 +1,7 @@
-//! sqlite-writer <db> <company-id> <count> <prefix>
+//! store-writer <store> <company-id> <count> <prefix>
 //!
 //! One "function process": creates `count` leads through the leads-management handler on
-//! the SQLite file `db`, then moves each to `qualificado`. Exits non-zero on any answer
+//! `store` (a SQLite file, or a `postgres://` URL), then moves each to `qualificado`. Exits non-zero on any answer
 //! other than the expected one.
 
 use std::process::ExitCode;
@@ -9,13 +9,13 @@ use std::process::ExitCode;
 use serde_json::json;
 use shared::auth::Role;
 use shared::domain::CompanyId;
-use wiizo_tests::{app_on, send, sqlite_store_at, Event};
+use wiizo_tests::{app_on, send, store_at, Event};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [db, company, count, prefix] = args.as_slice() else {
-        eprintln!("usage: sqlite-writer <db> <company-id> <count> <prefix>");
+        eprintln!("usage: store-writer <store> <company-id> <count> <prefix>");
         return ExitCode::FAILURE;
     };
     let Ok(count) = count.parse::<u32>() else {
@@ -23,10 +23,7 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let company = CompanyId::new(company.clone());
-    let app = app_on(
-        "leads-management",
-        sqlite_store_at(std::path::Path::new(db)),
-    );
+    let app = app_on("leads-management", store_at(db));
     let create = Event::load("leads-management/create.json").as_user(&company, Role::Agent);
     let patch = Event::load("leads-management/patch.json").as_user(&company, Role::Agent);
     for i in 0..count {
