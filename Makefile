@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 COMPANY ?=
 ROLE ?= owner
-# STORE=dynamodb runs `make dev` and `make token` on a local DynamoDB server (moto).
+# STORE=dynamodb runs `make dev` and `make token` on a local DynamoDB server (moto);
+# STORE=postgres on DATABASE_URL, or a throw-away PostgreSQL cluster `make dev` starts.
 STORE ?= sqlite
 FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accounts events-worker
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
@@ -10,7 +11,7 @@ export STORE
 
 .PHONY: openapi dev token migrate test fmt fmt-check clippy lint template unit e2e fuzz types build deploy bench clean
 
-## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… (STORE=sqlite|dynamodb)
+## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… (STORE=sqlite|dynamodb|postgres)
 dev:
 	@scripts/dev.sh
 
@@ -45,7 +46,8 @@ lint: fmt-check clippy template
 template:
 	scripts/lint-template.sh
 
-## unit: the in-process, store conformance (SQLite and DynamoDB on moto) and multi-process suites
+## unit: the in-process, store conformance (SQLite, DynamoDB on moto, PostgreSQL on a
+## throw-away cluster) and multi-process suites
 unit:
 	@rm -rf "$${TMPDIR:-/tmp}/wiizo-tests"
 	scripts/with-moto.sh scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
@@ -54,6 +56,7 @@ unit:
 e2e:
 	STORE=sqlite scripts/e2e.sh
 	STORE=dynamodb scripts/e2e.sh
+	STORE=postgres scripts/e2e.sh
 
 ## fuzz: schemathesis against `make dev` on SQLite: every route, all phases and checks, two companies
 fuzz:

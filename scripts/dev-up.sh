@@ -1,10 +1,12 @@
 # Sourced by the scripts that test `make dev` for real (e2e.sh, fuzz.sh): starts it on the
 # spare ports given, with a fresh SQLite file and its Graph API stand-in, stops everything
 # on exit, and waits until every function answers.
-#   DEV_UP_PORT, DEV_UP_MOTO_PORT, DEV_UP_GRAPH_PORT, DEV_UP_OPENAI_PORT: the ports;
+#   DEV_UP_PORT, DEV_UP_MOTO_PORT, DEV_UP_PG_PORT, DEV_UP_GRAPH_PORT, DEV_UP_OPENAI_PORT:
+#   the ports;
 #   DEV_UP_NAME: the log prefix.
 work="$(mktemp -d)"
 export DEV_PORT="$DEV_UP_PORT" DEV_MOTO_PORT="$DEV_UP_MOTO_PORT" WIIZO_SQLITE_PATH="$work/dev.sqlite"
+export DEV_PG_PORT="${DEV_UP_PG_PORT:-9134}"
 # make dev starts its Graph API stand-in on this port.
 export META_GRAPH_URL="http://127.0.0.1:$DEV_UP_GRAPH_PORT/v21.0"
 export OPENAI_BASE_URL="http://127.0.0.1:$DEV_UP_OPENAI_PORT/v1"
@@ -19,6 +21,8 @@ dev_down() {
   kill -- "-$dev_pid" 2>/dev/null || kill "$dev_pid" 2>/dev/null || true
   pkill -f "cargo-lambda lambda watch -A 127.0.0.1 -P $DEV_UP_PORT" 2>/dev/null || true
   pkill -f "moto-server.py 127.0.0.1 $DEV_UP_MOTO_PORT" 2>/dev/null || true
+  # The throw-away cluster of STORE=postgres, should its script not have stopped it.
+  pkill -f -- "-p $DEV_PG_PORT -k" 2>/dev/null || true
   pkill -f "fake-graph.py 127.0.0.1 $DEV_UP_GRAPH_PORT" 2>/dev/null || true
   pkill -f "fake-openai.py 127.0.0.1 $DEV_UP_OPENAI_PORT" 2>/dev/null || true
   rm -rf "$work"

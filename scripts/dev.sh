@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # `make dev`: every function under `cargo lambda watch`, on the local SQLite store, or with
-# STORE=dynamodb on a local DynamoDB server (moto) started and stopped with it.
+# STORE=dynamodb on a local DynamoDB server (moto) started and stopped with it, or with
+# STORE=postgres on DATABASE_URL or a throw-away PostgreSQL cluster started and stopped
+# with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+if [ -n "${WIIZO_DEV_CLUSTER:-}" ] && [ -z "${WIIZO_DEV_CLUSTER_UP:-}" ]; then
+  # Again, inside a cluster of its own on PG_PORT (scripts/with-postgres.sh).
+  export WIIZO_DEV_CLUSTER_UP=1
+  DATABASE_URL='' exec scripts/with-postgres.sh "$0" "$@"
+fi
 if ! command -v cargo-lambda >/dev/null 2>&1; then
   echo "installing cargo-lambda (pip install cargo-lambda)…" >&2
   python3 -m pip install --quiet cargo-lambda
@@ -25,6 +32,9 @@ if [ "$WIIZO_STORE" = dynamodb ]; then
     sleep 0.2
   done
   where="DynamoDB table $WIIZO_TABLE at $AWS_ENDPOINT_URL_DYNAMODB"
+elif [ "$WIIZO_STORE" = postgres ]; then
+  where="PostgreSQL $DATABASE_URL"
+  [ -z "${WIIZO_DEV_CLUSTER_UP:-}" ] || where="$where (a throw-away cluster: its data goes when make dev stops; set DATABASE_URL to keep yours)"
 else
   where="SQLite $WIIZO_SQLITE_PATH"
 fi

@@ -1,7 +1,16 @@
 # Sourced by the Makefile's scripts: exports dev.env's variables that the caller has not
 # set, and makes the SQLite path absolute so every process finds the same file.
-# STORE=dynamodb switches to the local DynamoDB server `make dev STORE=dynamodb` runs.
+# STORE=dynamodb switches to the local DynamoDB server `make dev STORE=dynamodb` runs;
+# STORE=postgres to DATABASE_URL, or else to the throw-away cluster `make dev STORE=postgres`
+# runs on port DEV_PG_PORT.
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${STORE:-sqlite}" = postgres ]; then
+  export WIIZO_STORE=postgres
+  if [ -z "${DATABASE_URL:-}" ]; then
+    export PG_PORT="${DEV_PG_PORT:-5433}" WIIZO_DEV_CLUSTER=1
+    export DATABASE_URL="postgres://wiizo@127.0.0.1:$PG_PORT/postgres"
+  fi
+fi
 if [ "${STORE:-sqlite}" = dynamodb ]; then
   export WIIZO_STORE=dynamodb
   export WIIZO_TABLE="${WIIZO_TABLE:-wiizo-dev}"

@@ -568,6 +568,11 @@ async fn every_figure_equals_the_raw_records_on_dynamodb() {
 }
 
 #[tokio::test]
+async fn every_figure_equals_the_raw_records_on_postgres() {
+    every_figure_equals_the_raw_records(wiizo_tests::pg_store().await).await;
+}
+
+#[tokio::test]
 async fn another_companys_figures_never_appear_and_bad_ranges_are_refused() {
     let r = rig(sqlite_store()).await;
     r.call(

@@ -409,6 +409,11 @@ async fn a_burst_is_answered_once_however_often_it_arrives_on_dynamodb() {
 }
 
 #[tokio::test]
+async fn a_burst_is_answered_once_however_often_it_arrives_on_postgres() {
+    a_burst_is_answered_once_however_often_it_arrives(wiizo_tests::pg_store().await).await;
+}
+
+#[tokio::test]
 async fn a_worker_that_dies_mid_turn_leaves_the_turn_to_the_next_one() {
     // The first model call never comes back in time: the worker dies waiting for it.
     let slow = completion(Some("resposta perdida"), &[]).set_delay(Duration::from_secs(5));

@@ -356,3 +356,39 @@ async fn a_supabase_token_reads_its_users_company() {
     .await;
     assert_eq!(stranger.status, 401, "{}", stranger.text);
 }
+
+#[tokio::test]
+async fn a_refused_write_does_not_keep_the_company_waiting() {
+    use shared::domain::lead::LeadFields;
+    use shared::store::prelude::*;
+    let url = pg_database().await;
+    // Two function processes on one database.
+    let (one_fn, other_fn) = (
+        PgStore::open(&url).expect("a store"),
+        PgStore::open(&url).expect("a store"),
+    );
+    let c = wiizo_tests::company();
+    let fields =
+        || LeadFields::parse(json!({"name": "Ana", "phone": "+5511987654321"})).expect("f");
+    one_fn
+        .create_lead(&c, fields(), "t")
+        .await
+        .expect("the first");
+    let refused = one_fn.create_lead(&c, fields(), "t").await;
+    assert!(matches!(
+        refused,
+        Err(shared::store::StoreError::Duplicate { .. })
+    ));
+    // The refused write held the company's write lock; the other process must not wait
+    // for this one's next request to get it.
+    let other = LeadFields::parse(json!({"name": "Bia"})).expect("f");
+    let written = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        other_fn.create_lead(&c, other, "t"),
+    )
+    .await;
+    assert!(
+        matches!(written, Ok(Ok(_))),
+        "the other process waited: {written:?}"
+    );
+}

@@ -33,7 +33,9 @@ mod webhooks;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use tokio::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, Row, Statement};
 use uuid::Uuid;
@@ -72,7 +74,7 @@ pub(super) struct Conn {
 pub struct PgStore {
     url: String,
     tls: tls::Connector,
-    conn: Mutex<Conn>,
+    conn: Arc<Mutex<Conn>>,
     /// Apply the migrations on the first connection of the process (a store opened by
     /// [`PgStore::open`]); until then they have not been checked.
     migrate_first: bool,
@@ -81,14 +83,30 @@ pub struct PgStore {
 
 /// One transaction on the process's connection; rolled back unless committed.
 pub(super) struct Tx<'a> {
-    conn: MutexGuard<'a, Conn>,
+    conn: Option<OwnedMutexGuard<Conn>>,
     open: bool,
+    _store: std::marker::PhantomData<&'a PgStore>,
 }
 
 impl Drop for Tx<'_> {
+    /// A transaction left open (an error, an early answer, a cancelled request) is rolled
+    /// back at once, by a task that holds the connection until it is done: it may hold a
+    /// company's write lock, which another process is waiting for.
     fn drop(&mut self) {
-        if self.open {
-            self.conn.unfinished = true;
+        let Some(mut conn) = self.conn.take().filter(|_| self.open) else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let done = match conn.client.as_ref() {
+                        Some(client) => client.batch_execute("ROLLBACK").await.is_ok(),
+                        None => true,
+                    };
+                    conn.unfinished = !done;
+                });
+            }
+            Err(_) => conn.unfinished = true,
         }
     }
 }
@@ -128,24 +146,29 @@ pub(super) fn company_uuid(company: &CompanyId) -> StoreResult<Uuid> {
 }
 
 impl Tx<'_> {
+    fn conn(&mut self) -> StoreResult<&mut Conn> {
+        self.conn
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Unavailable("no PostgreSQL connection".into()))
+    }
+
     fn client(&self) -> StoreResult<&Client> {
         self.conn
-            .client
-            .as_ref()
+            .as_deref()
+            .and_then(|c| c.client.as_ref())
             .ok_or_else(|| StoreError::Unavailable("no PostgreSQL connection".into()))
     }
 
     async fn statement(&mut self, sql: &str) -> StoreResult<Statement> {
-        if let Some(s) = self.conn.statements.get(sql) {
+        if let Some(s) = self.conn()?.statements.get(sql) {
             return Ok(s.clone());
         }
         let statement = self.client()?.prepare(sql).await.map_err(store_error)?;
-        if self.conn.statements.len() >= STATEMENTS {
-            self.conn.statements.clear();
+        let conn = self.conn()?;
+        if conn.statements.len() >= STATEMENTS {
+            conn.statements.clear();
         }
-        self.conn
-            .statements
-            .insert(sql.to_string(), statement.clone());
+        conn.statements.insert(sql.to_string(), statement.clone());
         Ok(statement)
     }
 
@@ -198,7 +221,7 @@ impl PgStore {
         Ok(PgStore {
             url: url.into(),
             tls: tls::connector()?,
-            conn: Mutex::new(Conn::default()),
+            conn: Arc::new(Mutex::new(Conn::default())),
             migrate_first: false,
             migrated: Default::default(),
         })
@@ -214,9 +237,9 @@ impl PgStore {
     }
 
     /// The connection: the open one, or a new one when there is none or it has closed.
-    async fn conn(&self) -> StoreResult<MutexGuard<'_, Conn>> {
+    async fn conn(&self) -> StoreResult<OwnedMutexGuard<Conn>> {
         use std::sync::atomic::Ordering;
-        let mut conn = self.conn.lock().await;
+        let mut conn = self.conn.clone().lock_owned().await;
         if conn.client.as_ref().is_none_or(Client::is_closed) {
             let mut client = tls::connect(&self.url, &self.tls).await?;
             if self.migrate_first && !self.migrated.load(Ordering::Acquire) {
@@ -236,7 +259,11 @@ impl PgStore {
         let mut conn = self.conn().await?;
         let rollback = if conn.unfinished { "ROLLBACK; " } else { "" };
         conn.unfinished = false;
-        let tx = Tx { conn, open: true };
+        let tx = Tx {
+            conn: Some(conn),
+            open: true,
+            _store: std::marker::PhantomData,
+        };
         tx.client()?
             .batch_execute(&format!("{rollback}BEGIN; {setup}"))
             .await
