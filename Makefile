@@ -80,10 +80,10 @@ deploy:
 	sam deploy --guided
 
 ## bench: the release binaries through a local Lambda Runtime API beside a hello-world floor
-## (STORE=sqlite|dynamodb); prints a table and writes $(TARGET_DIR)/bench/latest.json
+## (STORE=sqlite|dynamodb|postgres); prints a table and writes $(TARGET_DIR)/bench/latest.json
 bench:
 	cargo build --release -p leads-management -p accounts -p webhooks -p openai-proxy -p analytics -p wiizo-bench
-	$(if $(filter dynamodb,$(STORE)),scripts/with-moto.sh) "$(TARGET_DIR)/release/wiizo-bench" \
+	$(if $(filter dynamodb,$(STORE)),scripts/with-moto.sh)$(if $(filter postgres,$(STORE)),scripts/with-postgres.sh) "$(TARGET_DIR)/release/wiizo-bench" \
 	  --bin-dir "$(TARGET_DIR)/release" --events events --out "$(TARGET_DIR)/bench/latest.json" --store $(STORE)
 
 clean:

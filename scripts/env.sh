@@ -8,7 +8,7 @@ if [ "${STORE:-sqlite}" = postgres ]; then
   export WIIZO_STORE=postgres
   if [ -z "${DATABASE_URL:-}" ]; then
     export PG_PORT="${DEV_PG_PORT:-5433}" WIIZO_DEV_CLUSTER=1
-    export DATABASE_URL="postgres://wiizo@127.0.0.1:$PG_PORT/postgres"
+    export DATABASE_URL="postgres://wiizo@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
   fi
 fi
 if [ "${STORE:-sqlite}" = dynamodb ]; then

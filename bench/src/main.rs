@@ -2,12 +2,13 @@
 //! hello-world floor built the same way, in one run, so ratios hold on a noisy machine.
 //!
 //!   wiizo-bench --bin-dir target/release --events events --out target/bench/latest.json
-//!               [--store sqlite|dynamodb] [--invocations 2000] [--inits 20] [--leads N]
+//!               [--store sqlite|dynamodb|postgres] [--invocations 2000] [--inits 20] [--leads N]
 //!               [--log info|off]
 //!
 //! `--leads` defaults to 10 000 on SQLite and 300 on DynamoDB: the local emulator takes
 //! tens of milliseconds per transactional write, slowing as the table grows, and past a few
-//! hundred leads its answers can outlast the SDK's 2 s attempt timeout.
+//! hundred leads its answers can outlast the SDK's 2 s attempt timeout. PostgreSQL reads
+//! `DATABASE_URL` (`make bench STORE=postgres` starts a throw-away cluster).
 
 mod driver;
 mod report;
@@ -43,8 +44,8 @@ fn options() -> Result<Options, String> {
         })
     };
     let store = get("--store").unwrap_or_else(|| "sqlite".into());
-    if store != "sqlite" && store != "dynamodb" {
-        return Err("--store must be sqlite or dynamodb".into());
+    if !["sqlite", "dynamodb", "postgres"].contains(&store.as_str()) {
+        return Err("--store must be sqlite, dynamodb or postgres".into());
     }
     Ok(Options {
         store: store.clone(),

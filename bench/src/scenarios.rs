@@ -129,6 +129,9 @@ fn store_env(opts: &Options, sqlite_path: &Path) -> Vec<(String, String)> {
                 env.push((var.into(), v));
             }
         }
+    } else if opts.store == "postgres" {
+        env.push(("WIIZO_STORE".into(), "postgres".into()));
+        env.push(("DATABASE_URL".into(), database_url()));
     } else {
         env.push(("WIIZO_STORE".into(), "sqlite".into()));
         env.push((
@@ -137,6 +140,11 @@ fn store_env(opts: &Options, sqlite_path: &Path) -> Vec<(String, String)> {
         ));
     }
     env
+}
+
+/// The PostgreSQL database of `--store postgres` (empty when unset: the store then says so).
+fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_default()
 }
 
 /// Fills the store with `n` leads of one company; returns the company and one lead's id.
@@ -235,6 +243,11 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     let config = if opts.store == "dynamodb" {
         StoreConfig::Dynamodb {
             table: "wiizo-bench".into(),
+        }
+    } else if opts.store == "postgres" {
+        StoreConfig::Postgres {
+            url: database_url(),
+            ca_file: None,
         }
     } else {
         StoreConfig::Sqlite {

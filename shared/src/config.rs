@@ -40,9 +40,11 @@ pub enum StoreConfig {
     Dynamodb {
         table: String,
     },
-    /// A PostgreSQL database (`DATABASE_URL`), possibly the seed's own.
+    /// A PostgreSQL database (`DATABASE_URL`), possibly the seed's own; TLS trusts
+    /// `DATABASE_CA_FILE`'s certificates when given, else the public roots.
     Postgres {
         url: String,
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -135,6 +137,7 @@ impl Config {
                 url: var("DATABASE_URL").ok_or_else(|| {
                     ConfigError::new("DATABASE_URL", "is required when WIIZO_STORE=postgres")
                 })?,
+                ca_file: var("DATABASE_CA_FILE").map(PathBuf::from),
             },
             Some(other) => {
                 return Err(ConfigError::new(

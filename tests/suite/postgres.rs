@@ -392,3 +392,59 @@ async fn a_refused_write_does_not_keep_the_company_waiting() {
         "the other process waited: {written:?}"
     );
 }
+
+#[tokio::test]
+async fn a_polling_worker_hands_on_an_event_written_while_it_waits() {
+    use shared::domain::lead::LeadFields;
+    // On Lambda with PostgreSQL nothing wakes the worker: its scheduled run polls.
+    let store = wiizo_tests::pg_store().await;
+    let worker = app_on("events-worker", store.clone());
+    let c = wiizo_tests::company();
+    let writer = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let fields = LeadFields::parse(json!({"name": "Chegou depois"})).expect("f");
+        store.create_lead(&c, fields, "t").await.expect("a lead");
+    };
+    let (polled, ()) = tokio::join!(
+        events_worker::poll(&worker, std::time::Duration::from_secs(2)),
+        writer
+    );
+    let polled = polled.expect("the worker runs");
+    assert_eq!(polled["events"], 1, "{polled}");
+    assert!(store.pending_events(10).await.expect("outbox").is_empty());
+}
+
+#[tokio::test]
+async fn tls_connects_with_the_databases_ca_and_refuses_an_unknown_one() {
+    use shared::store::prelude::*;
+    let Ok(ca) = std::env::var("PG_TEST_CA") else {
+        panic!("the test cluster speaks TLS when openssl is there (scripts/with-postgres.sh): install openssl");
+    };
+    let url = pg_database()
+        .await
+        .replace("sslmode=disable", "sslmode=require");
+    assert!(url.contains("sslmode=require"), "{url}");
+    // Trusting the cluster's certificate: connected, migrated, used.
+    let store = PgStore::open_with_ca(&url, Some(std::path::Path::new(&ca))).expect("a store");
+    store.ping().await.expect("a TLS connection");
+    let c = wiizo_tests::company();
+    let lead = shared::domain::lead::LeadFields::parse(json!({"name": "Segura"})).expect("f");
+    store
+        .create_lead(&c, lead, "t")
+        .await
+        .expect("a lead over TLS");
+    let client = connect(&url.replace("sslmode=require", "sslmode=disable")).await;
+    assert_eq!(
+        one(&client, "SELECT count(*) FROM pg_stat_ssl WHERE ssl").await,
+        "1",
+        "the store's connection is the one using TLS"
+    );
+    // Trusting only the public roots, the self-signed certificate is refused.
+    let public = PgStore::open(&url).expect("a store");
+    match public.ping().await {
+        Err(shared::store::StoreError::Unavailable(why)) => {
+            assert!(why.contains("cannot reach PostgreSQL"), "{why}")
+        }
+        other => panic!("an unverified server was trusted: {other:?}"),
+    }
+}

@@ -62,8 +62,14 @@ pub async fn pg_database() -> String {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("a test database");
-    match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
+    let (url, options) = base.split_once('?').unwrap_or((&base, ""));
+    let options = if options.is_empty() {
+        String::new()
+    } else {
+        format!("?{options}")
+    };
+    match url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}{options}"),
         None => panic!("DATABASE_URL names no database: {base}"),
     }
 }

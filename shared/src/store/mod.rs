@@ -375,7 +375,12 @@ pub async fn migrate(config: &StoreConfig) -> StoreResult<()> {
                 .await
         }
         #[cfg(feature = "postgres")]
-        StoreConfig::Postgres { url } => postgres::PgStore::new(url)?.migrate().await.map(|_| ()),
+        StoreConfig::Postgres { url, ca_file } => {
+            postgres::PgStore::with_ca(url, ca_file.as_deref())?
+                .migrate()
+                .await
+                .map(|_| ())
+        }
         #[cfg(not(feature = "postgres"))]
         StoreConfig::Postgres { .. } => Err(without_postgres()),
     }
@@ -391,7 +396,10 @@ pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
             Ok(Arc::new(DynamoStore::new(&sdk, table.clone())))
         }
         #[cfg(feature = "postgres")]
-        StoreConfig::Postgres { url } => Ok(Arc::new(postgres::PgStore::open(url)?)),
+        StoreConfig::Postgres { url, ca_file } => Ok(Arc::new(postgres::PgStore::open_with_ca(
+            url,
+            ca_file.as_deref(),
+        )?)),
         #[cfg(not(feature = "postgres"))]
         StoreConfig::Postgres { .. } => Err(without_postgres()),
     }

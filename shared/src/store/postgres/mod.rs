@@ -31,6 +31,7 @@ mod turns;
 mod webhooks;
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -84,6 +85,9 @@ pub struct PgStore {
 /// One transaction on the process's connection; rolled back unless committed.
 pub(super) struct Tx<'a> {
     conn: Option<OwnedMutexGuard<Conn>>,
+    /// `BEGIN` and the scope, not sent yet: they go with the first statement, in the same
+    /// round trip.
+    setup: Option<String>,
     open: bool,
     _store: std::marker::PhantomData<&'a PgStore>,
 }
@@ -96,6 +100,11 @@ impl Drop for Tx<'_> {
         let Some(mut conn) = self.conn.take().filter(|_| self.open) else {
             return;
         };
+        if let Some(setup) = self.setup.take() {
+            // Never begun: only a rollback still owed by an earlier one is kept.
+            conn.unfinished |= setup.starts_with("ROLLBACK");
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
@@ -174,10 +183,9 @@ impl Tx<'_> {
 
     pub(super) async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
         let statement = self.statement(sql).await?;
-        self.client()?
-            .query(&statement, params)
-            .await
-            .map_err(store_error)
+        let setup = self.setup.take();
+        let client = self.client()?;
+        after(setup, client, client.query(&statement, params)).await
     }
 
     pub(super) async fn opt(
@@ -186,10 +194,9 @@ impl Tx<'_> {
         params: &[Param<'_>],
     ) -> StoreResult<Option<Row>> {
         let statement = self.statement(sql).await?;
-        self.client()?
-            .query_opt(&statement, params)
-            .await
-            .map_err(store_error)
+        let setup = self.setup.take();
+        let client = self.client()?;
+        after(setup, client, client.query_opt(&statement, params)).await
     }
 
     pub(super) async fn one(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<Row> {
@@ -198,42 +205,71 @@ impl Tx<'_> {
 
     pub(super) async fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> StoreResult<u64> {
         let statement = self.statement(sql).await?;
-        self.client()?
-            .execute(&statement, params)
-            .await
-            .map_err(store_error)
+        let setup = self.setup.take();
+        let client = self.client()?;
+        after(setup, client, client.execute(&statement, params)).await
     }
 
     pub(super) async fn commit(mut self) -> StoreResult<()> {
-        self.client()?
-            .batch_execute("COMMIT")
-            .await
-            .map_err(store_error)?;
+        // A transaction that ran nothing was never begun.
+        if self.setup.take().is_none() {
+            self.client()?
+                .batch_execute("COMMIT")
+                .await
+                .map_err(store_error)?;
+        }
         self.open = false;
         Ok(())
     }
 }
 
+/// Runs `work` after the transaction's `setup` when it has not been sent yet, both in one
+/// round trip: the setup is sent first (`biased`), and a setup that failed leaves the
+/// transaction aborted, so `work` fails too rather than run outside its scope.
+async fn after<T>(
+    setup: Option<String>,
+    client: &Client,
+    work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> StoreResult<T> {
+    match setup {
+        Some(setup) => {
+            let (begun, out) = tokio::join!(biased; client.batch_execute(&setup), work);
+            begun.map_err(store_error)?;
+            out.map_err(store_error)
+        }
+        None => work.await.map_err(store_error),
+    }
+}
+
 impl PgStore {
-    /// A store on the database at `url` (`postgres://…`; `sslmode=require` or
-    /// `verify-full` for TLS). Nothing is connected until it is first used.
-    pub fn new(url: impl Into<String>) -> StoreResult<PgStore> {
+    /// A store on the database at `url` (`postgres://…`, `?sslmode=require` for TLS),
+    /// trusting `ca_file`'s certificates (else the public roots) when it uses TLS. Nothing
+    /// is connected until it is first used; [`PgStore::migrate`] applies the migrations.
+    pub fn with_ca(url: impl Into<String>, ca_file: Option<&Path>) -> StoreResult<PgStore> {
         Ok(PgStore {
             url: url.into(),
-            tls: tls::connector()?,
+            tls: tls::connector(ca_file)?,
             conn: Arc::new(Mutex::new(Conn::default())),
             migrate_first: false,
             migrated: Default::default(),
         })
     }
 
+    pub fn new(url: impl Into<String>) -> StoreResult<PgStore> {
+        PgStore::with_ca(url, None)
+    }
+
     /// The store the functions use: nothing is connected until the first request, whose
     /// connection applies the migrations not applied yet (once per process).
-    pub fn open(url: &str) -> StoreResult<PgStore> {
+    pub fn open_with_ca(url: &str, ca_file: Option<&Path>) -> StoreResult<PgStore> {
         Ok(PgStore {
             migrate_first: true,
-            ..PgStore::new(url)?
+            ..PgStore::with_ca(url, ca_file)?
         })
+    }
+
+    pub fn open(url: &str) -> StoreResult<PgStore> {
+        PgStore::open_with_ca(url, None)
     }
 
     /// The connection: the open one, or a new one when there is none or it has closed.
@@ -254,21 +290,17 @@ impl PgStore {
         Ok(conn)
     }
 
-    /// Starts a transaction with `setup` (statements run in the same round trip).
+    /// A transaction with `setup`, begun with its first statement.
     async fn begin(&self, setup: &str) -> StoreResult<Tx<'_>> {
         let mut conn = self.conn().await?;
         let rollback = if conn.unfinished { "ROLLBACK; " } else { "" };
         conn.unfinished = false;
-        let tx = Tx {
+        Ok(Tx {
             conn: Some(conn),
+            setup: Some(format!("{rollback}BEGIN; {setup}")),
             open: true,
             _store: std::marker::PhantomData,
-        };
-        tx.client()?
-            .batch_execute(&format!("{rollback}BEGIN; {setup}"))
-            .await
-            .map_err(store_error)?;
-        Ok(tx)
+        })
     }
 
     /// A transaction that sees `company`'s rows only.
@@ -492,19 +524,57 @@ impl Store for PgStore {
     }
 }
 
-/// Connecting, in plain text or TLS as the URL's `sslmode` asks.
+/// Connecting, in plain text or TLS as the URL's `sslmode` asks (`require`: TLS, the
+/// server's certificate verified against the public roots or the CA bundle given).
 mod tls {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    use tokio_postgres::Client;
+    use tokio_postgres_rustls::MakeRustlsConnect;
+
     use super::{StoreError, StoreResult};
-    use tokio_postgres::{Client, NoTls};
 
-    pub(super) type Connector = ();
+    pub(super) type Connector = MakeRustlsConnect;
 
-    pub(super) fn connector() -> StoreResult<Connector> {
-        Ok(())
+    /// TLS that trusts `ca_file`'s certificates (a PEM bundle: RDS's, Supabase's), or the
+    /// public web roots without one.
+    pub(super) fn connector(ca_file: Option<&Path>) -> StoreResult<Connector> {
+        let mut roots = rustls::RootCertStore::empty();
+        match ca_file {
+            Some(path) => {
+                let certs = CertificateDer::pem_file_iter(path)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!(
+                            "cannot read the CA bundle {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(StoreError::Unavailable(format!(
+                        "the CA bundle {} holds no certificate",
+                        path.display()
+                    )));
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Internal(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(MakeRustlsConnect::new(config))
     }
 
-    pub(super) async fn connect(url: &str, _tls: &Connector) -> StoreResult<Client> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
+    pub(super) async fn connect(url: &str, tls: &Connector) -> StoreResult<Client> {
+        let (client, connection) = tokio_postgres::connect(url, tls.clone())
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
         tokio::spawn(async move {
