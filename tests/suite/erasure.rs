@@ -211,6 +211,45 @@ async fn an_erased_lead_leaves_no_row_in_any_sqlite_table() {
     );
 }
 
+#[tokio::test]
+async fn an_erased_lead_leaves_no_row_in_any_postgres_table() {
+    let url = wiizo_tests::pg_database().await;
+    let store = wiizo_tests::store_at(&url);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("the test database answers");
+    tokio::spawn(connection);
+    let client = &client;
+    // Every row of every table, as its owner reads it (row-level security does not apply).
+    let rows = || async move {
+        let tables = client
+            .query(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                &[],
+            )
+            .await
+            .expect("tables");
+        let mut out = Vec::new();
+        for t in tables {
+            let table: String = t.get(0);
+            for row in client
+                .query(&format!("SELECT t::text FROM \"{table}\" t"), &[])
+                .await
+                .expect("rows")
+            {
+                out.push(format!("{table}: {}", row.get::<_, String>(0)));
+            }
+        }
+        out
+    };
+    let erased = erase_and_audit(store.as_ref(), rows).await;
+    // As on SQLite.
+    assert_eq!(
+        erased,
+        1 + 2 + 2 + 2 * MESSAGES + 1 + 1 + 3 + 2 + 2 * MESSAGES - 1 + 2 + 2
+    );
+}
+
 /// Every item of the table, read with a Scan (never on a request path).
 async fn table_items(store: &DynamoStore) -> Vec<String> {
     let mut out = Vec::new();
