@@ -9,6 +9,10 @@ set -euo pipefail
 if [ -n "${DATABASE_URL:-}" ]; then
   exec "$@"
 fi
+# Debian keeps the server's binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+if ! command -v initdb >/dev/null 2>&1; then
+  for bin in /usr/lib/postgresql/*/bin; do [ -x "$bin/initdb" ] && PATH="$bin:$PATH"; done
+fi
 for tool in initdb pg_ctl; do
   command -v "$tool" >/dev/null 2>&1 || {
     echo "with-postgres: $tool is missing; install PostgreSQL's server binaries (Debian: apt-get install postgresql), or set DATABASE_URL" >&2
