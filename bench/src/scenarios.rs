@@ -248,6 +248,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         StoreConfig::Postgres {
             url: database_url(),
             ca_file: None,
+            iam_auth: false,
         }
     } else {
         StoreConfig::Sqlite {

@@ -45,6 +45,8 @@ pub enum StoreConfig {
     Postgres {
         url: String,
         ca_file: Option<PathBuf>,
+        /// `DATABASE_IAM_AUTH=true`: an RDS IAM token instead of the URL's password.
+        iam_auth: bool,
     },
 }
 
@@ -138,6 +140,16 @@ impl Config {
                     ConfigError::new("DATABASE_URL", "is required when WIIZO_STORE=postgres")
                 })?,
                 ca_file: var("DATABASE_CA_FILE").map(PathBuf::from),
+                iam_auth: match var("DATABASE_IAM_AUTH").as_deref() {
+                    None | Some("false") | Some("0") => false,
+                    Some("true") | Some("1") => true,
+                    Some(other) => {
+                        return Err(ConfigError::new(
+                            "DATABASE_IAM_AUTH",
+                            format!("`{other}` is not one of: true, false"),
+                        ))
+                    }
+                },
             },
             Some(other) => {
                 return Err(ConfigError::new(

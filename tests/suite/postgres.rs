@@ -448,3 +448,59 @@ async fn tls_connects_with_the_databases_ca_and_refuses_an_unknown_one() {
         other => panic!("an unverified server was trusted: {other:?}"),
     }
 }
+
+/// An RDS IAM token made by the store equals botocore's (`generate_db_auth_token`, what
+/// AWS's own tools use) for the same credentials, database and second.
+#[test]
+fn an_iam_token_is_the_one_aws_tools_make() {
+    use shared::store::postgres::iam::auth_token;
+    let (key, secret) = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    let host = "wiizo.abc123.sa-east-1.rds.amazonaws.com";
+    let credentials = aws_credential_types::Credentials::new(key, secret, None, None, "test");
+    let params = |token: &str| -> std::collections::BTreeMap<String, String> {
+        let (address, query) = token.split_once("/?").expect("host:port/?query");
+        assert_eq!(address, format!("{host}:5432"));
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
+    };
+    let botocore = format!(
+        "import botocore.session\n\
+         s = botocore.session.get_session()\n\
+         s.set_credentials('{key}', '{secret}')\n\
+         print(s.create_client('rds', region_name='sa-east-1')\
+           .generate_db_auth_token('{host}', 5432, 'wiizo_app'))"
+    );
+    // Both sign at the current second: asked again if a second boundary fell between them.
+    for _ in 0..3 {
+        let ours = auth_token(
+            &credentials,
+            "sa-east-1",
+            host,
+            5432,
+            "wiizo_app",
+            std::time::SystemTime::now(),
+        )
+        .expect("a token");
+        let out = std::process::Command::new("python3")
+            .args(["-c", &botocore])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "botocore (installed by .ci/run with aws-sam-cli) must be importable by python3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let (ours, theirs) = (params(&ours), params(&theirs));
+        if ours.get("X-Amz-Date") != theirs.get("X-Amz-Date") {
+            continue;
+        }
+        assert_eq!(ours, theirs);
+        assert_eq!(ours["Action"], "connect");
+        assert_eq!(ours["X-Amz-Expires"], "900");
+        assert!(ours["X-Amz-Credential"].ends_with("/sa-east-1/rds-db/aws4_request"));
+        return;
+    }
+    panic!("the two tokens were never made in the same second");
+}

@@ -375,12 +375,15 @@ pub async fn migrate(config: &StoreConfig) -> StoreResult<()> {
                 .await
         }
         #[cfg(feature = "postgres")]
-        StoreConfig::Postgres { url, ca_file } => {
-            postgres::PgStore::with_ca(url, ca_file.as_deref())?
-                .migrate()
-                .await
-                .map(|_| ())
-        }
+        StoreConfig::Postgres {
+            url,
+            ca_file,
+            iam_auth,
+        } => postgres::PgStore::with_ca(url, ca_file.as_deref())?
+            .with_iam(*iam_auth)
+            .migrate()
+            .await
+            .map(|_| ()),
         #[cfg(not(feature = "postgres"))]
         StoreConfig::Postgres { .. } => Err(without_postgres()),
     }
@@ -396,10 +399,13 @@ pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
             Ok(Arc::new(DynamoStore::new(&sdk, table.clone())))
         }
         #[cfg(feature = "postgres")]
-        StoreConfig::Postgres { url, ca_file } => Ok(Arc::new(postgres::PgStore::open_with_ca(
+        StoreConfig::Postgres {
             url,
-            ca_file.as_deref(),
-        )?)),
+            ca_file,
+            iam_auth,
+        } => Ok(Arc::new(
+            postgres::PgStore::open_with_ca(url, ca_file.as_deref())?.with_iam(*iam_auth),
+        )),
         #[cfg(not(feature = "postgres"))]
         StoreConfig::Postgres { .. } => Err(without_postgres()),
     }

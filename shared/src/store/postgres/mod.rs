@@ -25,6 +25,7 @@ mod analytics;
 mod conversations;
 mod events;
 mod guard;
+pub mod iam;
 mod leads;
 mod messages;
 mod turns;
@@ -80,6 +81,8 @@ pub struct PgStore {
     /// [`PgStore::open`]); until then they have not been checked.
     migrate_first: bool,
     migrated: std::sync::atomic::AtomicBool,
+    /// Authenticate with an RDS IAM token instead of the URL's password.
+    iam: bool,
 }
 
 /// One transaction on the process's connection; rolled back unless committed.
@@ -252,6 +255,7 @@ impl PgStore {
             conn: Arc::new(Mutex::new(Conn::default())),
             migrate_first: false,
             migrated: Default::default(),
+            iam: false,
         })
     }
 
@@ -272,12 +276,18 @@ impl PgStore {
         PgStore::open_with_ca(url, None)
     }
 
+    /// Connects with an RDS IAM authentication token (made from the process's AWS
+    /// credentials for the URL's host, port and user) instead of a password.
+    pub fn with_iam(self, iam: bool) -> PgStore {
+        PgStore { iam, ..self }
+    }
+
     /// The connection: the open one, or a new one when there is none or it has closed.
     async fn conn(&self) -> StoreResult<OwnedMutexGuard<Conn>> {
         use std::sync::atomic::Ordering;
         let mut conn = self.conn.clone().lock_owned().await;
         if conn.client.as_ref().is_none_or(Client::is_closed) {
-            let mut client = tls::connect(&self.url, &self.tls).await?;
+            let mut client = tls::connect(&self.url, &self.tls, self.iam).await?;
             if self.migrate_first && !self.migrated.load(Ordering::Acquire) {
                 migrate_on(&mut client).await?;
                 self.migrated.store(true, Ordering::Release);
@@ -573,8 +583,26 @@ mod tls {
         Ok(MakeRustlsConnect::new(config))
     }
 
-    pub(super) async fn connect(url: &str, tls: &Connector) -> StoreResult<Client> {
-        let (client, connection) = tokio_postgres::connect(url, tls.clone())
+    /// Connects to `url`; with `iam`, the password is an RDS IAM token made now.
+    pub(super) async fn connect(url: &str, tls: &Connector, iam: bool) -> StoreResult<Client> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("DATABASE_URL is not usable: {e}")))?;
+        if iam {
+            let host = match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                _ => {
+                    return Err(StoreError::Unavailable(
+                        "IAM authentication needs the database's host name in DATABASE_URL".into(),
+                    ))
+                }
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            let user = config.get_user().unwrap_or_default().to_string();
+            config.password(super::iam::token_now(&host, port, &user).await?);
+        }
+        let (client, connection) = config
+            .connect(tls.clone())
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
         tokio::spawn(async move {
