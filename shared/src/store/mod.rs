@@ -5,6 +5,7 @@
 pub mod dynamodb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use crate::domain::page::{Order, Page};
 use crate::domain::phone::Phone;
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
+use crate::store::sql::{like_pattern, sort_column, walked_page};
 use crate::store::{StoreError, StoreResult};
 
 /// The seed's columns may hold NULL where this API never writes one: read as the seed's
@@ -198,29 +199,6 @@ fn lead_values(fields: &LeadFields, args: &mut Args) -> Vec<(&'static str, Strin
     ]
 }
 
-fn sort_column(sort: LeadSort) -> &'static str {
-    match sort {
-        LeadSort::CreatedAt => "created_at",
-        LeadSort::UpdatedAt => "updated_at",
-        LeadSort::Name => "sort_name",
-        LeadSort::Score => "score",
-        LeadSort::Status => "status",
-    }
-}
-
-fn like_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 /// A cursor's sort value as the column's type.
 fn push_sort_value(args: &mut Args, sort: LeadSort, v: &Value) -> String {
     match sort {
@@ -381,30 +359,10 @@ impl LeadStore for PgStore {
         );
         let rows = tx.query(&sql, &args.refs()).await?;
         tx.commit().await?;
-        let want = page.limit as usize + 1;
-        let (mut items, mut skip, mut read, mut last) = (Vec::new(), offset, 0u64, None);
-        for row in &rows {
-            read += 1;
-            let lead = lead_from(row)?;
-            if get::<bool>(row, 16)? {
-                if skip > 0 {
-                    skip -= 1;
-                } else {
-                    items.push(lead.clone());
-                }
-            }
-            last = Some(lead);
-            if items.len() == want {
-                break;
-            }
-        }
-        let mut found = Page::of(items, page.limit, total);
-        if !found.has_more && read == FILTER_BUDGET {
-            // The budget ran out first: the next page continues after the last lead read.
-            found.has_more = true;
-            found.resume = last;
-        }
-        Ok(found)
+        let walk = rows
+            .iter()
+            .map(|row| Ok((lead_from(row)?, get::<bool>(row, 16)?)));
+        walked_page(walk, page.limit, offset, total)
     }
 
     async fn update_lead(

@@ -522,8 +522,7 @@ pub(super) async fn counted(tx: &mut Tx<'_>, company: Uuid, name: &str) -> Store
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
-/// The most records a filtered count or list reads per call, as on SQLite.
-pub(super) const FILTER_BUDGET: u64 = 500;
+pub(super) use super::sql::FILTER_BUDGET;
 
 #[async_trait]
 impl Store for PgStore {

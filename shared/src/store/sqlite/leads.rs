@@ -10,13 +10,13 @@ use super::events::enqueue;
 use super::{corrupt, count, counted, json, map_err, ts, uuid, SqliteStore, FILTER_BUDGET};
 use crate::domain::event::OutboxEvent;
 use crate::domain::lead::{
-    Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadId, LeadQuery, LeadSort,
-    LeadUpdate,
+    Email, Lead, LeadChange, LeadEvent, LeadEventKind, LeadFields, LeadId, LeadQuery, LeadUpdate,
 };
 use crate::domain::page::{Order, Page};
 use crate::domain::phone::Phone;
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
+use crate::store::sql::{like_pattern, sort_column, walked_page};
 use crate::store::{StoreError, StoreResult};
 
 const LEAD_COLUMNS: &str = "id, company_id, name, email, phone, company, source, pipeline, \
@@ -219,29 +219,6 @@ fn lead_values(fields: &LeadFields) -> StoreResult<[(&'static str, SqlValue); 15
     ])
 }
 
-fn sort_column(sort: LeadSort) -> &'static str {
-    match sort {
-        LeadSort::CreatedAt => "created_at",
-        LeadSort::UpdatedAt => "updated_at",
-        LeadSort::Name => "sort_name",
-        LeadSort::Score => "score",
-        LeadSort::Status => "status",
-    }
-}
-
-fn like_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 #[async_trait]
 impl LeadStore for SqliteStore {
     async fn create_lead(
@@ -396,31 +373,11 @@ impl LeadStore for SqliteStore {
                 Ok((lead_row(r)?, r.get::<_, bool>(16)?))
             })
             .map_err(map_err)?;
-        let want = page.limit as usize + 1;
-        let (mut items, mut skip, mut read, mut last) = (Vec::new(), offset, 0u64, None);
-        for row in rows {
+        let walk = rows.map(|row| {
             let (row, hit) = row.map_err(map_err)?;
-            read += 1;
-            let lead = row.into_lead()?;
-            if hit {
-                if skip > 0 {
-                    skip -= 1;
-                } else {
-                    items.push(lead.clone());
-                }
-            }
-            last = Some(lead);
-            if items.len() == want {
-                break;
-            }
-        }
-        let mut found = Page::of(items, page.limit, total);
-        if !found.has_more && read == FILTER_BUDGET {
-            // The budget ran out first: the next page continues after the last lead read.
-            found.has_more = true;
-            found.resume = last;
-        }
-        Ok(found)
+            Ok((row.into_lead()?, hit))
+        });
+        walked_page(walk, page.limit, offset, total)
     }
 
     async fn update_lead(

@@ -167,9 +167,7 @@ pub(super) fn counted(conn: &Connection, company: &CompanyId, name: &str) -> Sto
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
-/// The most records a filtered count or list reads per call; a filtered `total` counts at
-/// most this many (`docs/architecture.md`, "Store").
-pub(super) const FILTER_BUDGET: u64 = 500;
+pub(super) use super::sql::FILTER_BUDGET;
 
 pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
