@@ -5,11 +5,13 @@ ROLE ?= owner
 # STORE=dynamodb runs `make dev` and `make token` on a local DynamoDB server (moto);
 # STORE=postgres on DATABASE_URL, or a throw-away PostgreSQL cluster `make dev` starts.
 STORE ?= sqlite
+# The store `make build` links into the bootstraps (each function links one store).
+DEPLOY_STORE ?= dynamodb
 FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accounts events-worker
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export STORE
 
-.PHONY: openapi dev token migrate test fmt fmt-check clippy lint template unit e2e fuzz types build deploy bench clean
+.PHONY: openapi dev token migrate test fmt fmt-check clippy features lint template unit e2e fuzz types build deploy bench clean
 
 ## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… (STORE=sqlite|dynamodb|postgres)
 dev:
@@ -40,8 +42,18 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## lint: cargo fmt --check, clippy -D warnings, and the SAM template checked offline
-lint: fmt-check clippy template
+## lint: cargo fmt --check, clippy -D warnings, each store's build alone, and the SAM template
+## checked offline
+lint: fmt-check clippy features template
+
+## features: every function built with one store only (as `make build` deploys it), linted,
+## and the library's own tests run on that store's build
+features:
+	@for store in sqlite dynamodb postgres; do \
+	  echo "features: $$store alone"; \
+	  cargo clippy $(FUNCTIONS:%=-p %) --no-default-features --features $$store -- -D warnings || exit 1; \
+	  cargo nextest run -p shared --no-default-features --features $$store --lib --no-tests=pass || exit 1; \
+	done
 
 template:
 	scripts/lint-template.sh
@@ -67,10 +79,11 @@ fuzz:
 types:
 	cd types && npm ci --silent --no-audit --no-fund && npx openapi-typescript ../openapi.json -o wiizo-api.d.ts && npx tsc -p .
 
-## build: release bootstraps for Lambda (arm64), one per function in target/lambda/<function>/
+## build: release bootstraps for Lambda (arm64), one per function in target/lambda/<function>/,
+## each linking the store it deploys (DEPLOY_STORE=dynamodb|postgres|sqlite)
 build:
 	@command -v cargo-lambda >/dev/null 2>&1 || python3 -m pip install --quiet cargo-lambda
-	cargo lambda build --release --arm64 $(FUNCTIONS:%=--bin %)
+	cargo lambda build --release --arm64 $(FUNCTIONS:%=-p %) --no-default-features --features $(DEPLOY_STORE)
 	@for f in $(FUNCTIONS); do \
 	  ls -l "$${CARGO_TARGET_DIR:-target}/lambda/$$f/bootstrap" | awk -v f=$$f '{ printf "%-18s %6.1f MB\n", f, $$5 / 1048576 }'; done
 
@@ -82,7 +95,9 @@ deploy:
 ## bench: the release binaries through a local Lambda Runtime API beside a hello-world floor
 ## (STORE=sqlite|dynamodb|postgres); prints a table and writes $(TARGET_DIR)/bench/latest.json
 bench:
-	cargo build --release -p leads-management -p accounts -p webhooks -p openai-proxy -p analytics -p wiizo-bench
+	cargo build --release -p leads-management -p accounts -p webhooks -p openai-proxy -p analytics \
+	  --no-default-features --features $(STORE)
+	cargo build --release -p wiizo-bench
 	$(if $(filter dynamodb,$(STORE)),scripts/with-moto.sh)$(if $(filter postgres,$(STORE)),scripts/with-postgres.sh) "$(TARGET_DIR)/release/wiizo-bench" \
 	  --bin-dir "$(TARGET_DIR)/release" --events events --out "$(TARGET_DIR)/bench/latest.json" --store $(STORE)
 

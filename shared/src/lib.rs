@@ -6,6 +6,8 @@
 
 pub mod app;
 pub mod auth;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -2,10 +2,13 @@
 //! interchangeable backends (`docs/architecture.md`, "Store"). Handlers and use cases see
 //! only these traits; `use shared::store::prelude::*` brings them all into scope.
 
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::sync::Arc;
@@ -13,7 +16,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+#[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 /// Every aggregate's trait, so that `store.create_lead(…)` resolves on a `&dyn Store`.
@@ -369,7 +374,9 @@ pub trait GuardStore: Send + Sync {
 /// table comes from `template.yaml`).
 pub async fn migrate(config: &StoreConfig) -> StoreResult<()> {
     match config {
+        #[cfg(feature = "sqlite")]
         StoreConfig::Sqlite { path } => SqliteStore::open(path).map(|_| ()),
+        #[cfg(feature = "dynamodb")]
         StoreConfig::Dynamodb { table } => {
             DynamoStore::new(&dynamodb::sdk_config().await, table.clone())
                 .create_table()
@@ -385,8 +392,8 @@ pub async fn migrate(config: &StoreConfig) -> StoreResult<()> {
             .migrate()
             .await
             .map(|_| ()),
-        #[cfg(not(feature = "postgres"))]
-        StoreConfig::Postgres { .. } => Err(without_postgres()),
+        #[allow(unreachable_patterns)]
+        _ => Err(not_built(config)),
     }
 }
 
@@ -394,7 +401,9 @@ pub async fn migrate(config: &StoreConfig) -> StoreResult<()> {
 /// its first connection).
 pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config {
+        #[cfg(feature = "sqlite")]
         StoreConfig::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path)?)),
+        #[cfg(feature = "dynamodb")]
         StoreConfig::Dynamodb { table } => {
             let sdk = dynamodb::sdk_config().await;
             Ok(Arc::new(DynamoStore::new(&sdk, table.clone())))
@@ -407,14 +416,23 @@ pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
         } => Ok(Arc::new(
             postgres::PgStore::open_with_ca(url, ca_file.as_deref())?.with_iam(*iam_auth),
         )),
-        #[cfg(not(feature = "postgres"))]
-        StoreConfig::Postgres { .. } => Err(without_postgres()),
+        #[allow(unreachable_patterns)]
+        _ => Err(not_built(config)),
     }
 }
 
-#[cfg(not(feature = "postgres"))]
-fn without_postgres() -> StoreError {
-    StoreError::Unavailable("this build has no PostgreSQL store (cargo feature `postgres`)".into())
+/// A store this build left out: a deployment links the one it uses (cargo features
+/// `sqlite`, `dynamodb`, `postgres`; `make dev` and the tests have them all).
+#[allow(dead_code)]
+fn not_built(config: &StoreConfig) -> StoreError {
+    let name = match config {
+        StoreConfig::Sqlite { .. } => "sqlite",
+        StoreConfig::Dynamodb { .. } => "dynamodb",
+        StoreConfig::Postgres { .. } => "postgres",
+    };
+    StoreError::Unavailable(format!(
+        "this build has no `{name}` store (built without the cargo feature `{name}`)"
+    ))
 }
 
 /// A company's AI agents.

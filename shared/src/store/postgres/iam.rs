@@ -58,7 +58,7 @@ pub fn auth_token(
 
 /// The token for a connection made now, with the process's AWS credentials and region.
 pub(super) async fn token_now(host: &str, port: u16, user: &str) -> StoreResult<String> {
-    let sdk = crate::store::dynamodb::sdk_config().await;
+    let sdk = crate::aws::sdk_config().await;
     let region = sdk
         .region()
         .map(|r| r.to_string())
