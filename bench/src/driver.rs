@@ -126,13 +126,29 @@ async fn start(f: &Function) -> Result<(RuntimeApi, Child, Duration), Failure> {
 
 /// Init times of `runs` fresh processes.
 pub async fn measure_init(f: &Function, runs: usize) -> Result<Vec<Duration>, Failure> {
-    let mut times = Vec::with_capacity(runs);
+    measure_cold(f, runs, None).await.map(|(inits, _)| inits)
+}
+
+/// Cold starts of `runs` fresh processes: each one's init, and, given an event, the latency
+/// of the first invocation it serves (what the customer whose request woke it waits for
+/// after init: lazy connections, first statements, caches still empty).
+pub async fn measure_cold(
+    f: &Function,
+    runs: usize,
+    first: Option<(&Bytes, u16)>,
+) -> Result<(Vec<Duration>, Vec<Duration>), Failure> {
+    let (mut inits, mut firsts) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for _ in 0..runs {
-        let (_api, mut child, init) = start(f).await?;
-        times.push(init);
-        let _ = child.kill().await;
+        let (api, child, init) = start(f).await?;
+        inits.push(init);
+        let pid = child.id();
+        let mut running = Running { api, child, pid };
+        if let Some((event, expect)) = first {
+            firsts.push(running.invoke(0, event.clone(), expect).await?);
+        }
+        let _ = running.child.kill().await;
     }
-    Ok(times)
+    Ok((inits, firsts))
 }
 
 pub struct Warm {

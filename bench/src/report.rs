@@ -32,6 +32,8 @@ pub struct Figures {
     pub per_second: f64,
     pub init_p50: Duration,
     pub init_p95: Duration,
+    /// The first invocation of a freshly started process (median over the cold starts).
+    pub first_p50: Duration,
     pub rss_mb: Option<f64>,
     /// The floor's median over the same window, invocation for invocation.
     pub floor_p50: Option<Duration>,
@@ -49,14 +51,15 @@ impl Row {
         name: &str,
         function: &str,
         size: Option<u64>,
-        init: Result<Vec<Duration>, Failure>,
+        cold: Result<(Vec<Duration>, Vec<Duration>), Failure>,
         warm: Result<Warm, Failure>,
         paired_floor: Option<Vec<Duration>>,
     ) -> Row {
-        let figures = match (init, warm) {
+        let figures = match (cold, warm) {
             (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
-            (Ok(mut inits), Ok(mut warm)) => {
+            (Ok((mut inits, mut firsts)), Ok(mut warm)) => {
                 inits.sort();
+                firsts.sort();
                 warm.latencies.sort();
                 Ok(Figures {
                     p50: percentile(&warm.latencies, 50.0),
@@ -65,6 +68,7 @@ impl Row {
                     per_second: warm.latencies.len() as f64 / warm.wall.as_secs_f64().max(1e-9),
                     init_p50: percentile(&inits, 50.0),
                     init_p95: percentile(&inits, 95.0),
+                    first_p50: percentile(&firsts, 50.0),
                     rss_mb: warm.peak_rss_kb.map(|kb| kb as f64 / 1024.0),
                     floor_p50: paired_floor.map(|mut f| {
                         f.sort();
@@ -173,6 +177,16 @@ impl Report {
             measured: overhead.map_or("n/a".into(), |o| format!("{o:.1} µs")),
             met: overhead.map(|o| o < 50.0),
         });
+        let first = self
+            .figures("lead: GET one")
+            .map(|f| (ms(f.first_p50), ms(f.p50)));
+        out.push(Budget {
+            name: "a lead read's first invocation after a cold start ≤ 1.5× a warm one".into(),
+            measured: first.map_or("n/a".into(), |(c, w)| {
+                format!("{:.2}× ({c:.3} ms vs {w:.3} ms)", c / w.max(1e-9))
+            }),
+            met: first.map(|(c, w)| c <= 1.5 * w),
+        });
         let read = self.figures("lead: GET one").map(|f| ms(f.p50));
         out.push(Budget {
             name: format!("lead read on {} < 0.3 ms end to end (p50)", self.store),
@@ -246,7 +260,7 @@ impl Report {
             self.leads
         );
         println!(
-            "{:<40} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>7} {:>7} {:>11} {:>9}",
+            "{:<40} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>11} {:>9}",
             "scenario",
             "p50 µs",
             "p95 µs",
@@ -254,6 +268,7 @@ impl Report {
             "inv/s",
             "init ms",
             "init p95",
+            "1st µs",
             "RSS MB",
             "size MB",
             "+µs/floor",
@@ -270,7 +285,7 @@ impl Report {
                             )
                         });
                     println!(
-                        "{:<40} {:>9.1} {:>9.1} {:>9.1} {:>8.0} {:>9.2} {:>9.2} {:>7.1} {:>7.1} {:>11} {:>9}",
+                        "{:<40} {:>9.1} {:>9.1} {:>9.1} {:>8.0} {:>9.2} {:>9.2} {:>9.1} {:>7.1} {:>7.1} {:>11} {:>9}",
                         r.name,
                         us(f.p50),
                         us(f.p95),
@@ -278,6 +293,7 @@ impl Report {
                         f.per_second,
                         ms(f.init_p50),
                         ms(f.init_p95),
+                        us(f.first_p50),
                         f.rss_mb.unwrap_or_default(),
                         r.size_mb.unwrap_or_default(),
                         over,
@@ -320,6 +336,7 @@ impl Report {
                     "p50_us": us(f.p50), "p95_us": us(f.p95), "p99_us": us(f.p99),
                     "invocations_per_s": f.per_second,
                     "init_p50_ms": ms(f.init_p50), "init_p95_ms": ms(f.init_p95),
+                    "first_invocation_p50_us": us(f.first_p50),
                     "peak_rss_mb": f.rss_mb, "binary_mb": r.size_mb,
                     "overhead_vs_floor_us": self.floor().map(|fl| overhead_us(f, fl)),
                     "paired_floor_p50_us": f.floor_p50.map(us),

@@ -11,7 +11,7 @@ use shared::domain::lead::LeadFields;
 use shared::domain::CompanyId;
 
 use crate::driver::{
-    file_size, measure_init, measure_paired, measure_warm, Failure, Function, Load,
+    file_size, measure_cold, measure_init, measure_paired, measure_warm, Failure, Function, Load,
 };
 use crate::report::{Check, Report, Row};
 use crate::Options;
@@ -368,7 +368,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     for (i, s) in scenarios.iter().enumerate() {
         eprintln!("measuring {} …", s.name);
         let f = function(s.function);
-        let init = measure_init(&f, opts.inits).await;
+        let cold = measure_cold(&f, opts.inits, s.events.first().map(|e| (e, s.expect))).await;
         let load = Load {
             function: &f,
             events: &s.events,
@@ -383,7 +383,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
             }
         };
         let size = file_size(&f.binary);
-        rows.push(Row::new(s.name, s.function, size, init, warm, paired_floor));
+        rows.push(Row::new(s.name, s.function, size, cold, warm, paired_floor));
     }
 
     let checks = failure_checks(&function("leads-management"), &scenarios[3].events).await;
