@@ -45,6 +45,23 @@ pub struct NewApiKey {
     pub created_by: String,
 }
 
+impl NewApiKey {
+    /// The key as it is once stored with `id` for `company` at `now`: active, never used.
+    pub fn stored(self, id: Uuid, company: &CompanyId, now: Timestamp) -> ApiKey {
+        ApiKey {
+            id,
+            company_id: company.clone(),
+            name: self.name,
+            prefix: self.prefix,
+            scopes: self.scopes,
+            active: true,
+            created_at: now,
+            last_used_at: None,
+            created_by: self.created_by,
+        }
+    }
+}
+
 /// A fresh random key (256 bits), and its hash and prefix.
 pub fn generate_api_key() -> DomainResult<(String, String, String)> {
     let mut bytes = [0u8; 32];

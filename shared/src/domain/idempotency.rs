@@ -31,6 +31,39 @@ pub enum Claim {
     Mismatch,
 }
 
+/// A key's record as a SQL store keeps it (`idempotency_keys`).
+pub struct Held {
+    pub fingerprint: String,
+    /// `in_progress` or `done`.
+    pub state: String,
+    pub response: Option<String>,
+    pub lease_until: i64,
+    pub expires_at: i64,
+}
+
+impl Held {
+    /// What a claim of the key with `fingerprint` at `now_s` comes to while this record holds
+    /// it; `Ok(None)`: the claim takes the key over (the record expired, or its request's
+    /// lease lapsed). `Err`: the kept answer cannot be read.
+    pub fn answer(&self, fingerprint: &str, now_s: i64) -> Result<Option<Claim>, &'static str> {
+        if self.expires_at <= now_s {
+            return Ok(None);
+        }
+        if self.fingerprint != fingerprint {
+            return Ok(Some(Claim::Mismatch));
+        }
+        if self.state == "done" {
+            return self
+                .response
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<StoredResponse>(r).ok())
+                .map(|stored| Some(Claim::Replay(stored)))
+                .ok_or("unreadable idempotent response");
+        }
+        Ok((self.lease_until > now_s).then_some(Claim::InProgress))
+    }
+}
+
 /// A client's key, if it is one: 1 to 255 visible ASCII characters.
 pub fn valid_key(key: &str) -> bool {
     (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
@@ -56,4 +89,44 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     h.update(b"\n");
     h.update(body);
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_key_answers_by_its_record() {
+        let held = |state: &str, response: Option<&str>, lease_until, expires_at| Held {
+            fingerprint: "fp".into(),
+            state: state.into(),
+            response: response.map(str::to_string),
+            lease_until,
+            expires_at,
+        };
+        let done = r#"{"status":201,"content_type":"application/json","body":"{}"}"#;
+        assert_eq!(
+            held("done", Some(done), 0, 50).answer("fp", 100),
+            Ok(None),
+            "expired"
+        );
+        assert_eq!(
+            held("done", Some(done), 0, 500).answer("other", 100),
+            Ok(Some(Claim::Mismatch))
+        );
+        assert!(matches!(
+            held("done", Some(done), 0, 500).answer("fp", 100),
+            Ok(Some(Claim::Replay(StoredResponse { status: 201, .. })))
+        ));
+        assert_eq!(
+            held("in_progress", None, 160, 500).answer("fp", 100),
+            Ok(Some(Claim::InProgress))
+        );
+        assert_eq!(
+            held("in_progress", None, 90, 500).answer("fp", 100),
+            Ok(None),
+            "lease lapsed"
+        );
+        assert!(held("done", Some("{"), 0, 500).answer("fp", 100).is_err());
+    }
 }

@@ -217,26 +217,17 @@ impl AccountStore for DynamoStore {
     }
 
     async fn create_api_key(&self, company: &CompanyId, new: NewApiKey) -> StoreResult<ApiKey> {
-        let k = ApiKey {
-            id: Uuid::now_v7(),
-            company_id: company.clone(),
-            name: new.name,
-            prefix: new.prefix,
-            scopes: new.scopes,
-            active: true,
-            created_at: Timestamp::now(),
-            last_used_at: None,
-            created_by: new.created_by,
-        };
+        let hash = new.hash.clone();
+        let k = new.stored(Uuid::now_v7(), company, Timestamp::now());
         let lookup = keyed(
-            keys::api_key_lookup(&new.hash),
+            keys::api_key_lookup(&hash),
             [
                 ("company_id", Some(s(company.as_str()))),
                 ("key_id", Some(s(k.id.to_string()))),
             ],
         );
         let items = vec![
-            self.create(key_item(company, &k, &new.hash)?)?,
+            self.create(key_item(company, &k, &hash)?)?,
             self.create(lookup)?,
         ];
         match self.transact(items).await {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::{get, PgStore, Tx};
-use crate::domain::idempotency::{self, Claim, StoredResponse};
+use crate::domain::idempotency::{self, Claim, Held, StoredResponse};
 use crate::domain::rate_limit::{Bucket, Decision, Limit};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
@@ -86,35 +86,18 @@ impl GuardStore for PgStore {
             )
             .await?;
         if let Some(r) = existing {
-            let (fp, state, response, lease_until, expires_at): (
-                String,
-                String,
-                Option<String>,
-                i64,
-                i64,
-            ) = (
-                get(&r, 0)?,
-                get(&r, 1)?,
-                get(&r, 2)?,
-                get(&r, 3)?,
-                get(&r, 4)?,
-            );
-            if expires_at > now_s {
-                if fp != fingerprint {
-                    return Ok(Claim::Mismatch);
-                }
-                if state == "done" {
-                    let stored = response
-                        .as_deref()
-                        .and_then(|r| serde_json::from_str::<StoredResponse>(r).ok())
-                        .ok_or_else(|| {
-                            StoreError::Internal("unreadable idempotent response".into())
-                        })?;
-                    return Ok(Claim::Replay(stored));
-                }
-                if lease_until > now_s {
-                    return Ok(Claim::InProgress);
-                }
+            let held = Held {
+                fingerprint: get(&r, 0)?,
+                state: get(&r, 1)?,
+                response: get(&r, 2)?,
+                lease_until: get(&r, 3)?,
+                expires_at: get(&r, 4)?,
+            };
+            if let Some(claim) = held
+                .answer(fingerprint, now_s)
+                .map_err(|e| StoreError::Internal(e.into()))?
+            {
+                return Ok(claim);
             }
         }
         tx.exec(

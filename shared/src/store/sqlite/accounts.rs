@@ -279,17 +279,7 @@ impl AccountStore for SqliteStore {
             .map_err(map_err)?;
             Ok(())
         })?;
-        Ok(ApiKey {
-            id,
-            company_id: company.clone(),
-            name: key.name,
-            prefix: key.prefix,
-            scopes: key.scopes,
-            active: true,
-            created_at: now,
-            last_used_at: None,
-            created_by: key.created_by,
-        })
+        Ok(key.stored(id, company, now))
     }
 
     async fn list_api_keys(&self, company: &CompanyId) -> StoreResult<Vec<ApiKey>> {

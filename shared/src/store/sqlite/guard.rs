@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{map_err, SqliteStore};
-use crate::domain::idempotency::{self, Claim, StoredResponse};
+use crate::domain::idempotency::{self, Claim, Held, StoredResponse};
 use crate::domain::rate_limit::{Bucket, Decision, Limit};
 use crate::domain::{CompanyId, Timestamp};
 use crate::store::prelude::*;
@@ -74,30 +74,24 @@ impl GuardStore for SqliteStore {
     ) -> StoreResult<Claim> {
         let now_s = now.inner().timestamp();
         self.write(|tx| {
-            let existing: Option<(String, String, Option<String>, i64, i64)> = tx
+            let held = tx
                 .query_row(
                     "SELECT fingerprint, state, response, lease_until, expires_at FROM idempotency_keys \
                      WHERE company_id = ?1 AND key = ?2",
                     params![company.as_str(), key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| Ok(Held {
+                        fingerprint: r.get(0)?,
+                        state: r.get(1)?,
+                        response: r.get(2)?,
+                        lease_until: r.get(3)?,
+                        expires_at: r.get(4)?,
+                    }),
                 )
                 .optional()
                 .map_err(map_err)?;
-            if let Some((fp, state, response, lease_until, expires_at)) = existing {
-                if expires_at > now_s {
-                    if fp != fingerprint {
-                        return Ok(Claim::Mismatch);
-                    }
-                    if state == "done" {
-                        let stored = response
-                            .as_deref()
-                            .and_then(|r| serde_json::from_str::<StoredResponse>(r).ok())
-                            .ok_or_else(|| StoreError::Internal("unreadable idempotent response".into()))?;
-                        return Ok(Claim::Replay(stored));
-                    }
-                    if lease_until > now_s {
-                        return Ok(Claim::InProgress);
-                    }
+            if let Some(held) = held {
+                if let Some(claim) = held.answer(fingerprint, now_s).map_err(|e| StoreError::Internal(e.into()))? {
+                    return Ok(claim);
                 }
             }
             tx.execute(
