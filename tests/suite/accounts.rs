@@ -466,11 +466,23 @@ fn check_burst((answers, took): &(Vec<(u16, String, String)>, std::time::Duratio
     let mut remaining = ok.clone();
     remaining.sort_unstable_by(|a, b| b.cmp(a));
     remaining.dedup();
-    assert_eq!(
-        remaining,
-        (0..100).rev().collect::<Vec<u32>>(),
-        "each of 99..0, across processes"
-    );
+    if refilled == 0 {
+        assert_eq!(
+            remaining,
+            (0..100).rev().collect::<Vec<u32>>(),
+            "each of 99..0, across processes"
+        );
+    } else {
+        // A token refilled mid-burst moves the count between two answers: a value may be
+        // told twice or skipped, one each side of every refill.
+        let missing = (0..100u32).filter(|n| !remaining.contains(n)).count();
+        assert!(
+            remaining.first() == Some(&99)
+                && remaining.iter().all(|r| *r < 100)
+                && missing <= 2 * refilled,
+            "99 down to 0 across processes, {refilled} refilled in {took:?}: {remaining:?}"
+        );
+    }
     for (_, left, retry) in limited {
         assert_eq!(left, "0");
         let retry: u64 = retry.parse().expect("a Retry-After");
