@@ -483,12 +483,15 @@ fn check_burst((answers, took): &(Vec<(u16, String, String)>, std::time::Duratio
             "99 down to 0 across processes, {refilled} refilled in {took:?}: {remaining:?}"
         );
     }
+    // A request's time is taken before its store write: on a store slow enough for refills,
+    // one stamped earlier may be applied after a later one and wait up to that much longer.
+    let skew = if refilled == 0 { 0 } else { took.as_secs() };
     for (_, left, retry) in limited {
         assert_eq!(left, "0");
         let retry: u64 = retry.parse().expect("a Retry-After");
         assert!(
-            (1..=8).contains(&retry),
-            "500/h refills one request every 7.2 s: {retry}"
+            (1..=8 + skew).contains(&retry),
+            "500/h refills one request every 7.2 s: {retry} (burst of {took:?})"
         );
     }
 }
