@@ -126,29 +126,53 @@ async fn start(f: &Function) -> Result<(RuntimeApi, Child, Duration), Failure> {
 
 /// Init times of `runs` fresh processes.
 pub async fn measure_init(f: &Function, runs: usize) -> Result<Vec<Duration>, Failure> {
-    measure_cold(f, runs, None).await.map(|(inits, _)| inits)
+    measure_cold(f, runs, None, None)
+        .await
+        .map(|cold| cold.inits)
+}
+
+/// What `runs` cold starts of a function measured.
+pub struct Cold {
+    pub inits: Vec<Duration>,
+    /// The first invocation each fresh process served.
+    pub firsts: Vec<Duration>,
+    /// The floor's inits, each started right before one of the function's.
+    pub floor_inits: Vec<Duration>,
 }
 
 /// Cold starts of `runs` fresh processes: each one's init, and, given an event, the latency
 /// of the first invocation it serves (what the customer whose request woke it waits for
-/// after init: lazy connections, first statements, caches still empty).
+/// after init: lazy connections, first statements, caches still empty). Given a floor,
+/// each cold start follows one of the floor's, so that a ratio of the two compares starts
+/// made under the same conditions on a noisy machine.
 pub async fn measure_cold(
     f: &Function,
     runs: usize,
     first: Option<(&Bytes, u16)>,
-) -> Result<(Vec<Duration>, Vec<Duration>), Failure> {
-    let (mut inits, mut firsts) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    floor: Option<&Function>,
+) -> Result<Cold, Failure> {
+    let mut cold = Cold {
+        inits: Vec::with_capacity(runs),
+        firsts: Vec::with_capacity(runs),
+        floor_inits: Vec::with_capacity(runs),
+    };
     for _ in 0..runs {
+        if let Some(floor) = floor {
+            let (_api, mut child, init) = start(floor).await?;
+            cold.floor_inits.push(init);
+            let _ = child.kill().await;
+        }
         let (api, child, init) = start(f).await?;
-        inits.push(init);
+        cold.inits.push(init);
         let pid = child.id();
         let mut running = Running { api, child, pid };
         if let Some((event, expect)) = first {
-            firsts.push(running.invoke(0, event.clone(), expect).await?);
+            cold.firsts
+                .push(running.invoke(0, event.clone(), expect).await?);
         }
         let _ = running.child.kill().await;
     }
-    Ok((inits, firsts))
+    Ok(cold)
 }
 
 pub struct Warm {

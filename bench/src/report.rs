@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::driver::{Failure, Warm};
+use crate::driver::{Cold, Failure, Warm};
 use crate::Options;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -37,6 +37,17 @@ pub struct Figures {
     pub rss_mb: Option<f64>,
     /// The floor's median over the same window, invocation for invocation.
     pub floor_p50: Option<Duration>,
+    /// The floor's median init over the same cold starts, start for start.
+    pub floor_init_p50: Option<Duration>,
+}
+
+impl Figures {
+    /// Init against the floor's: the floor's starts paired with this scenario's when there
+    /// were any, else the floor scenario's own.
+    pub fn init_ratio(&self, floor: &Figures) -> (f64, Duration) {
+        let base = self.floor_init_p50.unwrap_or(floor.init_p50);
+        (ms(self.init_p50) / ms(base).max(1e-9), base)
+    }
 }
 
 pub struct Row {
@@ -51,15 +62,21 @@ impl Row {
         name: &str,
         function: &str,
         size: Option<u64>,
-        cold: Result<(Vec<Duration>, Vec<Duration>), Failure>,
+        cold: Result<Cold, Failure>,
         warm: Result<Warm, Failure>,
         paired_floor: Option<Vec<Duration>>,
     ) -> Row {
         let figures = match (cold, warm) {
             (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
-            (Ok((mut inits, mut firsts)), Ok(mut warm)) => {
+            (Ok(cold), Ok(mut warm)) => {
+                let Cold {
+                    mut inits,
+                    mut firsts,
+                    mut floor_inits,
+                } = cold;
                 inits.sort();
                 firsts.sort();
+                floor_inits.sort();
                 warm.latencies.sort();
                 Ok(Figures {
                     p50: percentile(&warm.latencies, 50.0),
@@ -74,6 +91,8 @@ impl Row {
                         f.sort();
                         percentile(&f, 50.0)
                     }),
+                    floor_init_p50: (!floor_inits.is_empty())
+                        .then(|| percentile(&floor_inits, 50.0)),
                 })
             }
         };
@@ -153,7 +172,7 @@ impl Report {
         let init_limit = if self.store == "dynamodb" { 2.0 } else { 1.5 };
         for row in self.rows.iter().skip(1) {
             if let (Ok(f), Some(fl)) = (&row.figures, &floor) {
-                let ratio = ms(f.init_p50) / ms(fl.init_p50).max(1e-9);
+                let (ratio, base) = f.init_ratio(fl);
                 out.push(Budget {
                     name: format!(
                         "init of {} ≤ {init_limit}× floor ({})",
@@ -162,7 +181,7 @@ impl Report {
                     measured: format!(
                         "{ratio:.2}× ({:.2} ms vs {:.2} ms)",
                         ms(f.init_p50),
-                        ms(fl.init_p50)
+                        ms(base)
                     ),
                     met: Some(ratio <= init_limit),
                 });
@@ -281,7 +300,7 @@ impl Report {
                         floor.as_ref().map_or((String::new(), String::new()), |fl| {
                             (
                                 format!("{:+.1}", us(f.p50) - us(fl.p50)),
-                                format!("{:.2}", ms(f.init_p50) / ms(fl.init_p50).max(1e-9)),
+                                format!("{:.2}", f.init_ratio(fl).0),
                             )
                         });
                     println!(
@@ -340,7 +359,8 @@ impl Report {
                     "peak_rss_mb": f.rss_mb, "binary_mb": r.size_mb,
                     "overhead_vs_floor_us": self.floor().map(|fl| overhead_us(f, fl)),
                     "paired_floor_p50_us": f.floor_p50.map(us),
-                    "init_vs_floor": self.floor().map(|fl| ms(f.init_p50) / ms(fl.init_p50).max(1e-9)),
+                    "init_vs_floor": self.floor().map(|fl| f.init_ratio(fl).0),
+                    "paired_floor_init_p50_ms": f.floor_init_p50.map(ms),
                 }),
                 Err(e) => json!({"scenario": r.name, "function": r.function, "error": e}),
             })

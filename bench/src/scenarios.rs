@@ -368,7 +368,8 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     for (i, s) in scenarios.iter().enumerate() {
         eprintln!("measuring {} …", s.name);
         let f = function(s.function);
-        let cold = measure_cold(&f, opts.inits, s.events.first().map(|e| (e, s.expect))).await;
+        let first = s.events.first().map(|e| (e, s.expect));
+        let cold = measure_cold(&f, opts.inits, first, (i > 0).then_some(&floor_fn)).await;
         let load = Load {
             function: &f,
             events: &s.events,

@@ -729,6 +729,23 @@ async fn busy_company(
 }
 
 #[tokio::test]
+async fn a_killed_process_leaves_the_next_cold_start_a_short_wal_on_sqlite() {
+    // GIVEN a process that wrote 1 000 messages and 300 leads and was never closed (as
+    // Lambda kills its processes)
+    let path = wiizo_tests::temp_db_path();
+    let store: Arc<dyn Store> = Arc::new(shared::store::SqliteStore::open(&path).expect("open"));
+    busy_company(store.as_ref(), 10, 100, 300).await;
+    // WHEN another process opens the database THEN the WAL it must read before its first
+    // request is short: SQLite's default (1 000 pages) would leave up to 4 MiB
+    let other = rusqlite::Connection::open(&path).expect("open");
+    let frames: i64 = other
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+        .expect("checkpoint");
+    assert!((0..=320).contains(&frames), "{frames} pages in the WAL");
+    drop(store);
+}
+
+#[tokio::test]
 async fn reads_do_not_grow_with_the_company_on_sqlite() {
     // GIVEN a small company (25 messages, 25 leads) and a busy one (2 000 messages, 1 000
     // leads) in one SQLite file

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::Cached;
 use super::{json, map_err, ts, uuid, SqliteStore};
 use crate::domain::account::{
     AccessToken, ApiKey, ChannelAccount, ChannelChange, InboundEndpoint, NewApiKey,
@@ -155,7 +156,7 @@ const ENDPOINT_COLUMNS: &str = "id, company_id, client_id, name, secret, created
 impl SqliteStore {
     fn channel_row_of(&self, company: &CompanyId, id: Uuid) -> StoreResult<ChannelRow> {
         self.conn()
-            .query_row(
+            .row(
                 &format!("SELECT {CHANNEL_COLUMNS} FROM channel_accounts WHERE company_id = ?1 AND id = ?2"),
                 params![company.as_str(), id.to_string()],
                 channel_row,
@@ -174,7 +175,7 @@ impl AccountStore for SqliteStore {
         let key = name_key(name);
         self.write(|tx| {
             let existing: Option<String> = tx
-                .query_row(
+                .row(
                     "SELECT id FROM companies WHERE name_key = ?1",
                     [&key],
                     |r| r.get(0),
@@ -187,7 +188,7 @@ impl AccountStore for SqliteStore {
                     existing_id,
                 });
             }
-            tx.execute(
+            tx.run(
                 "INSERT INTO companies (id, name, name_key, settings, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                 params![
@@ -207,7 +208,7 @@ impl AccountStore for SqliteStore {
     async fn find_company_by_name(&self, name: &str) -> StoreResult<Option<Company>> {
         let row = self
             .conn()
-            .query_row(
+            .row(
                 &format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE name_key = ?1"),
                 [name_key(name)],
                 company_row,
@@ -220,7 +221,7 @@ impl AccountStore for SqliteStore {
     async fn get_company(&self, id: &CompanyId) -> StoreResult<Company> {
         let row = self
             .conn()
-            .query_row(
+            .row(
                 &format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = ?1"),
                 [id.as_str()],
                 company_row,
@@ -242,7 +243,7 @@ impl AccountStore for SqliteStore {
             let key = change.name.as_deref().map(name_key);
             if let Some(key) = &key {
                 let other: Option<String> = tx
-                    .query_row("SELECT id FROM companies WHERE name_key = ?1 AND id <> ?2", params![key, id.as_str()], |r| r.get(0))
+                    .row("SELECT id FROM companies WHERE name_key = ?1 AND id <> ?2", params![key, id.as_str()], |r| r.get(0))
                     .optional()
                     .map_err(map_err)?;
                 if let Some(existing_id) = other {
@@ -250,7 +251,7 @@ impl AccountStore for SqliteStore {
                 }
             }
             let n = tx
-                .execute(
+                .run(
                     "UPDATE companies SET name = COALESCE(?2, name), name_key = COALESCE(?3, name_key), \
                      domain = CASE WHEN ?4 THEN ?5 ELSE domain END, settings = COALESCE(?6, settings), \
                      updated_at = ?7 WHERE id = ?1",
@@ -271,7 +272,7 @@ impl AccountStore for SqliteStore {
         let scopes =
             serde_json::to_string(&key.scopes).map_err(|e| StoreError::Internal(e.to_string()))?;
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, scopes, active, created_by, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
                 params![id.to_string(), company.as_str(), key.name, key.prefix, key.hash, scopes, key.created_by, now.as_string()],
@@ -317,7 +318,7 @@ impl AccountStore for SqliteStore {
 
     async fn touch_api_key(&self, company: &CompanyId, id: Uuid, at: Timestamp) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "UPDATE api_keys SET last_used_at = ?3 WHERE company_id = ?1 AND id = ?2",
                 params![company.as_str(), id.to_string(), at.as_string()],
             )
@@ -335,7 +336,7 @@ impl AccountStore for SqliteStore {
         let now = Timestamp::now().as_string();
         self.write(|tx| {
             let existing: Option<String> = tx
-                .query_row(
+                .row(
                     "SELECT id FROM channel_accounts WHERE channel = ?1 AND external_id = ?2",
                     params![c.channel.as_str(), c.external_id],
                     |r| r.get(0),
@@ -345,7 +346,7 @@ impl AccountStore for SqliteStore {
             if let Some(existing_id) = existing {
                 return Err(StoreError::Duplicate { field: "external_id", existing_id });
             }
-            tx.execute(
+            tx.run(
                 "INSERT INTO channel_accounts (id, company_id, channel, external_id, name, access_token, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
                 params![id.to_string(), company.as_str(), c.channel.as_str(), c.external_id, c.name, c.token.expose(), now],
@@ -381,7 +382,7 @@ impl AccountStore for SqliteStore {
         let now = Timestamp::now().as_string();
         self.write(|tx| {
             let ai: String = tx
-                .query_row(
+                .row(
                     "SELECT ai FROM channel_accounts WHERE company_id = ?1 AND id = ?2",
                     params![company.as_str(), id.to_string()],
                     |r| r.get(0),
@@ -390,7 +391,7 @@ impl AccountStore for SqliteStore {
                 .map_err(map_err)?
                 .ok_or(StoreError::NotFound)?;
             let ai = change.assignment(&Assignment::from_stored(Some(&ai))).to_stored();
-            tx.execute(
+            tx.run(
                 "UPDATE channel_accounts SET name = COALESCE(?3, name), access_token = COALESCE(?4, access_token), \
                  updated_at = ?5, ai = ?6 WHERE company_id = ?1 AND id = ?2",
                 params![company.as_str(), id.to_string(), change.name, change.token.as_ref().map(AccessToken::expose), now, ai],
@@ -420,7 +421,7 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<Option<ChannelAccount>> {
         let row = self
             .conn()
-            .query_row(
+            .row(
                 &format!("SELECT {CHANNEL_COLUMNS} FROM channel_accounts WHERE channel = ?1 AND external_id = ?2"),
                 params![channel.as_str(), external_id],
                 channel_row,
@@ -445,7 +446,7 @@ impl AccountStore for SqliteStore {
             created_at: Timestamp::now(),
         };
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "INSERT INTO inbound_endpoints (id, company_id, client_id, name, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![endpoint.id.to_string(), company.as_str(), client_id, name, secret.expose(), endpoint.created_at.as_string()],
             )
@@ -493,7 +494,7 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<Option<(InboundEndpoint, AccessToken)>> {
         let row: Option<EndpointRow> = self
             .conn()
-            .query_row(
+            .row(
                 &format!("SELECT {ENDPOINT_COLUMNS} FROM inbound_endpoints WHERE client_id = ?1"),
                 [client_id],
                 |r| {

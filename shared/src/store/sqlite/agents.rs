@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::Cached;
 use super::{json, map_err, ts, uuid, SqliteStore};
 use crate::domain::agent::{Agent, AgentFields, AgentKind};
 use crate::domain::{CompanyId, Timestamp};
@@ -49,7 +50,7 @@ fn agent_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<Agent>> {
 impl SqliteStore {
     fn agent(&self, company: &CompanyId, id: Uuid) -> StoreResult<Agent> {
         self.conn()
-            .query_row(
+            .row(
                 &format!("SELECT {AGENT_COLUMNS} FROM ai_agents WHERE company_id = ?1 AND id = ?2"),
                 params![company.as_str(), id.to_string()],
                 agent_from,
@@ -66,7 +67,7 @@ impl AgentStore for SqliteStore {
         let id = Uuid::now_v7();
         let now = Timestamp::now().as_string();
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 &format!("INSERT INTO ai_agents ({AGENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"),
                 params![
                     id.to_string(), company.as_str(), f.name, f.description, f.kind.as_str(),
@@ -87,7 +88,7 @@ impl AgentStore for SqliteStore {
     async fn list_agents(&self, company: &CompanyId) -> StoreResult<Vec<Agent>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {AGENT_COLUMNS} FROM ai_agents WHERE company_id = ?1 ORDER BY created_at, id"
             ))
             .map_err(map_err)?;
@@ -106,7 +107,7 @@ impl AgentStore for SqliteStore {
         let now = Timestamp::now().as_string();
         self.write(|tx| {
             let changed = tx
-                .execute(
+                .run(
                     "UPDATE ai_agents SET name = ?3, description = ?4, type = ?5, system_prompt = ?6, \
                      model = ?7, temperature = ?8, max_tokens = ?9, tools_config = ?10, active = ?11, \
                      updated_at = ?12 WHERE company_id = ?1 AND id = ?2",

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
+use super::Cached;
 use super::{map_err, SqliteStore};
 use crate::domain::ai::Usage;
 use crate::domain::CompanyId;
@@ -21,13 +22,13 @@ impl AiUsageStore for SqliteStore {
         // The check and the reservation in one IMMEDIATE transaction: no other process
         // can reserve between them.
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "INSERT OR IGNORE INTO ai_spend (company_id, month) VALUES (?1, ?2)",
                 params![company.as_str(), month],
             )
             .map_err(map_err)?;
             let changed = tx
-                .execute(
+                .run(
                     "UPDATE ai_spend SET reserved_nano = reserved_nano + ?3 \
                      WHERE company_id = ?1 AND month = ?2 \
                      AND (?4 IS NULL OR spent_nano + reserved_nano + ?3 <= ?4)",
@@ -46,14 +47,14 @@ impl AiUsageStore for SqliteStore {
     ) -> StoreResult<()> {
         let u = call.usage;
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "INSERT INTO ai_spend (company_id, month, spent_nano, reserved_nano) VALUES (?1, ?2, ?3, 0) \
                  ON CONFLICT (company_id, month) DO UPDATE SET spent_nano = spent_nano + ?3, \
                  reserved_nano = MAX(0, reserved_nano - ?4)",
                 params![company.as_str(), call.month, call.cost_nano, reserved],
             )
             .map_err(map_err)?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO ai_usage (company_id, day, agent_id, model, calls, prompt_tokens, \
                  completion_tokens, cached_tokens, reasoning_tokens, cost_nano, estimated_calls) \
                  VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10) \
@@ -79,7 +80,7 @@ impl AiUsageStore for SqliteStore {
         reserved: i64,
     ) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "UPDATE ai_spend SET reserved_nano = MAX(0, reserved_nano - ?3) \
                  WHERE company_id = ?1 AND month = ?2",
                 params![company.as_str(), month, reserved],
@@ -92,7 +93,7 @@ impl AiUsageStore for SqliteStore {
     async fn ai_spend(&self, company: &CompanyId, month: &str) -> StoreResult<(i64, i64)> {
         Ok(self
             .conn()
-            .query_row(
+            .row(
                 "SELECT spent_nano, reserved_nano FROM ai_spend WHERE company_id = ?1 AND month = ?2",
                 params![company.as_str(), month],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -110,7 +111,7 @@ impl AiUsageStore for SqliteStore {
     ) -> StoreResult<Vec<AiUsageRow>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
+            .prepare_cached(
                 "SELECT day, agent_id, model, calls, prompt_tokens, completion_tokens, cached_tokens, \
                  reasoning_tokens, cost_nano, estimated_calls FROM ai_usage \
                  WHERE company_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day, agent_id, model",

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use rusqlite::params;
 
+use super::Cached;
 use super::{map_err, SqliteStore};
 use crate::domain::analytics::{DayTallies, Tally};
 use crate::domain::CompanyId;
@@ -22,7 +23,7 @@ impl AnalyticsStore for SqliteStore {
         let now = chrono::Utc::now().timestamp_millis();
         self.write(|tx| {
             let fresh = tx
-                .execute(
+                .run(
                     "INSERT OR IGNORE INTO analytics_counted (company_id, event_id, at_ms) VALUES (?1, ?2, ?3)",
                     params![company.as_str(), event_id, now],
                 )
@@ -31,14 +32,14 @@ impl AnalyticsStore for SqliteStore {
                 return Ok(false);
             }
             for t in tallies {
-                tx.execute(
+                tx.run(
                     "INSERT INTO analytics_days (company_id, day, metric, amount) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (company_id, day, metric) DO UPDATE SET amount = amount + excluded.amount",
                     params![company.as_str(), t.day, t.metric, t.delta],
                 )
                 .map_err(map_err)?;
             }
-            tx.execute(
+            tx.run(
                 "DELETE FROM analytics_counted WHERE at_ms < ?1",
                 params![now - COUNTED_FOR_MS],
             )

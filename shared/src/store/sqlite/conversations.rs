@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::events::enqueue;
 use super::leads::read_lead;
+use super::Cached;
 use super::{corrupt, count, counted, json, map_err, ts, uuid, SqliteStore, FILTER_BUDGET};
 use crate::domain::autoreply::ConversationAi;
 use crate::domain::conversation::{
@@ -29,7 +30,7 @@ pub(super) fn read_conversation(
     id: Uuid,
 ) -> StoreResult<Conversation> {
     let row = conn
-        .query_row(
+        .row(
             &format!(
                 "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE company_id = ?1 AND id = ?2"
             ),
@@ -84,7 +85,7 @@ impl ConversationStore for SqliteStore {
         self.write(|tx| {
             read_lead(tx, company, lead)?;
             let existing: Option<String> = tx
-                .query_row(
+                .row(
                     "SELECT id FROM conversations WHERE company_id = ?1 AND lead_id = ?2 \
                      AND channel = ?3 AND status = 'active'",
                     params![company.as_str(), lead.0.to_string(), channel.as_str()],
@@ -98,7 +99,7 @@ impl ConversationStore for SqliteStore {
                     existing_id,
                 });
             }
-            tx.execute(
+            tx.run(
                 "INSERT INTO conversations (id, company_id, lead_id, channel, status, metadata, \
                  created_at, updated_at, activity) VALUES (?1, ?2, ?3, ?4, 'active', '{}', ?5, ?5, ?5)",
                 params![
@@ -158,7 +159,7 @@ impl ConversationStore for SqliteStore {
         let kept = counted(&conn, company, "conversations")?;
         let total: u64 = if filtered {
             let n: i64 = conn
-                .query_row(
+                .row(
                     &format!("SELECT COUNT(*) FROM {source} c WHERE {filter}"),
                     rusqlite::params_from_iter(args.iter()),
                     |r| r.get(0),
@@ -223,7 +224,7 @@ impl ConversationStore for SqliteStore {
             let next = change.apply(&current);
             if next.status == ConversationStatus::Active && current.status != ConversationStatus::Active {
                 let other: Option<String> = tx
-                    .query_row(
+                    .row(
                         "SELECT id FROM conversations WHERE company_id = ?1 AND lead_id = ?2 AND channel = ?3 \
                          AND status = 'active' AND id <> ?4",
                         params![company.as_str(), current.lead_id.to_string(), current.channel.as_str(), id.to_string()],
@@ -237,7 +238,7 @@ impl ConversationStore for SqliteStore {
                     )));
                 }
             }
-            tx.execute(
+            tx.run(
                 "UPDATE conversations SET status = ?3, metadata = ?4, updated_at = ?5, ai = ?6 WHERE company_id = ?1 AND id = ?2",
                 params![company.as_str(), id.to_string(), next.status.as_str(), next.metadata.to_string(), now, next.ai.to_stored()],
             )
@@ -258,7 +259,7 @@ impl ConversationStore for SqliteStore {
     ) -> StoreResult<Option<LeadId>> {
         let id: Option<String> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT lead_id FROM lead_contacts WHERE company_id = ?1 AND channel = ?2 AND user_id = ?3",
                 params![company.as_str(), channel.as_str(), user_id],
                 |r| r.get(0),
@@ -275,7 +276,7 @@ impl ConversationStore for SqliteStore {
         channel: Channel,
     ) -> StoreResult<Option<String>> {
         self.conn()
-            .query_row(
+            .row(
                 "SELECT user_id FROM lead_contacts WHERE company_id = ?1 AND lead_id = ?2 AND channel = ?3",
                 params![company.as_str(), lead.to_string(), channel.as_str()],
                 |r| r.get(0),
@@ -293,7 +294,7 @@ impl ConversationStore for SqliteStore {
     ) -> StoreResult<()> {
         self.write(|tx| {
             let existing: Option<String> = tx
-                .query_row(
+                .row(
                     "SELECT lead_id FROM lead_contacts WHERE company_id = ?1 AND channel = ?2 AND user_id = ?3",
                     params![company.as_str(), channel.as_str(), user_id],
                     |r| r.get(0),
@@ -303,7 +304,7 @@ impl ConversationStore for SqliteStore {
             if let Some(existing_id) = existing {
                 return Err(StoreError::Duplicate { field: "contact", existing_id });
             }
-            tx.execute(
+            tx.run(
                 "INSERT INTO lead_contacts (company_id, channel, user_id, lead_id) VALUES (?1, ?2, ?3, ?4)",
                 params![company.as_str(), channel.as_str(), user_id, lead.to_string()],
             )

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Transaction};
 
+use super::Cached;
 use super::{json, map_err, ts, uuid, SqliteStore};
 use crate::domain::event::OutboxEvent;
 use crate::domain::lead::LeadId;
@@ -13,7 +14,7 @@ use crate::store::StoreResult;
 
 /// Writes `event` in the transaction of the change it reports.
 pub(super) fn enqueue(tx: &Transaction<'_>, event: &OutboxEvent) -> StoreResult<()> {
-    tx.execute(
+    tx.run(
         "INSERT INTO outbox (id, company_id, kind, lead_id, payload, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             event.id,
@@ -65,7 +66,7 @@ impl EventStore for SqliteStore {
 
     async fn ack_event(&self, event: &OutboxEvent) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM outbox WHERE id = ?1", params![event.id])
+            tx.run("DELETE FROM outbox WHERE id = ?1", params![event.id])
                 .map_err(map_err)?;
             Ok(())
         })

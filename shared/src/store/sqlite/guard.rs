@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::Cached;
 use super::{map_err, SqliteStore};
 use crate::domain::idempotency::{self, Claim, Held, StoredResponse};
 use crate::domain::rate_limit::{Bucket, Decision, Limit};
@@ -13,7 +14,7 @@ use crate::store::{StoreError, StoreResult};
 /// Takes one token from the bucket `key` inside `tx`.
 fn take(tx: &Transaction<'_>, key: &str, limit: &Limit, now_ms: i64) -> StoreResult<Decision> {
     let current = tx
-        .query_row(
+        .row(
             "SELECT tokens, at_ms FROM rate_buckets WHERE key = ?1",
             [key],
             |r| {
@@ -26,7 +27,7 @@ fn take(tx: &Transaction<'_>, key: &str, limit: &Limit, now_ms: i64) -> StoreRes
         .optional()
         .map_err(map_err)?;
     let (bucket, decision) = Bucket::take(current, limit, now_ms);
-    tx.execute(
+    tx.run(
         "INSERT INTO rate_buckets (key, tokens, at_ms) VALUES (?1, ?2, ?3) \
          ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at_ms = excluded.at_ms",
         params![key, bucket.tokens, bucket.at_ms],
@@ -75,7 +76,7 @@ impl GuardStore for SqliteStore {
         let now_s = now.inner().timestamp();
         self.write(|tx| {
             let held = tx
-                .query_row(
+                .row(
                     "SELECT fingerprint, state, response, lease_until, expires_at FROM idempotency_keys \
                      WHERE company_id = ?1 AND key = ?2",
                     params![company.as_str(), key],
@@ -94,7 +95,7 @@ impl GuardStore for SqliteStore {
                     return Ok(claim);
                 }
             }
-            tx.execute(
+            tx.run(
                 "INSERT INTO idempotency_keys (company_id, key, fingerprint, state, response, lease_until, expires_at) \
                  VALUES (?1, ?2, ?3, 'in_progress', NULL, ?4, ?5) ON CONFLICT (company_id, key) DO UPDATE SET \
                  fingerprint = excluded.fingerprint, state = excluded.state, response = NULL, \
@@ -103,7 +104,7 @@ impl GuardStore for SqliteStore {
             )
             .map_err(map_err)?;
             // Expired records go as new ones come.
-            tx.execute("DELETE FROM idempotency_keys WHERE expires_at < ?1", [now_s]).map_err(map_err)?;
+            tx.run("DELETE FROM idempotency_keys WHERE expires_at < ?1", [now_s]).map_err(map_err)?;
             Ok(Claim::Started)
         })
     }
@@ -117,7 +118,7 @@ impl GuardStore for SqliteStore {
         let text =
             serde_json::to_string(response).map_err(|e| StoreError::Internal(e.to_string()))?;
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "UPDATE idempotency_keys SET state = 'done', response = ?3 WHERE company_id = ?1 AND key = ?2",
                 params![company.as_str(), key, text],
             )
@@ -128,7 +129,7 @@ impl GuardStore for SqliteStore {
 
     async fn abandon_idempotency_key(&self, company: &CompanyId, key: &str) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "DELETE FROM idempotency_keys WHERE company_id = ?1 AND key = ?2 AND state = 'in_progress'",
                 params![company.as_str(), key],
             )

@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::events::enqueue;
+use super::Cached;
 use super::{corrupt, count, counted, json, map_err, ts, uuid, SqliteStore, FILTER_BUDGET};
 use crate::domain::event::OutboxEvent;
 use crate::domain::lead::{
@@ -96,7 +97,7 @@ impl LeadRow {
 }
 
 pub(super) fn read_lead(conn: &Connection, company: &CompanyId, id: LeadId) -> StoreResult<Lead> {
-    conn.query_row(
+    conn.row(
         &format!("SELECT {LEAD_COLUMNS} FROM leads WHERE company_id = ?1 AND id = ?2"),
         params![company.as_str(), id.0.to_string()],
         lead_row,
@@ -147,7 +148,7 @@ fn check_unique(
     for (field, column, key) in keys {
         let Some(key) = key else { continue };
         let existing: Option<String> = tx
-            .query_row(
+            .row(
                 &format!(
                     "SELECT id FROM leads WHERE company_id = ?1 AND {column} = ?2 AND id <> ?3"
                 ),
@@ -171,7 +172,7 @@ fn insert_event(
     at: Timestamp,
     by: &str,
 ) -> StoreResult<()> {
-    tx.execute(
+    tx.run(
         "INSERT INTO lead_events (id, company_id, lead_id, kind, from_value, to_value, at, by_user) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -246,7 +247,7 @@ impl LeadStore for SqliteStore {
                 SqlValue::Text(now.as_string()),
             ];
             args.extend(values.iter().map(|(_, v)| v.clone()));
-            tx.execute(&sql, rusqlite::params_from_iter(args))
+            tx.run(&sql, rusqlite::params_from_iter(args))
                 .map_err(map_err)?;
             let created = LeadChange {
                 kind: LeadEventKind::Created,
@@ -301,7 +302,7 @@ impl LeadStore for SqliteStore {
             counted(&conn, company, "leads")?
         } else {
             let n: i64 = conn
-                .query_row(
+                .row(
                     &format!(
                         "SELECT COUNT(*) FROM (SELECT * FROM leads WHERE company_id = ? \
                          ORDER BY created_at DESC, id DESC LIMIT {FILTER_BUDGET}) WHERE {}",
@@ -404,7 +405,7 @@ impl LeadStore for SqliteStore {
                 SqlValue::Integer(update.expected_version),
             ]);
             let changed = tx
-                .execute(&sql, rusqlite::params_from_iter(args))
+                .run(&sql, rusqlite::params_from_iter(args))
                 .map_err(map_err)?;
             if changed == 0 {
                 // Tell a stale write from a missing lead.
@@ -428,7 +429,7 @@ impl LeadStore for SqliteStore {
         let (c, l) = (company.as_str(), id.0.to_string());
         self.write(|tx| {
             let deleted = tx
-                .execute(
+                .run(
                     "DELETE FROM leads WHERE company_id = ?1 AND id = ?2",
                     params![c, l],
                 )
@@ -437,14 +438,14 @@ impl LeadStore for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             let conversations: i64 = tx
-                .query_row(
+                .row(
                     "SELECT COUNT(*) FROM conversations WHERE company_id = ?1 AND lead_id = ?2",
                     params![c, l],
                     |r| r.get(0),
                 )
                 .map_err(map_err)?;
             for sql in OWNED_BY_A_LEAD {
-                tx.execute(sql, params![c, l]).map_err(map_err)?;
+                tx.run(sql, params![c, l]).map_err(map_err)?;
             }
             count(tx, company, "leads", -1)?;
             count(tx, company, "conversations", -conversations)?;
@@ -513,7 +514,7 @@ impl LeadStore for SqliteStore {
         self.write(|tx| {
             read_lead(tx, company, lead)?;
             let changed = tx
-                .execute(
+                .run(
                     "INSERT INTO lead_marks (company_id, lead_id, source, at) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (company_id, lead_id, source) DO UPDATE SET at = excluded.at \
                      WHERE lead_marks.at <= excluded.at",

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::conversations::read_conversation;
 use super::events::enqueue;
+use super::Cached;
 use super::{corrupt, json, map_err, ts, uuid, SqliteStore};
 use crate::domain::conversation::{Message, NewMessage, Role, StatusOutcome};
 use crate::domain::event::OutboxEvent;
@@ -27,7 +28,7 @@ pub(super) fn apply_status(
     error: Option<&Value>,
 ) -> StoreResult<StatusOutcome> {
     let current: Option<(i64, Option<String>)> = tx
-        .query_row(
+        .row(
             "SELECT status_rank, status FROM messages WHERE company_id = ?1 AND external_id = ?2",
             params![company.as_str(), external_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -41,7 +42,7 @@ pub(super) fn apply_status(
         }
         Some((_, previous)) => {
             let previous = previous.as_deref().and_then(DeliveryStatus::parse);
-            tx.execute(
+            tx.run(
                 "UPDATE messages SET status = ?3, status_rank = ?4, error = COALESCE(?5, error) \
                  WHERE company_id = ?1 AND external_id = ?2",
                 params![
@@ -54,7 +55,7 @@ pub(super) fn apply_status(
             )
             .map_err(map_err)?;
             let id: String = tx
-                .query_row(
+                .row(
                     "SELECT id FROM messages WHERE company_id = ?1 AND external_id = ?2",
                     params![company.as_str(), external_id],
                     |r| r.get(0),
@@ -64,7 +65,7 @@ pub(super) fn apply_status(
             Ok(StatusOutcome::Applied)
         }
         None => {
-            tx.execute(
+            tx.run(
                 "INSERT INTO pending_statuses (company_id, external_id, status, status_rank, error) \
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (company_id, external_id) DO UPDATE SET \
                  status = excluded.status, status_rank = excluded.status_rank, \
@@ -127,7 +128,7 @@ fn message_from(row: MessageRow) -> StoreResult<Message> {
 
 fn read_message(tx: &Transaction<'_>, company: &CompanyId, id: &str) -> StoreResult<Message> {
     let row = tx
-        .query_row(
+        .row(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE company_id = ?1 AND id = ?2"),
             params![company.as_str(), id],
             message_row,
@@ -154,7 +155,7 @@ fn tell_delivery(
 /// Applies (and forgets) a status that arrived for `external` before its message was known.
 fn apply_pending(tx: &Transaction<'_>, company: &CompanyId, external: &str) -> StoreResult<()> {
     let pending: Option<(String, Option<String>)> = tx
-        .query_row(
+        .row(
             "DELETE FROM pending_statuses WHERE company_id = ?1 AND external_id = ?2 RETURNING status, error",
             params![company.as_str(), external],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -183,7 +184,7 @@ impl MessageStore for SqliteStore {
             let conv = read_conversation(tx, company, conversation)?;
             if let Some(external) = &message.external_id {
                 let existing: Option<String> = tx
-                    .query_row(
+                    .row(
                         "SELECT id FROM messages WHERE company_id = ?1 AND external_id = ?2",
                         params![company.as_str(), external],
                         |r| r.get(0),
@@ -194,7 +195,7 @@ impl MessageStore for SqliteStore {
                     return Err(StoreError::Duplicate { field: "external_id", existing_id });
                 }
             }
-            tx.execute(
+            tx.run(
                 "INSERT INTO messages (id, company_id, conversation_id, role, content, kind, metadata, created_at, \
                  external_id, status, status_rank) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
@@ -213,7 +214,7 @@ impl MessageStore for SqliteStore {
             )
             .map_err(map_err)?;
             let inbound = message.role == Role::User;
-            tx.execute(
+            tx.run(
                 "UPDATE conversations SET last_message_at = MAX(COALESCE(last_message_at, ''), ?1), \
                  activity = MAX(COALESCE(last_message_at, ''), ?1), \
                  last_inbound_at = CASE WHEN ?2 THEN MAX(COALESCE(last_inbound_at, ''), ?1) \
@@ -304,7 +305,7 @@ impl MessageStore for SqliteStore {
         let conn = self.conn();
         read_conversation(&conn, company, conversation)?;
         let row = conn
-            .query_row(
+            .row(
                 &format!(
                     "SELECT {MESSAGE_COLUMNS} FROM (SELECT * FROM messages WHERE company_id = ?1 \
                      AND conversation_id = ?2 ORDER BY created_at DESC, id DESC LIMIT {RECENT_MESSAGES}) \
@@ -329,7 +330,7 @@ impl MessageStore for SqliteStore {
         let id = message.id.to_string();
         self.write(|tx| {
             let previous: Option<Option<String>> = tx
-                .query_row(
+                .row(
                     "SELECT status FROM messages WHERE company_id = ?1 AND id = ?2",
                     params![company.as_str(), id],
                     |r| r.get(0),
@@ -341,7 +342,7 @@ impl MessageStore for SqliteStore {
                 .as_deref()
                 .and_then(DeliveryStatus::parse);
             let changed = tx
-                .execute(
+                .run(
                     "UPDATE messages SET external_id = COALESCE(?3, external_id), status = ?4, status_rank = ?5, \
                      error = ?6 WHERE company_id = ?1 AND id = ?2",
                     params![company.as_str(), id, external_id, status.as_str(), status.rank(), error.as_ref().map(Value::to_string)],
@@ -375,7 +376,7 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Option<Uuid>> {
         let id: Option<String> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT conversation_id FROM messages WHERE company_id = ?1 AND external_id = ?2",
                 params![company.as_str(), external_id],
                 |r| r.get(0),

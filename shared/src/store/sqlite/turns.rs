@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
+use super::Cached;
 use super::{map_err, uuid, SqliteStore};
 use crate::domain::autoreply::Turn;
 use crate::domain::lead::LeadId;
@@ -14,7 +15,7 @@ use crate::store::StoreResult;
 impl TurnStore for SqliteStore {
     async fn schedule_turn(&self, t: &Turn) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "INSERT OR IGNORE INTO ai_turns (id, company_id, conversation_id, lead_id, due_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -64,7 +65,7 @@ impl TurnStore for SqliteStore {
 
     async fn drop_turn(&self, t: &Turn) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM ai_turns WHERE id = ?1", params![t.id])
+            tx.run("DELETE FROM ai_turns WHERE id = ?1", params![t.id])
                 .map_err(map_err)?;
             Ok(())
         })

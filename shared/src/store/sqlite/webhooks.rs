@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::Cached;
 use super::{json, map_err, ts, uuid, SqliteStore};
 use crate::domain::account::AccessToken;
 use crate::domain::lead::LeadId;
@@ -89,7 +90,7 @@ fn delivery_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
 impl SqliteStore {
     fn webhook(&self, company: &CompanyId, id: Uuid) -> StoreResult<WebhookEndpoint> {
         self.conn()
-            .query_row(
+            .row(
                 &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE company_id = ?1 AND id = ?2"),
                 params![company.as_str(), id.to_string()],
                 endpoint_from,
@@ -115,7 +116,7 @@ impl WebhookStore for SqliteStore {
         let id = Uuid::now_v7();
         let now = Timestamp::now().as_string();
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "INSERT INTO webhook_endpoints (id, company_id, url, events, description, active, \
                  disabled_reason, secret, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?8)",
                 params![id.to_string(), company.as_str(), f.url, events_json(&f), f.description, f.active,
@@ -133,7 +134,7 @@ impl WebhookStore for SqliteStore {
 
     async fn webhook_secret(&self, company: &CompanyId, id: Uuid) -> StoreResult<AccessToken> {
         self.conn()
-            .query_row(
+            .row(
                 "SELECT secret FROM webhook_endpoints WHERE company_id = ?1 AND id = ?2",
                 params![company.as_str(), id.to_string()],
                 |r| r.get::<_, String>(0),
@@ -147,7 +148,7 @@ impl WebhookStore for SqliteStore {
     async fn list_webhooks(&self, company: &CompanyId) -> StoreResult<Vec<WebhookEndpoint>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE company_id = ?1 ORDER BY created_at, id"
             ))
             .map_err(map_err)?;
@@ -167,7 +168,7 @@ impl WebhookStore for SqliteStore {
         let now = Timestamp::now().as_string();
         self.write(|tx| {
             let changed = tx
-                .execute(
+                .run(
                     "UPDATE webhook_endpoints SET url = ?3, events = ?4, description = ?5, active = ?6, \
                      disabled_reason = ?7, updated_at = ?8 WHERE company_id = ?1 AND id = ?2",
                     params![company.as_str(), id.to_string(), f.url, events_json(&f), f.description,
@@ -186,7 +187,7 @@ impl WebhookStore for SqliteStore {
         let (c, e) = (company.as_str(), id.to_string());
         self.write(|tx| {
             let deleted = tx
-                .execute(
+                .run(
                     "DELETE FROM webhook_endpoints WHERE company_id = ?1 AND id = ?2",
                     params![c, e],
                 )
@@ -199,7 +200,7 @@ impl WebhookStore for SqliteStore {
                 "DELETE FROM webhook_retries WHERE company_id = ?1 AND endpoint_id = ?2",
                 "DELETE FROM webhook_health WHERE company_id = ?1 AND endpoint_id = ?2",
             ] {
-                tx.execute(sql, params![c, e]).map_err(map_err)?;
+                tx.run(sql, params![c, e]).map_err(map_err)?;
             }
             Ok(())
         })
@@ -207,7 +208,7 @@ impl WebhookStore for SqliteStore {
 
     async fn add_delivery(&self, company: &CompanyId, d: &Delivery) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 &format!(
                     "INSERT INTO webhook_deliveries (company_id, {DELIVERY_COLUMNS}) \
                           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
@@ -242,7 +243,7 @@ impl WebhookStore for SqliteStore {
         self.webhook(company, endpoint)?;
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE company_id = ?1 AND endpoint_id = ?2 \
                  ORDER BY id DESC LIMIT ?3"
             ))
@@ -263,7 +264,7 @@ impl WebhookStore for SqliteStore {
         id: Uuid,
     ) -> StoreResult<Delivery> {
         self.conn()
-            .query_row(
+            .row(
                 &format!(
                     "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
                           WHERE company_id = ?1 AND endpoint_id = ?2 AND id = ?3"
@@ -278,7 +279,7 @@ impl WebhookStore for SqliteStore {
 
     async fn schedule_retry(&self, r: &Retry) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.run(
                 "INSERT INTO webhook_retries (id, company_id, endpoint_id, payload, attempt, due_ms, lead_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![r.id, r.company_id.as_str(), r.endpoint_id.to_string(), r.payload.to_string(),
@@ -327,7 +328,7 @@ impl WebhookStore for SqliteStore {
 
     async fn drop_retry(&self, r: &Retry) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM webhook_retries WHERE id = ?1", params![r.id])
+            tx.run("DELETE FROM webhook_retries WHERE id = ?1", params![r.id])
                 .map_err(map_err)?;
             Ok(())
         })
@@ -340,7 +341,7 @@ impl WebhookStore for SqliteStore {
     ) -> StoreResult<Option<Timestamp>> {
         let since: Option<String> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT failing_since FROM webhook_health WHERE company_id = ?1 AND endpoint_id = ?2",
                 params![company.as_str(), endpoint.to_string()],
                 |r| r.get(0),
@@ -359,12 +360,12 @@ impl WebhookStore for SqliteStore {
         let (c, e) = (company.as_str(), endpoint.to_string());
         self.write(|tx| {
             match at {
-                Some(at) => tx.execute(
+                Some(at) => tx.run(
                     "INSERT OR IGNORE INTO webhook_health (company_id, endpoint_id, failing_since) \
                      VALUES (?1, ?2, ?3)",
                     params![c, e, at.as_string()],
                 ),
-                None => tx.execute(
+                None => tx.run(
                     "DELETE FROM webhook_health WHERE company_id = ?1 AND endpoint_id = ?2",
                     params![c, e],
                 ),
