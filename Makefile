@@ -11,7 +11,11 @@ FUNCTIONS := leads-management whatsapp-api webhooks openai-proxy analytics accou
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export STORE
 
-.PHONY: openapi dev token migrate test fmt fmt-check clippy features lint template unit e2e fuzz types build deploy bench clean
+.PHONY: doctor openapi dev token migrate test fmt fmt-check clippy features lint template unit e2e fuzz types build deploy bench clean
+
+## doctor: every prerequisite of dev, test, build and deploy, one line each, with its fix
+doctor:
+	@scripts/doctor.sh
 
 ## dev: serve every function at http://127.0.0.1:9000/lambda-url/<function>/… (STORE=sqlite|dynamodb|postgres)
 dev:
@@ -52,7 +56,7 @@ features:
 	@for store in sqlite dynamodb postgres; do \
 	  echo "features: $$store alone"; \
 	  cargo clippy $(FUNCTIONS:%=-p %) --no-default-features --features $$store -- -D warnings || exit 1; \
-	  cargo nextest run -p shared --no-default-features --features $$store --lib --no-tests=pass || exit 1; \
+	  scripts/nextest.sh run -p shared --no-default-features --features $$store --lib --no-tests=pass || exit 1; \
 	done
 
 template:
@@ -62,7 +66,7 @@ template:
 ## throw-away cluster) and multi-process suites
 unit:
 	@rm -rf "$${TMPDIR:-/tmp}/wiizo-tests"
-	scripts/with-moto.sh scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
+	scripts/with-moto.sh scripts/with-postgres.sh scripts/nextest.sh run --workspace --no-fail-fast
 
 ## e2e: `make dev` for real: cargo lambda watch, curl, the README's walkthrough
 e2e:
@@ -82,15 +86,14 @@ types:
 ## build: release bootstraps for Lambda (arm64), one per function in target/lambda/<function>/,
 ## each linking the store it deploys (DEPLOY_STORE=dynamodb|postgres|sqlite)
 build:
-	@command -v cargo-lambda >/dev/null 2>&1 || python3 -m pip install --quiet cargo-lambda
-	cargo lambda build --release --arm64 $(FUNCTIONS:%=-p %) --no-default-features --features $(DEPLOY_STORE)
+	@. scripts/tools.sh && need_command cargo-lambda cargo-lambda && set -x && cargo lambda build --release --arm64 $(FUNCTIONS:%=-p %) --no-default-features --features $(DEPLOY_STORE)
 	@for f in $(FUNCTIONS); do \
 	  ls -l "$${CARGO_TARGET_DIR:-target}/lambda/$$f/bootstrap" | awk -v f=$$f '{ printf "%-18s %6.1f MB\n", f, $$5 / 1048576 }'; done
 
 ## deploy: build with SAM and deploy, asking for the stack's parameters (secrets are NoEcho)
 deploy:
-	sam build
-	sam deploy --guided
+	@. scripts/tools.sh && need_command sam aws-sam-cli && need_command cargo-lambda cargo-lambda && \
+	  set -x && sam build && sam deploy --guided
 
 ## bench: the release binaries through a local Lambda Runtime API beside a hello-world floor
 ## (STORE=sqlite|dynamodb|postgres); prints a table and writes $(TARGET_DIR)/bench/latest.json

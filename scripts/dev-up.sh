@@ -18,14 +18,25 @@ dev_pid=$!
 dev_down() {
   # DEV_UP_KEEP_LOG: where make dev's output is kept after the run.
   [ -z "${DEV_UP_KEEP_LOG:-}" ] || cp "$work/dev.log" "$DEV_UP_KEEP_LOG" 2>/dev/null || true
-  kill -- "-$dev_pid" 2>/dev/null || kill "$dev_pid" 2>/dev/null || true
+  # make dev stops everything it started when told to (Ctrl-C in a terminal; a
+  # background job here ignores SIGINT, so TERM): nothing of it may keep a port.
+  kill -TERM "$dev_pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$dev_pid" 2>/dev/null || break; sleep 0.1; done
+  local left=""
+  for port in "$DEV_UP_PORT" "$DEV_UP_MOTO_PORT" "$DEV_PG_PORT" "$DEV_UP_GRAPH_PORT" "$DEV_UP_OPENAI_PORT"; do
+    ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && left="$left $port"
+  done
+  # What would be left is cleaned up all the same, and the run fails.
   pkill -f "cargo-lambda lambda watch -A 127.0.0.1 -P $DEV_UP_PORT" 2>/dev/null || true
   pkill -f "moto-server.py 127.0.0.1 $DEV_UP_MOTO_PORT" 2>/dev/null || true
-  # The throw-away cluster of STORE=postgres, should its script not have stopped it.
   pkill -f -- "-p $DEV_PG_PORT -k" 2>/dev/null || true
   pkill -f "fake-graph.py 127.0.0.1 $DEV_UP_GRAPH_PORT" 2>/dev/null || true
   pkill -f "fake-openai.py 127.0.0.1 $DEV_UP_OPENAI_PORT" 2>/dev/null || true
   rm -rf "$work"
+  if [ -n "$left" ]; then
+    echo "$DEV_UP_NAME: make dev, stopped, left ports$left listening" >&2
+    exit 1
+  fi
 }
 trap dev_down EXIT
 

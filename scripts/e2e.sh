@@ -3,6 +3,7 @@
 # then curl as a new user would. Fails on the first answer that is not what the README says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/tools.sh
 
 DEV_UP_NAME=e2e DEV_UP_PORT="${E2E_PORT:-9123}" DEV_UP_MOTO_PORT="${E2E_MOTO_PORT:-9124}" \
   DEV_UP_GRAPH_PORT="${E2E_GRAPH_PORT:-9125}" DEV_UP_OPENAI_PORT="${E2E_OPENAI_PORT:-9126}" \
@@ -82,7 +83,7 @@ out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/channels" -H "Authorizati
 check "connect a WhatsApp number" 201 "$(tail -n1 <<< "$out")" "$out"
 channel_id="$(sed -n 's/.*"data":{[^}]*"id":"\([0-9a-f-]*\)".*/\1/p' <<< "$(head -n1 <<< "$out")")"
 grep -q '"verified_name":"WiizoChat (local)"' <<< "$out" || fail "connecting did not show Meta's answer: $out"
-python3 - "$work" <<'PY'
+"$py" - "$work" <<'PY'
 import json, sys
 event = json.load(open("events/webhooks/whatsapp-messages.json"))
 open(sys.argv[1] + "/wa-body.json", "w", encoding="utf-8").write(event["body"])
@@ -113,7 +114,7 @@ agent_id="$(sed -n 's/.*"data":{[^}]*"id":"\([0-9a-f-]*\)".*/\1/p' <<< "$(head -
 
 # The agent at work: assigned to the number, it answers a customer's burst once, after the
 # customer's quiet period (the default 4 s), through the Graph stand-in.
-python3 scripts/agent-check.py "$base" "$token" "$channel_id" "$agent_id" "$META_GRAPH_URL" \
+"$py" scripts/agent-check.py "$base" "$token" "$channel_id" "$agent_id" "$META_GRAPH_URL" \
   "$OPENAI_BASE_URL" "$(grep '^META_APP_SECRET=' dev.env | cut -d= -f2-)" \
   || fail "the AI agent did not answer as the README says"
 passed=$((passed + 1))
@@ -123,9 +124,8 @@ out="$(curl -s -w '\n%{http_code}' "$base/accounts/api/api-keys" -H "Authorizati
   -H 'Content-Type: application/json' -d '{"name":"sdk","scopes":["read","write"]}')"
 check "an API key for the SDK" 201 "$(tail -n1 <<< "$out")" "$out"
 sdk_key="$(sed -n 's/.*"key":"\(wzk_[A-Za-z0-9_-]*\)".*/\1/p' <<< "$(head -n1 <<< "$out")")"
-python3 -c 'import openai, sys; sys.exit(openai.__version__ != "3.51.0")' 2>/dev/null \
-  || python3 -m pip install --quiet --disable-pip-version-check 'openai==3.51.0'
-python3 scripts/openai-sdk-check.py "$base/openai-proxy" "$sdk_key" "$OPENAI_BASE_URL" \
+need_module openai 'openai==3.51.0' 'openai.__version__ == "3.51.0"'
+"$py" scripts/openai-sdk-check.py "$base/openai-proxy" "$sdk_key" "$OPENAI_BASE_URL" \
   || fail "the OpenAI SDK check failed"
 passed=$((passed + 1))
 key_value="$(grep '^OPENAI_API_KEY=' dev.env | cut -d= -f2-)"
@@ -133,11 +133,10 @@ key_value="$(grep '^OPENAI_API_KEY=' dev.env | cut -d= -f2-)"
 
 # Outbound webhooks, verified by a receiver on the `standardwebhooks` package and by one
 # written from the seed's Node.js example.
-python3 -c 'import standardwebhooks' 2>/dev/null \
-  || python3 -m pip install --quiet --disable-pip-version-check 'standardwebhooks==1.1.0'
-secret="whsec_$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
+need_module standardwebhooks 'standardwebhooks==1.1.0'
+secret="whsec_$("$py" -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
 receivers="$work/receivers.txt"
-python3 scripts/webhook-receiver.py 127.0.0.1 "${E2E_RECEIVER_PORT:-9127}" "$secret" "$receivers" &
+"$py" scripts/webhook-receiver.py 127.0.0.1 "${E2E_RECEIVER_PORT:-9127}" "$secret" "$receivers" &
 py_receiver=$!
 node scripts/webhook-receiver.js "${E2E_NODE_RECEIVER_PORT:-9128}" "$secret" "$receivers" &
 node_receiver=$!
@@ -168,7 +167,7 @@ passed=$((passed + 1))
 # The dashboard: the events worker has counted this walkthrough's leads and messages (it
 # may still be counting the last ones: asked again for up to 10 s).
 counted() {
-  python3 - "$(head -n1 <<< "$1")" <<'PY'
+  "$py" - "$(head -n1 <<< "$1")" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1])["data"]
 # Leads made here: by the API (one deleted, one kept), by Meta's deliveries; messages both ways.

@@ -7,12 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each function's report, and make dev's output, stay in $logs for reading after the run.
 
+. scripts/tools.sh
 ST_VERSION=4.32.5
-python=python3
-if ! "$python" -c "import schemathesis, sys; sys.exit(schemathesis.__version__ != '$ST_VERSION')" 2>/dev/null; then
-  echo "fuzz: installing schemathesis $ST_VERSION for $(command -v "$python")"
-  "$python" -m pip install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
-fi
+need_module schemathesis "schemathesis==$ST_VERSION" "schemathesis.__version__ == '$ST_VERSION'"
 
 logs="${TMPDIR:-/tmp}/wiizo-fuzz"
 rm -rf "$logs" && mkdir -p "$logs"
@@ -36,7 +33,7 @@ code="$(curl -s -o /dev/null -w '%{http_code}' "$base/accounts/api/channels" \
   -H "Authorization: Bearer $(cat "$work/token-acme")" -H 'Content-Type: application/json' \
   -d '{"channel":"whatsapp","external_id":"100200300400500","name":"Fuzz","access_token":"EAAG-fuzz"}')"
 [ "$code" = 201 ] || fail "could not connect acme's WhatsApp number: $code"
-"$python" - "$work" <<'PY'
+"$py" - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
 users = [{"name": c, "fixedHeaders": [{"name": "Authorization",
@@ -56,7 +53,7 @@ run() { # function [st options]
   local url="$base/$f"
   local n
   # accounts serves the whole contract: each run takes its own function's operations (tag).
-  n="$(curl -sf "$url/openapi.json" | "$python" -c 'import json,sys; print(sum(sys.argv[1] in o["tags"] for p in json.load(sys.stdin)["paths"].values() for o in p.values()))' "$f")"
+  n="$(curl -sf "$url/openapi.json" | "$py" -c 'import json,sys; print(sum(sys.argv[1] in o["tags"] for p in json.load(sys.stdin)["paths"].values() for o in p.values()))' "$f")"
   if [ "$n" = 0 ]; then echo "fuzz: $f has no routes beyond /health"; return; fi
   # Only this function's operations (accounts serves the whole contract), or those given.
   local only=(--include-tag "$f")

@@ -4,14 +4,9 @@
 # a clean result it makes sure the linter still catches a broken !Ref.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v cfn-lint >/dev/null 2>&1 || [ "$(cfn-lint --version 2>/dev/null)" != "cfn-lint 1.53.3" ]; then
-  python3 -m pip install --quiet 'cfn-lint==1.53.3'
-  hash -r
-fi
-if ! command -v sam >/dev/null 2>&1; then
-  python3 -m pip install --quiet aws-sam-cli
-  hash -r
-fi
+. scripts/tools.sh
+need_command cfn-lint 'cfn-lint==1.53.3' 'cfn-lint 1.53.3'
+need_command sam aws-sam-cli
 export AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 
 broken="$(mktemp --suffix=.yaml)"

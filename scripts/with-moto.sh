@@ -2,14 +2,11 @@
 # Runs a command with a local DynamoDB-compatible server (moto) started for it on a free
 # port, the AWS variables pointing at it, and the server stopped afterwards.
 set -euo pipefail
-if ! command -v moto_server >/dev/null 2>&1; then
-  echo "installing moto[server] (pip install 'moto[server]')…" >&2
-  python3 -m pip install --quiet 'moto[server]'
-  hash -r
-fi
-port="${MOTO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+. "$(dirname "$0")/tools.sh"
+need_module 'moto.server, werkzeug, flask_cors' 'moto[server]'
+port="${MOTO_PORT:-$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
 log="$(mktemp)"
-python3 "$(dirname "$0")/moto-server.py" 127.0.0.1 "$port" > "$log" 2>&1 &
+"$py" "$(dirname "$0")/moto-server.py" 127.0.0.1 "$port" > "$log" 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do

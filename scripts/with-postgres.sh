@@ -54,4 +54,15 @@ fi
   || { cat "$dir/server.log" >&2; echo "with-postgres: the cluster did not start" >&2; exit 1; }
 # Plain text by default: the certificate is the TLS test's, trusted by nothing else.
 export DATABASE_URL="postgres://wiizo@127.0.0.1:$port/postgres?sslmode=disable"
-"$@"
+# Told to stop (Ctrl-C, TERM), the command is told too, and the cluster stops after it.
+"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null || true' INT TERM
+set +e
+wait "$child"
+status=$?
+while kill -0 "$child" 2>/dev/null; do
+  wait "$child"
+  status=$?
+done
+exit "$status"
