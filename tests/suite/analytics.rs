@@ -23,7 +23,9 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PNID: &str = "106540352242922";
-const TZ: chrono_tz::Tz = chrono_tz::America::Sao_Paulo;
+fn sao_paulo() -> shared::domain::zone::Zone {
+    shared::domain::zone::Zone::or_default("America/Sao_Paulo")
+}
 
 struct Rig {
     store: Arc<dyn Store>,
@@ -150,7 +152,7 @@ fn inbound(from: &str, days_ago: i64, text: &str) -> String {
 }
 
 fn day(t: shared::domain::Timestamp) -> NaiveDate {
-    t.inner().with_timezone(&TZ).date_naive()
+    sao_paulo().day(t.inner())
 }
 
 fn month(d: NaiveDate) -> String {
@@ -425,7 +427,7 @@ async fn every_figure_equals_the_raw_records(store: Arc<dyn Store>) {
             .expect("worker");
     }
 
-    let today = Utc::now().with_timezone(&TZ).date_naive();
+    let today = sao_paulo().day(Utc::now());
     let from = today - Duration::days(430);
     let range = format!("from={from}&to={today}");
     let (leads, messages, conversation_count, active) = raw(&r).await;
@@ -662,7 +664,7 @@ async fn a_year_of_analytics_costs_the_same_few_store_calls_whatever_the_company
     // Two companies with a year of days counted: one small, one with 100 000 leads and
     // 1 000 000 messages a year, as the worker writes them (a write per event; here a day's
     // worth at once).
-    let today = Utc::now().with_timezone(&TZ).date_naive();
+    let today = sao_paulo().day(Utc::now());
     let mut costs = Vec::new();
     for (leads, messages, number) in [(1, 3, "100000000000001"), (274, 2_740, "100000000000002")] {
         let r = rig_with(store.clone(), number).await;

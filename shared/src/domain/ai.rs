@@ -1,7 +1,7 @@
 //! What an AI call costs: OpenAI's price table, the usage an answer reports, the
 //! worst case a call may cost before it is made, and the month a budget counts in.
 
-use chrono::{Datelike, TimeZone};
+use chrono::Datelike;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -136,24 +136,26 @@ pub fn budget_month(
     at: chrono::DateTime<chrono::Utc>,
     timezone: &str,
 ) -> (String, chrono::DateTime<chrono::Utc>) {
-    let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::America::Sao_Paulo);
-    let local = at.with_timezone(&tz);
+    let zone = super::zone::Zone::or_default(timezone);
+    let local = zone.local(at);
     let (y, m) = if local.month() == 12 {
         (local.year() + 1, 1)
     } else {
         (local.year(), local.month() + 1)
     };
-    let next = tz
-        .with_ymd_and_hms(y, m, 1, 0, 0, 0)
-        .earliest()
-        .map_or(at, |t| t.with_timezone(&chrono::Utc));
+    let next = chrono::NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|midnight| zone.instant(midnight))
+        .unwrap_or(at);
     (format!("{:04}-{:02}", local.year(), local.month()), next)
 }
 
 /// The company's day (`2026-11-27`) `at` falls in.
 pub fn usage_day(at: chrono::DateTime<chrono::Utc>, timezone: &str) -> String {
-    let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::America::Sao_Paulo);
-    at.with_timezone(&tz).format("%Y-%m-%d").to_string()
+    super::zone::Zone::or_default(timezone)
+        .day(at)
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -181,12 +183,12 @@ mod tests {
     #[test]
     fn the_month_turns_in_the_company_timezone() {
         // 02:00 UTC on 1 December is still 30 November in São Paulo (UTC−3).
-        let at = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap();
+        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 1, 2, 0, 0).unwrap();
         let (month, next) = budget_month(at, "America/Sao_Paulo");
         assert_eq!(month, "2026-11");
         assert_eq!(
             next,
-            chrono::Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).unwrap()
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 1, 3, 0, 0).unwrap()
         );
         assert_eq!(budget_month(at, "UTC").0, "2026-12");
     }

@@ -27,7 +27,7 @@ pub type DayTallies = BTreeMap<String, i64>;
 /// What the tallies need to know of the company.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Counting {
-    pub timezone: chrono_tz::Tz,
+    pub timezone: super::zone::Zone,
     pub qualified: Vec<String>,
     pub converted: Vec<String>,
 }
@@ -38,10 +38,11 @@ impl Counting {
             super::company::text_list(settings, key).unwrap_or_else(|| vec![default.to_string()])
         };
         Counting {
-            timezone: settings["timezone"]
-                .as_str()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(chrono_tz::America::Sao_Paulo),
+            timezone: super::zone::Zone::or_default(
+                settings["timezone"]
+                    .as_str()
+                    .unwrap_or(super::zone::DEFAULT),
+            ),
             qualified: list("qualified_statuses", "qualificado"),
             converted: list("converted_statuses", "convertido"),
         }
@@ -49,7 +50,7 @@ impl Counting {
 
     /// The company's day of an instant.
     pub fn day(&self, at: DateTime<Utc>) -> NaiveDate {
-        at.with_timezone(&self.timezone).date_naive()
+        self.timezone.day(at)
     }
 
     /// The company's today.

@@ -225,8 +225,7 @@ impl ReplySettings {
         if hours.reply != "outside" {
             return true;
         }
-        let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::America::Sao_Paulo);
-        let local = now.with_timezone(&tz);
+        let local = super::zone::Zone::or_default(timezone).local(now);
         let (Some(opens), Some(closes)) = (clock(&hours.opens), clock(&hours.closes)) else {
             return true;
         };

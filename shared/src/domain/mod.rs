@@ -20,6 +20,7 @@ pub mod rate_limit;
 pub mod text;
 pub mod time;
 pub mod webhook;
+pub mod zone;
 
 pub use company::{Company, CompanyId};
 pub use time::Timestamp;
