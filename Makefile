@@ -102,7 +102,8 @@ bench:
 	  --no-default-features --features $(STORE)
 	cargo build --release -p wiizo-bench
 	$(if $(filter dynamodb,$(STORE)),scripts/with-moto.sh)$(if $(filter postgres,$(STORE)),scripts/with-postgres.sh) "$(TARGET_DIR)/release/wiizo-bench" \
-	  --bin-dir "$(TARGET_DIR)/release" --events events --out "$(TARGET_DIR)/bench/latest.json" --store $(STORE)
+	  --bin-dir "$(TARGET_DIR)/release" --events events --out "$(TARGET_DIR)/bench/latest.json" --store $(STORE) \
+	  --lambda-dir "$(TARGET_DIR)/lambda"
 
 clean:
 	cargo clean

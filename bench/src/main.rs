@@ -2,6 +2,7 @@
 //! hello-world floor built the same way, in one run, so ratios hold on a noisy machine.
 //!
 //!   wiizo-bench --bin-dir target/release --events events --out target/bench/latest.json
+//!               [--lambda-dir target/lambda]
 //!               [--store sqlite|dynamodb|postgres] [--invocations 2000] [--inits 20] [--leads N]
 //!               [--log info|off]
 //!
@@ -22,6 +23,8 @@ pub struct Options {
     pub bin_dir: PathBuf,
     pub events: PathBuf,
     pub out: PathBuf,
+    /// Where `make build` leaves the arm64 bootstraps, reported beside the x86_64 figures.
+    pub lambda_dir: PathBuf,
     pub store: String,
     pub invocations: usize,
     pub inits: usize,
@@ -52,6 +55,7 @@ fn options() -> Result<Options, String> {
         bin_dir: PathBuf::from(get("--bin-dir").unwrap_or_else(|| "target/release".into())),
         events: PathBuf::from(get("--events").unwrap_or_else(|| "events".into())),
         out: PathBuf::from(get("--out").unwrap_or_else(|| "target/bench/latest.json".into())),
+        lambda_dir: PathBuf::from(get("--lambda-dir").unwrap_or_else(|| "target/lambda".into())),
         invocations: number("--invocations", 2000)?,
         inits: number("--inits", 20)?,
         leads: number("--leads", if store == "dynamodb" { 300 } else { 10_000 })?,

@@ -136,6 +136,30 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub checks: Vec<Check>,
     pub budgets: Vec<Budget>,
+    /// The arm64 bootstraps `make build` left, as deployed: (function, MB).
+    pub arm64: Vec<(String, f64)>,
+}
+
+/// The functions `make build` makes a bootstrap of.
+const DEPLOYED: [&str; 7] = [
+    "leads-management",
+    "whatsapp-api",
+    "webhooks",
+    "openai-proxy",
+    "analytics",
+    "accounts",
+    "events-worker",
+];
+
+/// The sizes of the arm64 bootstraps under `lambda_dir` (`<target>/lambda/<function>/bootstrap`).
+fn arm64_sizes(lambda_dir: &Path) -> Vec<(String, f64)> {
+    DEPLOYED
+        .iter()
+        .filter_map(|f| {
+            let meta = std::fs::metadata(lambda_dir.join(f).join("bootstrap")).ok()?;
+            Some((f.to_string(), meta.len() as f64 / 1_048_576.0))
+        })
+        .collect()
 }
 
 impl Report {
@@ -148,6 +172,7 @@ impl Report {
             rows,
             checks,
             budgets: Vec::new(),
+            arm64: arm64_sizes(&opts.lambda_dir),
         };
         report.budgets = report.judge();
         report
@@ -331,6 +356,15 @@ impl Report {
             };
             println!("  [{verdict:^7}] {}: {}", b.name, b.measured);
         }
+        println!(
+            "\narm64 bootstraps (make build, as deployed; the store is make build's DEPLOY_STORE):"
+        );
+        if self.arm64.is_empty() {
+            println!("  none found: run make build first");
+        }
+        for (f, mb) in &self.arm64 {
+            println!("  {f:<18} {mb:>6.1} MB");
+        }
         println!("\nfailure handling:");
         for c in &self.checks {
             println!(
@@ -369,6 +403,7 @@ impl Report {
             "machine": machine(),
             "store": self.store,
             "invocations": self.invocations,
+            "arm64_bootstrap_mb": self.arm64.iter().map(|(f, mb)| json!({"function": f, "mb": mb})).collect::<Vec<_>>(),
             "cold_starts": self.inits,
             "leads": self.leads,
             "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
