@@ -341,7 +341,15 @@ fn setting_rule(key: &str) -> &'static str {
 }
 
 fn valid_timezone(tz: &str) -> bool {
-    tz.len() <= 64 && super::zone::Zone::named(tz).is_some()
+    tz == "UTC"
+        || (tz.contains('/')
+            && tz.len() <= 64
+            && tz.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+            }))
 }
 
 fn valid_rate_limits(map: &Map<String, Value>) -> bool {
